@@ -1,0 +1,148 @@
+"""The shell backend: one allowed executable, run in the run's working directory.
+
+The child gets a scrubbed environment (PATH from settings plus the step's own
+variables), its own process group (so cancelling kills everything it started), a
+time limit and a cap on the output kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.contracts import ShellAgent
+
+STDERR_TAIL = 4096
+KILL_GRACE_SECONDS = 2.0
+
+
+class CommandRejected(Exception):
+    """The command is not allowed or cannot be found; retrying cannot help."""
+
+
+class CommandTimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ShellOutcome:
+    stdout: str
+    stderr: str
+    exit_code: int
+    truncated: bool
+    duration_ms: float
+
+
+def resolve(agent: ShellAgent, allowed: Callable[[str], bool], path: str) -> str:
+    executable = agent.command[0]
+    if not allowed(Path(executable).name) or (os.sep in executable and not allowed(executable)):
+        raise CommandRejected(
+            f"command {executable!r} is not in ACC_SHELL_ALLOWED_COMMANDS"
+        )
+    found = shutil.which(executable, path=path)
+    if found is None:
+        raise CommandRejected(f"command {executable!r} was not found on PATH {path}")
+    return found
+
+
+async def run(
+    agent: ShellAgent,
+    *,
+    executable: str,
+    stdin: str,
+    cwd: Path,
+    path: str,
+    timeout: float,
+    output_limit: int,
+    tick: Callable[[], Awaitable[None] | None] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> ShellOutcome:
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": path, "HOME": str(cwd), "LANG": "C.UTF-8", **(extra_env or {}), **agent.env}
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        executable,
+        *agent.command[1:],
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    io = asyncio.gather(
+        _feed(proc.stdin, stdin.encode()),
+        _read(proc.stdout, output_limit),
+        _read(proc.stderr, output_limit, keep_tail=True),
+        proc.wait(),
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                done, _ = await asyncio.wait({io}, timeout=1.0)
+                if done:
+                    break
+                if tick is not None:
+                    pending = tick()
+                    if pending is not None:
+                        await pending
+    except TimeoutError:
+        await _kill(proc)
+        raise CommandTimedOut(f"command timed out after {timeout:g}s") from None
+    except BaseException:
+        await _kill(proc)
+        raise
+    finally:
+        if not io.done():
+            io.cancel()
+            with contextlib.suppress(BaseException):
+                await io
+    _, (out, truncated), (err, _), code = io.result()
+    return ShellOutcome(
+        stdout=out.decode(errors="replace"),
+        stderr=err[-STDERR_TAIL:].decode(errors="replace"),
+        exit_code=code,
+        truncated=truncated,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        if data:
+            stream.write(data)
+            await stream.drain()
+        stream.close()
+
+
+async def _read(
+    stream: asyncio.StreamReader, limit: int, keep_tail: bool = False
+) -> tuple[bytes, bool]:
+    """Read to the end, keeping at most `limit` bytes (the head, or the tail)."""
+    buf = bytearray()
+    truncated = False
+    while chunk := await stream.read(65536):
+        buf += chunk
+        if len(buf) > limit:
+            truncated = True
+            buf = buf[-limit:] if keep_tail else buf[:limit]
+    return bytes(buf), truncated
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the whole process group, SIGKILL whatever is left after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()

@@ -1,0 +1,1 @@
+"""The REST API: runs, artifacts, health; serves the dashboard."""

@@ -1,0 +1,78 @@
+"""One error shape for every failure: `{"error": {"type", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.errors import AccError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, type_: str, message: str, details: Any = None) -> JSONResponse:
+    body = {"error": {"type": type_, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    # ("body", "steps", 0, "name") -> "steps[0].name"; the body itself is "body".
+    parts = [p for p in loc if p != "body"] or ["body"]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"field": _field(tuple(err["loc"])), "message": err["msg"], "type": err["type"]}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return error_response(422, "invalid_input", f"invalid request: {summary}", problems)
+
+
+async def on_acc_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AccError)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+
+async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, kind, str(exc.detail))
+
+
+async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    address = request.app.state.services.settings.temporal_address
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return error_response(
+            503,
+            "service_unavailable",
+            f"Temporal is unreachable at {address}",
+            {"address": address, "reason": exc.message},
+        )
+    log.error("Temporal error on %s: %s", request.url.path, exc.message)
+    return error_response(502, "temporal_error", exc.message, {"status": exc.status.name})
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; see the API log")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(AccError, on_acc_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RPCError, on_rpc_error)
+    app.add_exception_handler(Exception, on_unexpected)

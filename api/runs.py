@@ -1,0 +1,213 @@
+"""Runs as the API sees them: start, read, list and cancel Temporal workflows.
+
+A run's id is its workflow id. Its live state comes from the workflow's `state` query,
+its final state from the workflow result, and its status from Temporal itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import temporal
+from core.contracts import RunInput, RunSpec, RunState, RunStatus, StepState
+from core.errors import Conflict, NotFound
+from core.settings import Settings
+from workflows import WORKFLOW_BY_PATTERN
+
+STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+# Temporal's visibility names for ExecutionStatus filters.
+VISIBILITY_STATUS: dict[RunStatus, str] = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Canceled",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+}
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+class RunLinks(BaseModel):
+    self: str
+    timeline: str
+    temporal_ui: str
+    dashboard: str
+
+
+class RunSummary(BaseModel):
+    id: str
+    name: str | None
+    pattern: str | None
+    tenant: str | None
+    status: RunStatus
+    started_at: datetime | None
+    closed_at: datetime | None
+    links: RunLinks
+
+
+class RunView(RunSummary):
+    current_step: int | None = None
+    steps: list[StepState] = []
+    output: str | None = None
+    output_artifact: str | None = None
+    error: str | None = None
+
+
+class RunAccepted(BaseModel):
+    id: str
+    status: RunStatus
+    links: RunLinks
+
+
+def links(settings: Settings, run_id: str) -> RunLinks:
+    api = settings.api_url
+    ui = settings.temporal_ui_url.rstrip("/")
+    return RunLinks(
+        self=f"{api}/v1/runs/{run_id}",
+        timeline=f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{run_id}/history",
+        temporal_ui=f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{run_id}",
+        dashboard=f"{api}/#/runs/{run_id}",
+    )
+
+
+def new_run_id(spec: RunSpec) -> str:
+    return f"{spec.name}-{uuid.uuid4().hex[:12]}"
+
+
+async def start_run(client: Client, settings: Settings, spec: RunSpec) -> RunAccepted:
+    run_id = new_run_id(spec)
+    tenant = settings.TENANT
+    workflow_cls = WORKFLOW_BY_PATTERN[spec.pattern]
+    try:
+        await client.start_workflow(
+            workflow_cls.run,
+            RunInput(run_id=run_id, tenant=tenant, spec=spec, agents_queue=settings.AGENTS_QUEUE),
+            id=run_id,
+            task_queue=settings.ORCHESTRATION_QUEUE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(temporal.PATTERN, spec.pattern),
+                    SearchAttributePair(temporal.TENANT, tenant),
+                    SearchAttributePair(temporal.RUN_NAME, spec.name),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError as exc:
+        raise Conflict(f"run {run_id} already exists") from exc
+    return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+def _handle(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
+    return client.get_workflow_handle(run_id, result_type=RunState)
+
+
+async def _describe(handle: WorkflowHandle[Any, RunState]) -> WorkflowExecutionDescription:
+    try:
+        return await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"run {handle.id} not found", {"id": handle.id}) from exc
+        raise
+
+
+async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> RunState | None:
+    """The run's state: its result when completed, else the `state` query (needs a worker)."""
+    if status == "completed":
+        return await handle.result()
+    try:
+        return await handle.query(
+            "state", result_type=RunState, rpc_timeout=QUERY_TIMEOUT
+        )
+    except Exception:
+        # No worker to answer, or the run failed before its first step: status only.
+        return None
+
+
+async def get_run(client: Client, settings: Settings, run_id: str, wait: float = 0) -> RunView:
+    handle = _handle(client, run_id)
+    desc = await _describe(handle)
+    if wait > 0 and desc.status == WorkflowExecutionStatus.RUNNING:
+        with contextlib.suppress(TimeoutError, WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), wait)
+        desc = await _describe(handle)
+    state = await _state(handle, _status(desc))
+    view = RunView(**_summary(settings, desc).model_dump())
+    if state is not None:
+        view.current_step = state.current_step
+        view.steps = state.steps
+        view.error = state.error
+        if state.output is not None:
+            view.output = state.output.text
+            view.output_artifact = state.output.artifact_id
+    return view
+
+
+def _status(execution: WorkflowExecution) -> RunStatus:
+    return STATUS_OF.get(execution.status, "running") if execution.status else "running"
+
+
+def _summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
+    attrs = execution.typed_search_attributes
+    return RunSummary(
+        id=execution.id,
+        name=attrs.get(temporal.RUN_NAME),
+        pattern=attrs.get(temporal.PATTERN),
+        tenant=attrs.get(temporal.TENANT),
+        status=_status(execution),
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+        links=links(settings, execution.id),
+    )
+
+
+async def list_runs(
+    client: Client,
+    settings: Settings,
+    status: RunStatus | None,
+    pattern: Literal["pipeline"] | None,
+    limit: int,
+) -> list[RunSummary]:
+    patterns = [pattern] if pattern else list(WORKFLOW_BY_PATTERN)
+    clauses = ["AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")"]
+    if status:
+        clauses.append(f"ExecutionStatus = '{VISIBILITY_STATUS[status]}'")
+    query = " AND ".join(clauses)
+    runs: list[RunSummary] = []
+    async for execution in client.list_workflows(query, limit=limit, page_size=limit):
+        runs.append(_summary(settings, execution))
+    return runs
+
+
+async def cancel_run(client: Client, settings: Settings, run_id: str) -> RunAccepted:
+    handle = _handle(client, run_id)
+    desc = await _describe(handle)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        status = _status(desc)
+        raise Conflict(f"run {run_id} is already {status}", {"status": status})
+    await handle.cancel()
+    return RunAccepted(id=run_id, status="running", links=links(settings, run_id))

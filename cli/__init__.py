@@ -1,0 +1,1 @@
+"""The `acc` command line: the one-machine stack, runs, workers and the API."""

@@ -1,0 +1,355 @@
+"""The `acc` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli import stack
+from cli.probes import PROBES
+from cli.runs import ApiClient, CliError, dump, follow, load_spec, print_outcome
+from core import temporal
+from core.settings import Settings, load_settings
+
+EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "hello-pipeline.yaml"
+READY_TIMEOUT_SECONDS = 60.0
+
+app = typer.Typer(
+    name="acc",
+    help="Durable orchestration for coding agents, on Temporal.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Shutdown(Exception):
+    """SIGTERM arrived: stop like Ctrl-C does."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise Shutdown
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except Exception as exc:  # pydantic ValidationError names the ACC_ variable
+        raise _fail(f"invalid ACC_* setting:\n{exc}") from None
+
+
+async def _prepare_temporal(settings: Settings, embedded: bool) -> None:
+    client = await temporal.connect(settings)
+    await temporal.ensure_search_attributes(client)
+    if embedded:
+        await temporal.set_retention(client, settings.RETENTION_DAYS)
+
+
+def _wait_ready(settings: Settings, part: stack.Part) -> None:
+    probe = PROBES[part.probe]
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    reason: str | None = "not checked"
+    while time.monotonic() < deadline:
+        if part.proc is not None and part.proc.poll() is not None:
+            raise stack.StackError(
+                f"{part.title} exited with code {part.proc.returncode}; last log lines:\n"
+                + stack.log_tail(settings, part)
+            )
+        reason = asyncio.run(probe(settings))
+        if reason is None:
+            return
+        time.sleep(0.1)
+    raise stack.StackError(
+        f"{part.title} not ready after {READY_TIMEOUT_SECONDS:.0f}s: {reason}\n"
+        + stack.log_tail(settings, part)
+    )
+
+
+def _urls(settings: Settings) -> dict[str, str]:
+    return {
+        "API docs": f"{settings.api_url}/docs",
+        "Dashboard": f"{settings.api_url}/",
+        "Temporal Web UI": settings.temporal_ui_url,
+        "Kafka bootstrap": settings.kafka_bootstrap,
+        "Logs": str(settings.data_dir / "logs"),
+    }
+
+
+def _start(settings: Settings, parts: list[stack.Part]) -> None:
+    columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        for part in parts:
+            task = progress.add_task(part.title, total=1)
+            if part.argv:
+                stack.launch(settings, part)
+            _wait_ready(settings, part)
+            if part.name == "temporal":
+                asyncio.run(_prepare_temporal(settings, embedded=True))
+            progress.update(task, completed=1)
+
+
+@app.command()
+def up(
+    example: Annotated[
+        bool, typer.Option("--example", help="Run examples/hello-pipeline.yaml once ready")
+    ] = False,
+) -> None:
+    """Start the whole stack on this machine and keep serving until Ctrl-C or `acc down`.
+
+    Starts what is not configured elsewhere: a Temporal dev server with its Web UI
+    (unless ACC_TEMPORAL_ADDRESS), a Kafka-protocol broker (unless ACC_KAFKA_BOOTSTRAP),
+    Redis (unless ACC_REDIS_URL), then the workers and the API. SQL is a SQLite file
+    unless ACC_DATABASE_URL names PostgreSQL.
+
+    [bold]Examples[/]
+      acc up --example                 start, run the bundled example, keep serving
+      ACC_API_PORT=8080 acc up         move the API to another port
+      ACC_REDIS_URL=redis://127.0.0.1:6379/0 acc up   use an existing Redis
+    """
+    settings = _settings()
+    lock = stack.StackLock(settings)
+    try:
+        lock.acquire()
+    except stack.StackError as exc:
+        raise _fail(str(exc)) from None
+    parts: list[stack.Part] = []
+    code = 0
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        parts = stack.plan(settings)
+        stack.check_ports(settings, parts)
+        started = time.perf_counter()
+        _start(settings, parts)
+        if settings.TEMPORAL_ADDRESS is not None:
+            asyncio.run(_prepare_temporal(settings, embedded=False))
+        stack.write_state(settings, parts, _urls(settings))
+        console.print(f"[bold green]acc is up[/] in {time.perf_counter() - started:.1f}s")
+        table = Table(show_header=False, box=None)
+        for name, url in _urls(settings).items():
+            table.add_row(f"[bold]{name}[/]", url)
+        console.print(table)
+        if example:
+            _run_example(settings)
+        console.print("Serving. Press Ctrl-C or run `acc down` to stop everything.")
+        _supervise(parts)
+    except (KeyboardInterrupt, Shutdown):
+        pass
+    except (stack.StackError, CliError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if any(p.proc for p in parts):
+            with console.status("Stopping..."):
+                stack.stop_parts(parts)
+            console.print("Stopped.")
+        lock.release()
+    raise typer.Exit(code)
+
+
+def _run_example(settings: Settings) -> None:
+    try:
+        with ApiClient(settings.api_url) as api:
+            accepted = api.start(load_spec(EXAMPLE_SPEC))
+            console.print(f"Example run [bold]{accepted['id']}[/] started")
+            print_outcome(follow(api, accepted["id"], console), console)
+    except CliError as exc:
+        err_console.print(f"[red]example run failed:[/] {exc}", highlight=False)
+
+
+def _supervise(parts: list[stack.Part]) -> None:
+    while True:
+        for part in parts:
+            if part.proc is not None and part.proc.poll() is not None:
+                raise stack.StackError(
+                    f"{part.title} exited unexpectedly (code {part.proc.returncode}); "
+                    f"stopping the stack. See its log for why."
+                )
+        time.sleep(0.5)
+
+
+@app.command()
+def down() -> None:
+    """Stop the stack that `acc up` started from this data directory."""
+    settings = _settings()
+    state = stack.read_state(settings.data_dir / "stack.json")
+    pid = state.get("pid")
+    if not isinstance(pid, int):
+        console.print("acc is not running here.")
+        raise typer.Exit(0)
+    with console.status("Stopping acc..."):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + stack.STOP_GRACE_SECONDS * 3
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        # If `acc up` itself died hard, its parts are still recorded: stop them directly.
+        parts = state.get("parts")
+        if isinstance(parts, dict):
+            for part_pid in parts.values():
+                if isinstance(part_pid, int):
+                    stack.stop_group(part_pid, grace=2)
+    (settings.data_dir / "stack.json").unlink(missing_ok=True)
+    console.print("acc stopped.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@app.command()
+def status() -> None:
+    """Show the health of each part of the stack (exit code 1 if any is unhealthy)."""
+    settings = _settings()
+    names = ["temporal", "kafka", "redis", "database", "worker", "api"]
+    results = asyncio.run(_probe_all(settings, names))
+    table = Table("part", "health", "detail")
+    for name in names:
+        reason = results[name]
+        table.add_row(name, "[green]ok[/]" if reason is None else "[red]down[/]", reason or "")
+    console.print(table)
+    state = stack.read_state(settings.data_dir / "stack.json")
+    if state.get("pid"):
+        console.print(f"Started by `acc up` (pid {state['pid']}) from {settings.data_dir}")
+    raise typer.Exit(0 if all(r is None for r in results.values()) else 1)
+
+
+async def _probe_all(settings: Settings, names: list[str]) -> dict[str, str | None]:
+    reasons = await asyncio.gather(*(PROBES[n](settings) for n in names))
+    return dict(zip(names, reasons, strict=True))
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Run spec file (YAML or JSON)")],
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Print the id and return")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON")] = False,
+) -> None:
+    """Start a run from a spec file and follow its steps live.
+
+    The spec is validated before anything starts; a bad field is named.
+
+    [bold]Examples[/]
+      acc run examples/hello-pipeline.yaml
+      acc run my-spec.json --detach
+    """
+    settings = _settings()
+    try:
+        run_spec = load_spec(spec)
+        with ApiClient(settings.api_url) as api:
+            accepted = api.start(run_spec)
+            if detach:
+                console.print(accepted["id"])
+                raise typer.Exit(0)
+            console.print(f"Run [bold]{accepted['id']}[/] started")
+            try:
+                final = follow(api, accepted["id"], console)
+            except KeyboardInterrupt:
+                console.print(f"Detached; the run goes on. Cancel it with `acc cancel "
+                              f"{accepted['id']}`.")
+                raise typer.Exit(130) from None
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        console.print_json(dump(final))
+    else:
+        print_outcome(final, console)
+    raise typer.Exit(0 if final["status"] == "completed" else 1)
+
+
+@app.command()
+def cancel(run_id: Annotated[str, typer.Argument(help="The run's id")]) -> None:
+    """Cancel a running run; its running step's processes are stopped."""
+    settings = _settings()
+    try:
+        with ApiClient(settings.api_url) as api:
+            api.cancel(run_id)
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"Cancelling {run_id}.")
+
+
+class QueueChoice(str, Enum):
+    all = "all"
+    orchestration = "orchestration"
+    agents = "agents"
+
+
+@app.command()
+def worker(
+    queue: Annotated[QueueChoice, typer.Option(help="Which task queue(s) to poll")] = QueueChoice.all,
+) -> None:
+    """Run Temporal workers (workflows and agent activities) until SIGTERM."""
+    from workers.main import ALL_QUEUES, serve
+
+    settings = _settings()
+    _configure_logging(settings)
+    queues = ALL_QUEUES if queue is QueueChoice.all else (queue.value,)
+    try:
+        asyncio.run(serve(settings, queues))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def api() -> None:
+    """Serve the REST API and the dashboard on ACC_API_HOST:ACC_API_PORT."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings()
+    _configure_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.API_HOST,
+        port=settings.API_PORT,
+        log_level=settings.LOG_LEVEL.lower(),
+    )
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def main() -> None:
+    """Entry point. Exits with os._exit: short-lived Temporal clients can otherwise crash
+    the interpreter at shutdown (a known SDK issue)."""
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

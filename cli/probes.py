@@ -1,0 +1,128 @@
+"""Health probes for each part of the stack, used by `acc up` (wait until ready) and
+`acc status` (show health). Each probe returns None when healthy, else a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import redis.asyncio as aioredis
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from core import bus, db, temporal
+from core.settings import Settings
+
+# aiokafka logs every refused connection at ERROR; while waiting for a broker that is noise.
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+Probe = Callable[[Settings], Awaitable[str | None]]
+# A poller seen within this window counts as a live worker.
+POLLER_FRESHNESS = timedelta(seconds=90)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+async def temporal_probe(settings: Settings) -> str | None:
+    try:
+        client = await temporal.connect(settings)
+        await client.service_client.check_health(timeout=timedelta(seconds=2))
+    except Exception as exc:
+        return f"unreachable at {settings.temporal_address}: {_short(exc)}"
+    return None
+
+
+async def kafka_probe(settings: Settings) -> str | None:
+    try:
+        await asyncio.wait_for(
+            bus.ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC]), 5
+        )
+    except Exception as exc:
+        return f"unreachable at {settings.kafka_bootstrap}: {_short(exc)}"
+    return None
+
+
+async def redis_probe(settings: Settings) -> str | None:
+    client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"unreachable at {settings.redis_url}: {_short(exc)}"
+    finally:
+        await client.aclose()
+    return None
+
+
+async def database_probe(settings: Settings) -> str | None:
+    engine = db.create_engine(settings)
+    try:
+        await asyncio.wait_for(db.ping(engine), 5)
+    except Exception as exc:
+        return f"unreachable: {_short(exc)}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+async def worker_probe(settings: Settings) -> str | None:
+    try:
+        client = await temporal.connect(settings)
+    except Exception as exc:
+        return _short(exc)
+    now = datetime.now(UTC)
+    queues = (
+        (settings.ORCHESTRATION_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        (settings.AGENTS_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    )
+    for name, kind in queues:
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace, task_queue=TaskQueue(name=name), task_queue_type=kind
+            )
+        )
+        fresh = [
+            p for p in resp.pollers
+            if now - p.last_access_time.ToDatetime(UTC) < POLLER_FRESHNESS
+        ]
+        if not fresh:
+            return f"no worker polls task queue {name}"
+    return None
+
+
+async def api_probe(settings: Settings) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=3) as http:
+            resp = await http.get(f"{settings.api_url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"unreachable at {settings.api_url}: {_short(exc)}"
+    if resp.status_code != 200:
+        return f"not ready: {resp.text[:200]}"
+    return None
+
+
+PROBES: dict[str, Probe] = {
+    "temporal": temporal_probe,
+    "kafka": kafka_probe,
+    "redis": redis_probe,
+    "database": database_probe,
+    "worker": worker_probe,
+    "api": api_probe,
+}
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,142 @@
+"""`acc run` and friends: talk to the API over HTTP and show a run's progress live."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from pydantic import ValidationError
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from core.contracts import RunSpec
+
+STEP_STYLE = {
+    "pending": ("·", "dim"),
+    "running": ("▶", "yellow"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("■", "magenta"),
+}
+RUN_STYLE = {"completed": "green", "running": "yellow", "failed": "red", "cancelled": "magenta"}
+
+
+class CliError(Exception):
+    """An error to print as one line, with what to do about it."""
+
+
+def load_spec(path: Path) -> RunSpec:
+    """Read a YAML or JSON spec file and validate it, naming the field that is wrong."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"spec file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise CliError(f"{path} is not valid YAML or JSON: {exc}") from None
+    try:
+        return RunSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise CliError(f"{path} is not a valid run spec:\n{problems}") from None
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout: float = 70.0) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"the acc API is not reachable at {self.base_url} ({exc}); "
+                "start the stack with `acc up`, or set ACC_API_URL"
+            ) from None
+        body = resp.json() if resp.content else {}
+        if resp.status_code >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise CliError(f"{resp.status_code} {error.get('message') or resp.text}")
+        return body
+
+    def start(self, spec: RunSpec) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/runs", json=spec.model_dump(mode="json"))
+        return result
+
+    def get(self, run_id: str, wait: float = 0) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/runs/{run_id}", params={"wait": wait})
+        return result
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/cancel")
+        return result
+
+
+def render(run: dict[str, Any]) -> Group:
+    steps = run.get("steps") or []
+    done = sum(1 for s in steps if s["status"] == "completed")
+    status = run["status"]
+    header = Text.assemble(
+        (f"{run['id']} ", "bold"),
+        (status, RUN_STYLE.get(status, "white")),
+        f"  {done}/{len(steps)} steps",
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("", width=2)
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("ms", justify="right")
+    table.add_column("output / error", overflow="ellipsis", no_wrap=True, max_width=60)
+    for step in steps:
+        mark, style = STEP_STYLE.get(step["status"], ("?", "white"))
+        result = step.get("result") or {}
+        duration = f"{result['duration_ms']:.0f}" if result else ""
+        detail = step.get("error") or (result.get("output", {}).get("text", "") if result else "")
+        table.add_row(Text(mark, style), step["name"], Text(step["status"], style), duration,
+                      detail.strip().replace("\n", " ⏎ "))
+    return Group(header, table)
+
+
+def follow(api: ApiClient, run_id: str, console: Console, poll: float = 1.0) -> dict[str, Any]:
+    """Show the run's steps live until it ends; return its final view."""
+    run = api.get(run_id)
+    with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
+        while run["status"] == "running":
+            started = time.monotonic()
+            run = api.get(run_id, wait=poll)
+            live.update(render(run))
+            # `wait` returns early only when the run ended; keep a floor on polling anyway.
+            time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
+    console.line()
+    return run
+
+
+def print_outcome(run: dict[str, Any], console: Console) -> None:
+    if run["status"] == "completed":
+        output = run.get("output") or ""
+        console.print("[green]Run completed.[/] Output:")
+        console.print(output.rstrip() or "(empty)", markup=False, highlight=False)
+        if run.get("output_artifact"):
+            console.print(f"(preview; full output at /v1/artifacts/{run['output_artifact']})")
+    else:
+        console.print(f"[red]Run {run['status']}[/]: {run.get('error') or ''}", highlight=False)
+    console.print(f"Temporal Web UI: {run['links']['temporal_ui']}")
+
+
+def dump(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)

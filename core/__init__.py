@@ -1,0 +1,1 @@
+"""Shared pieces of acc: settings, contracts, events, errors and clients."""

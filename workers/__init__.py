@@ -1,0 +1,1 @@
+"""Temporal workers, one per task queue: orchestration (workflows) and agents (activities)."""

@@ -1,0 +1,92 @@
+"""Worker process: builds its clients once and polls the orchestration and agent queues.
+
+`acc worker` runs both queues in one process by default; `--queue` picks one so each
+can be scaled on its own backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Literal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.agents import AgentActivities
+from activities.events import RunEventActivities
+from core import db, temporal
+from core.artifacts import ArtifactStore
+from core.bus import EventBus, ensure_topics
+from core.settings import Settings
+from workflows import WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+Queue = Literal["orchestration", "agents"]
+ALL_QUEUES: tuple[Queue, ...] = ("orchestration", "agents")
+SHUTDOWN_GRACE = timedelta(seconds=10)
+
+
+def build_workers(
+    client: Client,
+    settings: Settings,
+    bus: EventBus,
+    artifacts: ArtifactStore,
+    queues: Sequence[Queue] = ALL_QUEUES,
+    **worker_options: object,
+) -> list[Worker]:
+    workers = []
+    if "orchestration" in queues:
+        events = RunEventActivities(bus)
+        workers.append(
+            Worker(
+                client,
+                task_queue=settings.ORCHESTRATION_QUEUE,
+                workflows=list(WORKFLOWS),
+                activities=[events.publish_run_event],
+                graceful_shutdown_timeout=SHUTDOWN_GRACE,
+                **worker_options,  # type: ignore[arg-type]
+            )
+        )
+    if "agents" in queues:
+        agents = AgentActivities(settings, bus, artifacts)
+        workers.append(
+            Worker(
+                client,
+                task_queue=settings.AGENTS_QUEUE,
+                activities=[agents.run_agent],
+                max_concurrent_activities=100,
+                graceful_shutdown_timeout=SHUTDOWN_GRACE,
+                **worker_options,  # type: ignore[arg-type]
+            )
+        )
+    return workers
+
+
+async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:
+    """Run workers until SIGINT/SIGTERM, then drain in-flight tasks and close clients."""
+    client = await temporal.connect(settings)
+    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
+    engine = db.create_engine(settings)
+    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    bus = EventBus.from_settings(settings)
+    async with AsyncExitStack() as stack:
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+        stack.push_async_callback(engine.dispose)
+        artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
+        workers = build_workers(client, settings, bus, artifacts, queues)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
+        await stop.wait()
+        log.info("worker stopping")
