@@ -42,18 +42,8 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
-
-
-async def get_temporal(services: ServicesDep) -> Client:
-    return await services.temporal()
-
-
 def get_artifacts(services: ServicesDep) -> ArtifactStore:
     return services.artifacts
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
@@ -99,15 +99,16 @@ class PipelineWorkflow:
                     non_retryable_error_types=["CommandRejected"],
                 ),
             )
-        except ActivityError as err:
+        except (ActivityError, asyncio.CancelledError) as err:
             record.ended_at = workflow.now()
+            if is_cancelled_exception(err):
+                record.status = "cancelled"
+                raise asyncio.CancelledError from err
+            assert isinstance(err, ActivityError)
             record.status, record.error = "failed", _reason(err)
             raise ApplicationError(
                 f"step {step.name!r} failed: {record.error}", type="StepFailed", non_retryable=True
             ) from err
-        except asyncio.CancelledError:
-            record.status, record.ended_at = "cancelled", workflow.now()
-            raise
         record.status, record.ended_at, record.result = "completed", workflow.now(), result
         return result.output
 

@@ -1,0 +1,191 @@
+"""Real-service fixtures: a local Temporal server, the time-skipping server, a Tansu broker,
+Redis and SQL. Nothing here is mocked.
+
+Redis and SQL: when ACC_REDIS_URL / ACC_DATABASE_URL are set (CI points them at the
+machine's services) the tests use those; otherwise they start an embedded redis-server
+and use a SQLite file. Every test gets its own task queues, topic, key prefix, data dir
+and database schema, so tests never see each other's state.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
+from core import db
+from core.artifacts import ArtifactStore
+from core.bus import EventBus, ensure_topics
+from core.settings import Settings, load_settings
+from core.temporal import PATTERN, QUALITY, RUN_NAME, TENANT
+from workers.main import build_workers
+
+ENV = load_settings()  # what the machine offers: ACC_REDIS_URL, ACC_DATABASE_URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(ENV.bin_dir / "temporal"),
+        port=None,  # a fixed port that is taken would silently reuse another server
+        data_converter=pydantic_data_converter,
+        search_attributes=[PATTERN, TENANT, RUN_NAME, QUALITY],
+        dev_server_extra_args=TEMPORAL_LOW_LATENCY,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(ENV.bin_dir / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Tansu broker (Kafka wire protocol) on a free port."""
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(tansu_binary()), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_tcp(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's Redis when ACC_REDIS_URL is set, else an embedded redis-server."""
+    if ENV.REDIS_URL:
+        yield ENV.REDIS_URL
+        return
+    data = tmp_path_factory.mktemp("redis")
+    sock = data / "redis.sock"
+    proc = subprocess.Popen(
+        [str(ENV.bin_dir / "redis-server"), "--port", "0", "--unixsocket", str(sock),
+         "--save", "", "--appendonly", "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_path(sock)
+        yield f"unix://{sock}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[dict[str, str | None]]:
+    """Settings for a private database: a fresh PostgreSQL schema, or a SQLite file."""
+    if not ENV.DATABASE_URL:
+        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'acc.db'}", "DATABASE_SCHEMA": None}
+        return
+    schema = f"acc_test_{uuid.uuid4().hex[:12]}"
+    yield {"DATABASE_URL": ENV.DATABASE_URL, "DATABASE_SCHEMA": schema}
+    engine = create_async_engine(db.async_url(ENV.DATABASE_URL))
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    redis_url: str,
+    database: dict[str, str | None],
+) -> Callable[..., Settings]:
+    """Settings private to one test: its own queues, topic, data dir and schema."""
+    suffix = uuid.uuid4().hex[:8]
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "DATA_DIR": tmp_path / ".acc",
+            "ORCHESTRATION_QUEUE": f"orch-{suffix}",
+            "AGENTS_QUEUE": f"agents-{suffix}",
+            "EVENTS_TOPIC": f"events-{suffix}",
+            "KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "REDIS_URL": redis_url,
+            **database,
+            **overrides,
+        }
+        return load_settings(**values)
+
+    return make
+
+
+@asynccontextmanager
+async def running_workers(client: Client, settings: Settings) -> AsyncIterator[EventBus]:
+    """The real worker stack (bus, database, artifact store, both queues) for one test."""
+    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
+    engine = db.create_engine(settings)
+    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    bus = EventBus.from_settings(settings)
+    await bus.start()
+    workers = build_workers(
+        client,
+        settings,
+        bus,
+        ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT),
+        # A workflow bug fails the run at once instead of retrying the task forever.
+        workflow_failure_exception_types=[Exception],
+    )
+    try:
+        for worker in workers:
+            await worker.__aenter__()
+        yield bus
+    finally:
+        for worker in reversed(workers):
+            await worker.__aexit__(None, None, None)
+        await bus.stop()
+        await engine.dispose()
+
+
+def _wait_tcp(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _wait_path(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{path} did not appear")

@@ -1,0 +1,136 @@
+"""`/v1/runs` against a real Temporal server, worker, broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core.settings import Settings
+from tests.conftest import running_workers
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
+            yield http
+
+
+def pipeline(*commands: str, name: str = "api-test") -> dict[str, Any]:
+    return {
+        "name": name,
+        "steps": [
+            {"name": f"s{i}", "agent": {"backend": "shell", "command": c}}
+            for i, c in enumerate(commands)
+        ],
+    }
+
+
+@pytest.fixture
+def settings(temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host)
+
+
+async def test_start_then_read_a_completed_run(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        resp = await http.post("/v1/runs", json=pipeline("echo hi", "tr a-z A-Z"))
+        assert resp.status_code == 202, resp.text
+        accepted = resp.json()
+        assert accepted["id"].startswith("api-test-")
+        assert accepted["links"]["temporal_ui"].endswith(f"/workflows/{accepted['id']}")
+        run = (await http.get(f"/v1/runs/{accepted['id']}", params={"wait": 20})).json()
+    assert run["status"] == "completed"
+    assert run["output"] == "HI\n"
+    assert [s["status"] for s in run["steps"]] == ["completed", "completed"]
+    assert run["pattern"] == "pipeline" and run["name"] == "api-test"
+    assert run["closed_at"] is not None
+
+
+async def test_running_run_shows_its_current_step_and_can_be_cancelled(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        run_id = (await http.post("/v1/runs", json=pipeline("sleep 60"))).json()["id"]
+        run = await _until(http, run_id, lambda r: r["steps"] and r["steps"][0]["status"] == "running")
+        assert run["status"] == "running" and run["current_step"] == 0
+        assert (await http.post(f"/v1/runs/{run_id}/cancel")).status_code == 202
+        run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
+        assert run["status"] == "cancelled"
+        again = await http.post(f"/v1/runs/{run_id}/cancel")
+    assert again.status_code == 409
+    assert again.json()["error"]["type"] == "conflict"
+
+
+async def test_list_filters_by_status_and_pattern(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        ok = (await http.post("/v1/runs", json=pipeline("true", name="list-ok"))).json()["id"]
+        bad = (await http.post("/v1/runs", json=pipeline("false", name="list-bad"))).json()["id"]
+        for run_id in (ok, bad):
+            await http.get(f"/v1/runs/{run_id}", params={"wait": 20})
+        # Visibility is eventually consistent: poll until both runs are listed.
+        for _ in range(100):
+            failed = (await http.get("/v1/runs", params={"status": "failed"})).json()
+            done = (await http.get("/v1/runs", params={"status": "completed",
+                                                      "pattern": "pipeline"})).json()
+            if bad in {r["id"] for r in failed} and ok in {r["id"] for r in done}:
+                break
+            await asyncio.sleep(0.1)
+    assert bad in {r["id"] for r in failed} and ok not in {r["id"] for r in failed}
+    assert ok in {r["id"] for r in done} and bad not in {r["id"] for r in done}
+    assert all(r["status"] == "failed" for r in failed)
+
+
+async def test_large_output_is_served_from_the_artifact_store(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(
+        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
+        INLINE_OUTPUT_LIMIT=100,
+    )
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        spec = pipeline("python3 -c \"print('y' * 5000)\"")
+        run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
+        run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
+        artifact = await http.get(f"/v1/artifacts/{run['output_artifact']}")
+        missing = await http.get("/v1/artifacts/" + "0" * 64)
+    assert len(run["output"]) == 100
+    assert artifact.status_code == 200 and artifact.text == "y" * 5000 + "\n"
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+
+
+async def test_unknown_run_is_404(settings: Settings) -> None:
+    async with api_client(settings) as http:
+        for resp in (await http.get("/v1/runs/nope-123"), await http.post("/v1/runs/nope/cancel")):
+            assert resp.status_code == 404
+            assert resp.json()["error"] == {
+                "type": "not_found",
+                "message": resp.json()["error"]["message"],
+                "details": resp.json()["error"]["details"],
+            }
+            assert "not found" in resp.json()["error"]["message"]
+
+
+async def _until(
+    http: httpx.AsyncClient, run_id: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    for _ in range(200):
+        run = (await http.get(f"/v1/runs/{run_id}")).json()
+        if ready(run):
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never reached the expected state: {run}")
