@@ -140,12 +140,13 @@ async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> Ru
     if status == "completed":
         return await handle.result()
     try:
-        return await handle.query(
+        state: RunState = await handle.query(
             "state", result_type=RunState, rpc_timeout=QUERY_TIMEOUT
         )
     except Exception:
         # No worker to answer, or the run failed before its first step: status only.
         return None
+    return state
 
 
 async def get_run(client: Client, settings: Settings, run_id: str, wait: float = 0) -> RunView:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -199,12 +200,10 @@ def down() -> None:
         console.print("acc is not running here.")
         raise typer.Exit(0)
     with console.status("Stopping acc..."):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + stack.STOP_GRACE_SECONDS * 3
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and stack.pid_alive(pid):
             time.sleep(0.1)
         # If `acc up` itself died hard, its parts are still recorded: stop them directly.
         parts = state.get("parts")
@@ -214,14 +213,6 @@ def down() -> None:
                     stack.stop_group(part_pid, grace=2)
     (settings.data_dir / "stack.json").unlink(missing_ok=True)
     console.print("acc stopped.")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @app.command()
@@ -272,8 +263,9 @@ def run(
             try:
                 final = follow(api, accepted["id"], console)
             except KeyboardInterrupt:
-                console.print(f"Detached; the run goes on. Cancel it with `acc cancel "
-                              f"{accepted['id']}`.")
+                console.print(
+                    f"Detached; the run goes on. Cancel it with `acc cancel {accepted['id']}`."
+                )
                 raise typer.Exit(130) from None
     except CliError as exc:
         raise _fail(str(exc)) from None
@@ -296,7 +288,7 @@ def cancel(run_id: Annotated[str, typer.Argument(help="The run's id")]) -> None:
     console.print(f"Cancelling {run_id}.")
 
 
-class QueueChoice(str, Enum):
+class QueueChoice(StrEnum):
     all = "all"
     orchestration = "orchestration"
     agents = "agents"
@@ -304,7 +296,9 @@ class QueueChoice(str, Enum):
 
 @app.command()
 def worker(
-    queue: Annotated[QueueChoice, typer.Option(help="Which task queue(s) to poll")] = QueueChoice.all,
+    queue: Annotated[
+        QueueChoice, typer.Option(help="Which task queue(s) to poll")
+    ] = QueueChoice.all,
 ) -> None:
     """Run Temporal workers (workflows and agent activities) until SIGTERM."""
     from workers.main import ALL_QUEUES, serve

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -21,7 +22,7 @@ from core.settings import Settings
 # aiokafka logs every refused connection at ERROR; while waiting for a broker that is noise.
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
-Probe = Callable[[Settings], Awaitable[str | None]]
+Probe = Callable[[Settings], Coroutine[Any, Any, str | None]]
 # A poller seen within this window counts as a live worker.
 POLLER_FRESHNESS = timedelta(seconds=90)
 
@@ -94,8 +95,7 @@ async def worker_probe(settings: Settings) -> str | None:
             )
         )
         fresh = [
-            p for p in resp.pollers
-            if now - p.last_access_time.ToDatetime(UTC) < POLLER_FRESHNESS
+            p for p in resp.pollers if now - p.last_access_time.ToDatetime(UTC) < POLLER_FRESHNESS
         ]
         if not fresh:
             return f"no worker polls task queue {name}"

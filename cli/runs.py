@@ -107,8 +107,13 @@ def render(run: dict[str, Any]) -> Group:
         result = step.get("result") or {}
         duration = f"{result['duration_ms']:.0f}" if result else ""
         detail = step.get("error") or (result.get("output", {}).get("text", "") if result else "")
-        table.add_row(Text(mark, style), step["name"], Text(step["status"], style), duration,
-                      detail.strip().replace("\n", " ⏎ "))
+        table.add_row(
+            Text(mark, style),
+            step["name"],
+            Text(step["status"], style),
+            duration,
+            detail.strip().replace("\n", " ⏎ "),
+        )
     return Group(header, table)
 
 

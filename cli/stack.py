@@ -107,8 +107,7 @@ def plan(settings: Settings) -> list[Part]:
             probe="redis",
         ))  # fmt: skip
     parts.append(Part("database", "SQL database", [], probe="database"))
-    parts.append(Part("worker", "Workers", [sys.executable, "-m", "cli", "worker"],
-                      probe="worker"))
+    parts.append(Part("worker", "Workers", [sys.executable, "-m", "cli", "worker"], probe="worker"))
     parts.append(Part(
         "api", "API + dashboard", [sys.executable, "-m", "cli", "api"],
         [(settings.API_PORT, "ACC_API_PORT")], "api",
@@ -221,6 +220,16 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def stop_parts(parts: list[Part]) -> None:

@@ -6,6 +6,7 @@ small. Writing the same content twice stores it once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 
@@ -38,12 +39,12 @@ class ArtifactStore:
         async with AsyncSession(self._engine) as session:
             if await session.get(Artifact, digest) is not None:
                 return digest
-            session.add(Artifact(id=digest, size=len(content), media_type=media_type,
-                                 content=content))
-            try:
+            session.add(
+                Artifact(id=digest, size=len(content), media_type=media_type, content=content)
+            )
+            # Stored concurrently by another worker: same content, same id.
+            with contextlib.suppress(IntegrityError):
                 await session.commit()
-            except IntegrityError:
-                pass  # stored concurrently by another worker: same content, same id
         return digest
 
     async def get(self, artifact_id: str) -> Artifact | None:

@@ -9,6 +9,7 @@ not raised into the agent step that emitted the event. Consumers must be idempot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -90,10 +91,9 @@ async def ensure_topics(
             if t not in existing
         ]
         if new:
-            try:
+            # Another process may create it between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between list and create
     finally:
         await admin.close()
 

@@ -43,9 +43,7 @@ class ShellOutcome:
 def resolve(agent: ShellAgent, allowed: Callable[[str], bool], path: str) -> str:
     executable = agent.command[0]
     if not allowed(Path(executable).name) or (os.sep in executable and not allowed(executable)):
-        raise CommandRejected(
-            f"command {executable!r} is not in ACC_SHELL_ALLOWED_COMMANDS"
-        )
+        raise CommandRejected(f"command {executable!r} is not in ACC_SHELL_ALLOWED_COMMANDS")
     found = shutil.which(executable, path=path)
     if found is None:
         raise CommandRejected(f"command {executable!r} was not found on PATH {path}")
@@ -64,7 +62,7 @@ async def run(
     tick: Callable[[], Awaitable[None] | None] | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> ShellOutcome:
-    cwd.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap syscall per step
     env = {"PATH": path, "HOME": str(cwd), "LANG": "C.UTF-8", **(extra_env or {}), **agent.env}
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(

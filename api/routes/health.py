@@ -34,5 +34,7 @@ async def ready(services: ServicesDep) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unreachable: {exc}"
     healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                        status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

@@ -64,7 +64,9 @@ async def test_running_run_shows_its_current_step_and_can_be_cancelled(
 ) -> None:
     async with running_workers(temporal_env.client, settings), api_client(settings) as http:
         run_id = (await http.post("/v1/runs", json=pipeline("sleep 60"))).json()["id"]
-        run = await _until(http, run_id, lambda r: r["steps"] and r["steps"][0]["status"] == "running")
+        run = await _until(
+            http, run_id, lambda r: r["steps"] and r["steps"][0]["status"] == "running"
+        )
         assert run["status"] == "running" and run["current_step"] == 0
         assert (await http.post(f"/v1/runs/{run_id}/cancel")).status_code == 202
         run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
@@ -85,8 +87,9 @@ async def test_list_filters_by_status_and_pattern(
         # Visibility is eventually consistent: poll until both runs are listed.
         for _ in range(100):
             failed = (await http.get("/v1/runs", params={"status": "failed"})).json()
-            done = (await http.get("/v1/runs", params={"status": "completed",
-                                                      "pattern": "pipeline"})).json()
+            done = (
+                await http.get("/v1/runs", params={"status": "completed", "pattern": "pipeline"})
+            ).json()
             if bad in {r["id"] for r in failed} and ok in {r["id"] for r in done}:
                 break
             await asyncio.sleep(0.1)

@@ -59,7 +59,9 @@ async def test_malformed_spec_is_422_naming_the_field(
 
 
 async def test_body_that_is_not_json_is_422(http: httpx.AsyncClient) -> None:
-    resp = await http.post("/v1/runs", content=b"{nope", headers={"content-type": "application/json"})
+    resp = await http.post(
+        "/v1/runs", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 422
     assert resp.json()["error"]["type"] == "invalid_input"
 

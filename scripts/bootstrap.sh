@@ -1,0 +1,21 @@
+# Sourced by the other scripts: make .venv with Python 3.11 and install acc into it.
+# EXTRAS selects optional dependencies, e.g. EXTRAS="[dev]".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ ! -x .venv/bin/python ]; then
+    PY=""
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            PY="$candidate"
+            break
+        fi
+    done
+    if [ -z "$PY" ]; then
+        echo "error: acc needs Python 3.11 (python3.11 or python3 on PATH)" >&2
+        exit 1
+    fi
+    "$PY" -m venv .venv
+fi
+echo "Installing acc${EXTRAS:-} into .venv ..."
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:-}"

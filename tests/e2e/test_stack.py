@@ -1,0 +1,182 @@
+"""The whole stack as a user starts it: `acc up`, a run over HTTP, `acc status`, `acc down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import child_environment, load_settings
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    proc: subprocess.Popen[str]
+    api: str
+    data_dir: Path
+
+    def acc(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+
+def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = child_environment(load_settings())
+    for key in (
+        "ACC_TEMPORAL_ADDRESS",
+        "ACC_TEMPORAL_UI_URL",
+        "ACC_KAFKA_BOOTSTRAP",
+        "ACC_API_URL",
+        "ACC_DATABASE_URL",
+        "ACC_DATABASE_SCHEMA",
+    ):
+        env.pop(key, None)  # fmt: skip
+    env.pop("ACC_REDIS_URL", None)
+    env.update(
+        ACC_DATA_DIR=str(tmp_path / ".acc"),
+        ACC_TEMPORAL_PORT=str(free_port()),
+        ACC_TEMPORAL_UI_PORT=str(free_port()),
+        ACC_TEMPORAL_METRICS_PORT=str(free_port()),
+        ACC_KAFKA_PORT=str(free_port()),
+        ACC_API_PORT=str(free_port()),
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("stack")
+    env = stack_env(tmp)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if (
+                httpx.get(f"{api}/readyz", timeout=1).status_code == 200
+                and (tmp / ".acc" / "stack.json").exists()
+            ):
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("acc up did not become ready")
+    running = Stack(env, proc, api, tmp / ".acc")
+    yield running
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+def test_a_pipeline_run_over_http_completes_and_is_listed(stack: Stack) -> None:
+    spec = {
+        "name": "e2e",
+        "steps": [
+            {"name": "greet", "agent": {"backend": "shell", "command": "echo hello e2e"}},
+            {"name": "shout", "agent": {"backend": "shell", "command": "tr a-z A-Z"}},
+        ],
+    }
+    with httpx.Client(base_url=stack.api, timeout=60) as http:
+        accepted = http.post("/v1/runs", json=spec)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        run = http.get(f"/v1/runs/{run_id}", params={"wait": 30}).json()
+        assert run["status"] == "completed", run
+        assert run["output"] == "HELLO E2E\n"
+        for _ in range(100):
+            listed = http.get("/v1/runs", params={"status": "completed"}).json()
+            if run_id in [r["id"] for r in listed]:
+                break
+            time.sleep(0.1)
+        assert run_id in [r["id"] for r in listed]
+        ui = http.get(run["links"]["temporal_ui"].split("/namespaces")[0])
+        assert ui.status_code == 200  # the Temporal Web UI answers
+        bad = http.post("/v1/runs", json={"name": "e2e", "steps": [{"name": "x"}]})
+        assert bad.status_code == 422 and "steps[0].agent" in bad.json()["error"]["message"]
+
+
+def test_acc_run_follows_a_spec_file_to_completion(stack: Stack) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "hello-pipeline.yaml"
+    done = stack.acc("run", str(example), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "HELLO FROM ACC" in done.stdout
+    invalid = stack.data_dir / "bad.yaml"
+    invalid.write_text("name: bad\nsteps:\n  - name: a\n    agent: {backend: shell}\n")
+    refused = stack.acc("run", str(invalid))
+    assert refused.returncode == 1
+    assert "steps.0.agent.shell.command: Field required" in refused.stderr
+
+
+def test_status_reports_every_part_healthy(stack: Stack) -> None:
+    status = stack.acc("status")
+    assert status.returncode == 0, status.stdout
+    for part in ("temporal", "kafka", "redis", "database", "worker", "api"):
+        assert part in status.stdout
+
+
+def test_a_second_acc_up_says_one_is_running(stack: Stack) -> None:
+    second = stack.acc("up")
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+
+
+def test_acc_down_stops_everything_without_orphans(stack: Stack) -> None:
+    state = json.loads((stack.data_dir / "stack.json").read_text())
+    pids = [state["pid"], *state["parts"].values()]
+    down = stack.acc("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    stack.proc.wait(timeout=30)
+    assert stack.proc.returncode == 0
+    for pid in pids:
+        assert not _alive(pid), f"process {pid} outlived acc down"
+    assert not (stack.data_dir / "stack.json").exists()
+
+
+def test_a_busy_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = stack_env(tmp_path, ACC_API_PORT=str(busy.getsockname()[1]))
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp_path,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"port {env['ACC_API_PORT']}" in result.stderr and "ACC_API_PORT" in result.stderr
+    assert not (tmp_path / ".acc" / "logs").exists()  # nothing was started
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,93 @@
+"""The shell backend runs real processes: output, stdin, exit codes, limits, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from activities.agents import shell
+from core.contracts import ShellAgent
+
+pytestmark = pytest.mark.unit
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+async def run(command: str | list[str], tmp_path: Path, **kwargs: object) -> shell.ShellOutcome:
+    agent = ShellAgent.model_validate({"command": command})
+    options: dict[str, object] = {"stdin": "", "timeout": 30.0, "output_limit": 1_000_000}
+    options.update(kwargs)
+    return await shell.run(
+        agent,
+        executable=shell.resolve(agent, lambda _: True, PATH),
+        cwd=tmp_path,
+        path=PATH,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def test_stdout_stdin_and_exit_code(tmp_path: Path) -> None:
+    outcome = await run("tr a-z A-Z", tmp_path, stdin="hello")
+    assert (outcome.stdout, outcome.exit_code, outcome.truncated) == ("HELLO", 0, False)
+    failed = await run(["ls", "/no/such/dir"], tmp_path)
+    assert failed.exit_code == 2 and "No such file" in failed.stderr
+
+
+async def test_runs_in_the_working_directory_with_a_scrubbed_environment(tmp_path: Path) -> None:
+    script = "import os, json; print(json.dumps([os.getcwd(), sorted(os.environ)]))"
+    outcome = await run(["python3", "-c", script], tmp_path, extra_env={"ACC_RUN_ID": "r1"})
+    cwd, names = __import__("json").loads(outcome.stdout)
+    assert cwd == str(tmp_path)
+    assert set(names) <= {"PATH", "HOME", "LANG", "ACC_RUN_ID", "LC_CTYPE"}
+
+
+async def test_output_over_the_limit_is_truncated(tmp_path: Path) -> None:
+    outcome = await run(["python3", "-c", "print('z' * 100000)"], tmp_path, output_limit=1000)
+    assert outcome.truncated and len(outcome.stdout) == 1000 and outcome.exit_code == 0
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child"
+    script = (
+        "import subprocess, pathlib; p = subprocess.Popen(['sleep', '300']); "
+        f"pathlib.Path({str(pidfile)!r}).write_text(str(p.pid)); p.wait()"
+    )
+    with pytest.raises(shell.CommandTimedOut, match="timed out after 1s"):
+        await run(["python3", "-c", script], tmp_path, timeout=1.0)
+    child = int(pidfile.read_text())
+    await asyncio.sleep(0.1)
+    assert not _alive(child)
+
+
+async def test_cancellation_kills_the_process(tmp_path: Path) -> None:
+    task = asyncio.create_task(run(["sleep", "300"], tmp_path))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_commands_outside_the_allow_list_are_rejected() -> None:
+    agent = ShellAgent.model_validate({"command": "rm -rf /"})
+    with pytest.raises(shell.CommandRejected, match="not in ACC_SHELL_ALLOWED_COMMANDS"):
+        shell.resolve(agent, lambda name: name == "echo", PATH)
+    missing = ShellAgent.model_validate({"command": "no-such-tool-xyz"})
+    with pytest.raises(shell.CommandRejected, match="not found on PATH"):
+        shell.resolve(missing, lambda _: True, PATH)
+
+
+def test_a_path_does_not_sneak_past_the_allow_list() -> None:
+    agent = ShellAgent.model_validate({"command": "/tmp/evil/echo"})
+    with pytest.raises(shell.CommandRejected):
+        shell.resolve(agent, lambda name: name == "echo", PATH)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
