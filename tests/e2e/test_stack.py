@@ -111,8 +111,15 @@ def test_a_pipeline_run_over_http_completes_and_is_listed(stack: Stack) -> None:
                 break
             time.sleep(0.1)
         assert run_id in [r["id"] for r in listed]
-        ui = http.get(run["links"]["temporal_ui"].split("/namespaces")[0])
-        assert ui.status_code == 200  # the Temporal Web UI answers
+        # The Temporal Web UI shows the run with its search attributes.
+        ui_base = run["links"]["temporal_ui"].split("/namespaces")[0]
+        shown = http.get(f"{ui_base}/api/v1/namespaces/default/workflows/{run_id}").json()
+        info = shown["workflowExecutionInfo"]
+        assert info["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+        assert {"AccPattern", "AccTenant", "AccRunName"} <= set(
+            info["searchAttributes"]["indexedFields"]
+        )
+        assert http.get(run["links"]["temporal_ui"]).status_code == 200
         bad = http.post("/v1/runs", json={"name": "e2e", "steps": [{"name": "x"}]})
         assert bad.status_code == 422 and "steps[0].agent" in bad.json()["error"]["message"]
 
