@@ -106,11 +106,32 @@ class AgentTask(BaseModel):
     timeout_seconds: float = 600
 
 
+class Usage(BaseModel):
+    """Tokens and cost of one agent call; summed per step and per run for budgets."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
 class AgentResult(BaseModel):
     output: Output
     exit_code: int = 0
     stderr: str = Field("", description="Tail of the agent's error stream")
     duration_ms: float = 0
+    usage: Usage = Field(default_factory=Usage)
+    session_id: str | None = Field(None, description="Backend session, for resuming it")
 
 
 class StepState(BaseModel):

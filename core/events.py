@@ -20,6 +20,12 @@ EventType = Literal[
     "step.started",
     "step.completed",
     "step.failed",
+    "agent.message",
+    "agent.usage",
+    "routing.decided",
+    "breaker.changed",
+    "run.waiting",
+    "run.budget",
 ]
 
 ENVELOPE_VERSION = 1

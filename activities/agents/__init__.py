@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agents import shell
+from activities.agents.base import AgentBackend, AgentContext
+from activities.agents.shell import ShellBackend
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.contracts import AgentResult, AgentTask
@@ -15,13 +18,24 @@ from core.events import Event
 from core.settings import Settings
 
 
+def default_backends(settings: Settings) -> dict[str, AgentBackend]:
+    return {"shell": ShellBackend(settings)}
+
+
 class AgentActivities:
     """Runs agent steps. Clients come in through the constructor, built once per worker."""
 
-    def __init__(self, settings: Settings, bus: EventBus, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        artifacts: ArtifactStore,
+        backends: dict[str, AgentBackend] | None = None,
+    ) -> None:
         self._settings = settings
         self._bus = bus
         self._artifacts = artifacts
+        self._backends = backends if backends is not None else default_backends(settings)
 
     def workdir(self, run_id: str) -> Path:
         return self._settings.data_dir / "runs" / run_id
@@ -31,7 +45,7 @@ class AgentActivities:
         attempt = activity.info().attempt
         await self._emit(task, "step.started", attempt=attempt, backend=task.agent.backend)
         try:
-            result = await self._run_shell(task)
+            result = await self._run(task)
         except BaseException as exc:
             await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
             raise
@@ -41,48 +55,40 @@ class AgentActivities:
             attempt=attempt,
             duration_ms=round(result.duration_ms, 2),
             output_size=result.output.size,
+            **result.usage.model_dump(),
         )
         return result
 
-    async def _run_shell(self, task: AgentTask) -> AgentResult:
-        settings = self._settings
-        try:
-            executable = shell.resolve(task.agent, settings.allows_command, settings.SHELL_PATH)
-        except shell.CommandRejected as exc:
-            raise ApplicationError(str(exc), type="CommandRejected", non_retryable=True) from None
-        stdin = await self._artifacts.read_output(task.input)
-        try:
-            outcome = await shell.run(
-                task.agent,
-                executable=executable,
-                stdin=stdin,
-                cwd=self.workdir(task.run_id),
-                path=settings.SHELL_PATH,
-                timeout=task.timeout_seconds,
-                output_limit=settings.SHELL_OUTPUT_LIMIT,
-                tick=activity.heartbeat,
-                extra_env={"ACC_RUN_ID": task.run_id, "ACC_STEP": task.step_name},
+    async def _run(self, task: AgentTask) -> AgentResult:
+        backend = self._backends.get(task.agent.backend)
+        if backend is None:
+            raise ApplicationError(
+                f"no {task.agent.backend!r} backend on this worker",
+                type="BackendUnavailable",
+                non_retryable=True,
             )
-        except shell.CommandTimedOut as exc:
-            raise ApplicationError(str(exc), type="CommandTimedOut") from None
-        output = await self._artifacts.to_output(outcome.stdout, truncated=outcome.truncated)
+        started = time.perf_counter()
+        ctx = AgentContext(
+            task=task,
+            input_text=await self._artifacts.read_output(task.input),
+            workdir=self.workdir(task.run_id),
+            heartbeat=activity.heartbeat,
+            emit=lambda kind, data: self._emit(task, kind, **data),
+        )
+        outcome = await backend.run(ctx)
         result = AgentResult(
-            output=output,
+            output=await self._artifacts.to_output(outcome.text, truncated=outcome.truncated),
             exit_code=outcome.exit_code,
             stderr=outcome.stderr,
-            duration_ms=outcome.duration_ms,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            usage=outcome.usage,
+            session_id=outcome.session_id,
         )
-        if outcome.exit_code != 0:
-            last_line = outcome.stderr.strip().splitlines()[-1:] or [""]
-            raise ApplicationError(
-                f"{task.agent.command[0]} exited with code {outcome.exit_code}"
-                + (f": {last_line[0]}" if last_line[0] else ""),
-                result,
-                type="CommandFailed",
-            )
+        if outcome.error is not None:
+            raise ApplicationError(outcome.error, result, type="AgentFailed")
         return result
 
-    async def _emit(self, task: AgentTask, kind: str, **data: object) -> None:
+    async def _emit(self, task: AgentTask, kind: str, **data: Any) -> None:
         await self._bus.publish(
             Event.model_validate(
                 {

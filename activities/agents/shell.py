@@ -17,7 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.exceptions import ApplicationError
+
+from activities.agents.base import AgentContext, AgentOutcome
 from core.contracts import ShellAgent
+from core.settings import Settings
 
 STDERR_TAIL = 4096
 KILL_GRACE_SECONDS = 2.0
@@ -50,7 +54,7 @@ def resolve(agent: ShellAgent, allowed: Callable[[str], bool], path: str) -> str
     return found
 
 
-async def run(
+async def execute(
     agent: ShellAgent,
     *,
     executable: str,
@@ -144,3 +148,43 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     await proc.wait()
+
+
+class ShellBackend:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def run(self, ctx: AgentContext) -> AgentOutcome:
+        agent = ctx.task.agent
+        assert isinstance(agent, ShellAgent)
+        settings = self._settings
+        try:
+            executable = resolve(agent, settings.allows_command, settings.SHELL_PATH)
+        except CommandRejected as exc:
+            raise ApplicationError(str(exc), type="CommandRejected", non_retryable=True) from None
+        try:
+            outcome = await execute(
+                agent,
+                executable=executable,
+                stdin=ctx.input_text,
+                cwd=ctx.workdir,
+                path=settings.SHELL_PATH,
+                timeout=ctx.task.timeout_seconds,
+                output_limit=settings.SHELL_OUTPUT_LIMIT,
+                tick=ctx.heartbeat,
+                extra_env={"ACC_RUN_ID": ctx.task.run_id, "ACC_STEP": ctx.task.step_name},
+            )
+        except CommandTimedOut as exc:
+            raise ApplicationError(str(exc), type="CommandTimedOut") from None
+        error = None
+        if outcome.exit_code != 0:
+            last = (outcome.stderr.strip().splitlines() or [""])[-1]
+            error = f"{agent.command[0]} exited with code {outcome.exit_code}"
+            error += f": {last}" if last else ""
+        return AgentOutcome(
+            text=outcome.stdout,
+            exit_code=outcome.exit_code,
+            stderr=outcome.stderr,
+            truncated=outcome.truncated,
+            error=error,
+        )

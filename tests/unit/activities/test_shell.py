@@ -19,7 +19,7 @@ async def run(command: str | list[str], tmp_path: Path, **kwargs: object) -> she
     agent = ShellAgent.model_validate({"command": command})
     options: dict[str, object] = {"stdin": "", "timeout": 30.0, "output_limit": 1_000_000}
     options.update(kwargs)
-    return await shell.run(
+    return await shell.execute(
         agent,
         executable=shell.resolve(agent, lambda _: True, PATH),
         cwd=tmp_path,
