@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -45,7 +45,53 @@ class ShellAgent(Strict):
         return value
 
 
-AgentSpec = Annotated[ShellAgent, Field(discriminator="backend")]
+class LlmAgent(Strict):
+    """One chat completion through the official OpenAI or Anthropic SDK."""
+
+    backend: Literal["llm"] = "llm"
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, description="User message; the step input is appended")
+    system: str | None = None
+    max_tokens: int = Field(1024, ge=1, le=200_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
+
+
+class ClaudeCodeAgent(Strict):
+    """The Claude Code CLI, headless, in its own git worktree of `repo`."""
+
+    backend: Literal["claude_code"] = "claude_code"
+    prompt: str = Field(min_length=1)
+    repo: str = Field(min_length=1, description="Path of the git repository to work in")
+    model: str | None = None
+    allowed_tools: list[str] = Field(default_factory=list)
+    max_turns: int | None = Field(None, ge=1, le=500)
+    resume: bool = Field(False, description="Resume this run's previous session of this role")
+    role: str = Field("worker", pattern=NAME_PATTERN)
+
+
+class PythonAgent(Strict):
+    """A callable registered under the `acc.agents` entry point group."""
+
+    backend: Literal["python"] = "python"
+    plugin: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RemoteAgent(Strict):
+    """An agent process connected over WebSocket, chosen by id or capability."""
+
+    backend: Literal["remote"] = "remote"
+    agent_id: str | None = None
+    capability: str | None = None
+    prompt: str = ""
+
+
+AgentSpec = Annotated[
+    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent,
+    Field(discriminator="backend"),
+]
 
 
 class RetrySpec(Strict):

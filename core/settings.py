@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SHELL_COMMANDS = (
@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     INLINE_OUTPUT_LIMIT: int = Field(
         8_192, description="Outputs larger than this go to the artifact store"
     )
+
+    # LLM providers (the llm backend). A base URL makes any OpenAI-compatible server work.
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: str | None = None
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    ANTHROPIC_BASE_URL: str | None = None
+    LLM_PRICES_FILE: Path | None = Field(
+        None, description="YAML/JSON price table overriding the built-in one"
+    )
+
+    # Claude Code CLI (the claude_code backend)
+    CLAUDE_CLI: str = Field("claude", description="Path or name of the Claude Code CLI")
+
+    # Resilience
+    BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
+    BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")
+    BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
     @field_validator("SHELL_ALLOWED_COMMANDS", mode="before")
     @classmethod
@@ -134,6 +151,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"ACC_{name}"] = ",".join(value) if isinstance(value, tuple) else str(value)
     env.update(
         ACC_DATA_DIR=str(settings.data_dir),
