@@ -106,7 +106,7 @@ async def start_run(client: Client, settings: Settings, spec: RunSpec) -> RunAcc
     try:
         await client.start_workflow(
             workflow_cls.run,
-            RunInput(run_id=run_id, tenant=tenant, spec=spec, agents_queue=settings.AGENTS_QUEUE),
+            RunInput(run_id=run_id, tenant=tenant, spec=spec, agents_queue=settings.agents_queue),
             id=run_id,
             task_queue=settings.ORCHESTRATION_QUEUE,
             search_attributes=TypedSearchAttributes(
@@ -151,12 +151,13 @@ async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> Ru
 
 async def get_run(client: Client, settings: Settings, run_id: str, wait: float = 0) -> RunView:
     handle = _handle(client, run_id)
+    result: RunState | None = None
+    if wait > 0:
+        # Failed, cancelled, unknown or unreachable runs are all read (or reported) below.
+        with contextlib.suppress(TimeoutError, WorkflowFailureError, RPCError):
+            result = await asyncio.wait_for(handle.result(), wait)
     desc = await _describe(handle)
-    if wait > 0 and desc.status == WorkflowExecutionStatus.RUNNING:
-        with contextlib.suppress(TimeoutError, WorkflowFailureError):
-            await asyncio.wait_for(handle.result(), wait)
-        desc = await _describe(handle)
-    state = await _state(handle, _status(desc))
+    state = result if result is not None else await _state(handle, _status(desc))
     view = RunView(**_summary(settings, desc).model_dump())
     if state is not None:
         view.current_step = state.current_step

@@ -100,14 +100,17 @@ def _start(settings: Settings, parts: list[stack.Part]) -> None:
     columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console) as progress:
-        for part in parts:
-            task = progress.add_task(part.title, total=1)
-            if part.argv:
-                stack.launch(settings, part)
-            _wait_ready(settings, part)
-            if part.name == "temporal":
-                asyncio.run(_prepare_temporal(settings, embedded=True))
-            progress.update(task, completed=1)
+        tasks = {part.name: progress.add_task(part.title, total=1) for part in parts}
+        for wave in sorted({part.wave for part in parts}):
+            members = [part for part in parts if part.wave == wave]
+            for part in members:
+                if part.argv:
+                    stack.launch(settings, part)
+            for part in members:
+                _wait_ready(settings, part)
+                if part.name == "temporal":
+                    asyncio.run(_prepare_temporal(settings, embedded=True))
+                progress.update(tasks[part.name], completed=1)
 
 
 @app.command()
@@ -136,6 +139,9 @@ def up(
         raise _fail(str(exc)) from None
     parts: list[stack.Part] = []
     code = 0
+    # A shell that starts us in the background (`acc up &`) leaves SIGINT ignored; restore
+    # Ctrl-C, and make SIGTERM (what `acc down` sends) stop us the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         parts = stack.plan(settings)
@@ -208,9 +214,7 @@ def down() -> None:
         # If `acc up` itself died hard, its parts are still recorded: stop them directly.
         parts = state.get("parts")
         if isinstance(parts, dict):
-            for part_pid in parts.values():
-                if isinstance(part_pid, int):
-                    stack.stop_group(part_pid, grace=2)
+            stack.stop_groups([p for p in parts.values() if isinstance(p, int)], grace=2)
     (settings.data_dir / "stack.json").unlink(missing_ok=True)
     console.print("acc stopped.")
 

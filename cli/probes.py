@@ -86,7 +86,7 @@ async def worker_probe(settings: Settings) -> str | None:
     now = datetime.now(UTC)
     queues = (
         (settings.ORCHESTRATION_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        (settings.AGENTS_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+        (settings.agents_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
     )
     for name, kind in queues:
         resp = await client.workflow_service.describe_task_queue(

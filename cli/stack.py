@@ -46,6 +46,7 @@ class Part:
     argv: list[str]
     ports: list[tuple[int, str]] = field(default_factory=list)  # (port, setting that moves it)
     probe: str = ""  # key into cli.probes.PROBES
+    wave: int = 0  # parts of a wave start together; a wave starts once the previous is ready
     proc: subprocess.Popen[bytes] | None = None
 
     def log_path(self, settings: Settings) -> Path:
@@ -107,10 +108,12 @@ def plan(settings: Settings) -> list[Part]:
             probe="redis",
         ))  # fmt: skip
     parts.append(Part("database", "SQL database", [], probe="database"))
-    parts.append(Part("worker", "Workers", [sys.executable, "-m", "cli", "worker"], probe="worker"))
+    # The API does not need the workers to start, so both start in the second wave.
+    worker = [sys.executable, "-m", "cli", "worker"]
+    parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
     parts.append(Part(
         "api", "API + dashboard", [sys.executable, "-m", "cli", "api"],
-        [(settings.API_PORT, "ACC_API_PORT")], "api",
+        [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1,
     ))  # fmt: skip
     return parts
 
@@ -201,15 +204,17 @@ def log_tail(settings: Settings, part: Part, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def stop_group(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM a process group, wait for its leader, SIGKILL the group if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+def stop_groups(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stop several process groups at once: SIGTERM all, wait, SIGKILL what lingers."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    while time.monotonic() < deadline and any(_group_alive(pid) for pid in pids):
+        time.sleep(0.02)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -233,10 +238,12 @@ def pid_alive(pid: int) -> bool:
 
 
 def stop_parts(parts: list[Part]) -> None:
-    """Stop in reverse start order, so the API and workers drain before the servers go."""
-    for part in reversed(parts):
-        if part.proc is not None:
-            stop_group(part.proc.pid)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                part.proc.wait(timeout=1)
-            part.proc = None
+    """Stop wave by wave in reverse, so the API and workers drain before the servers go."""
+    for wave in sorted({part.wave for part in parts}, reverse=True):
+        members = [p for p in parts if p.wave == wave and p.proc is not None]
+        stop_groups([p.proc.pid for p in members if p.proc is not None])
+        for part in members:
+            if part.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    part.proc.wait(timeout=1)
+                part.proc = None

@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     TEMPORAL_UI_URL: str | None = None
     RETENTION_DAYS: int = 30
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
-    AGENTS_QUEUE: str = "acc-agents"
+    AGENTS_QUEUE: str | None = Field(
+        None,
+        description="Task queue of agent activities; unset runs them on the orchestration "
+        "queue (activities start eagerly, no extra hop). Set it, e.g. to acc-agents, to "
+        "scale agent workers apart from workflow workers.",
+    )
 
     # Kafka-protocol event bus. Without KAFKA_BOOTSTRAP, `acc up` starts Tansu.
     KAFKA_BOOTSTRAP: str | None = None
@@ -105,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def temporal_address(self) -> str:
         return self.TEMPORAL_ADDRESS or f"{self.TEMPORAL_HOST}:{self.TEMPORAL_PORT}"
+
+    @property
+    def agents_queue(self) -> str:
+        return self.AGENTS_QUEUE or self.ORCHESTRATION_QUEUE
 
     @property
     def temporal_ui_url(self) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -38,34 +39,30 @@ def build_workers(
     bus: EventBus,
     artifacts: ArtifactStore,
     queues: Sequence[Queue] = ALL_QUEUES,
-    **worker_options: object,
+    **worker_options: Any,
 ) -> list[Worker]:
-    workers = []
+    """One Temporal worker per distinct task queue. When agents share the orchestration
+    queue (the default) a single worker runs both, so activities start eagerly."""
+    workflows: dict[str, list[type]] = defaultdict(list)
+    activities: dict[str, list[Callable[..., Any]]] = defaultdict(list)
     if "orchestration" in queues:
-        events = RunEventActivities(bus)
-        workers.append(
-            Worker(
-                client,
-                task_queue=settings.ORCHESTRATION_QUEUE,
-                workflows=list(WORKFLOWS),
-                activities=[events.publish_run_event],
-                graceful_shutdown_timeout=SHUTDOWN_GRACE,
-                **worker_options,  # type: ignore[arg-type]
-            )
-        )
+        workflows[settings.ORCHESTRATION_QUEUE] += WORKFLOWS
+        activities[settings.ORCHESTRATION_QUEUE].append(RunEventActivities(bus).publish_run_event)
     if "agents" in queues:
         agents = AgentActivities(settings, bus, artifacts)
-        workers.append(
-            Worker(
-                client,
-                task_queue=settings.AGENTS_QUEUE,
-                activities=[agents.run_agent],
-                max_concurrent_activities=100,
-                graceful_shutdown_timeout=SHUTDOWN_GRACE,
-                **worker_options,  # type: ignore[arg-type]
-            )
+        activities[settings.agents_queue].append(agents.run_agent)
+    return [
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=workflows[queue],
+            activities=activities[queue],
+            max_concurrent_activities=100,
+            graceful_shutdown_timeout=SHUTDOWN_GRACE,
+            **worker_options,
         )
-    return workers
+        for queue in {*workflows, *activities}
+    ]
 
 
 async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:

@@ -37,7 +37,7 @@ async def start(env: WorkflowEnvironment, settings: Settings, run_spec: RunSpec)
     run_id = f"test-{uuid.uuid4().hex[:10]}"
     return await env.client.start_workflow(
         PipelineWorkflow.run,
-        RunInput(run_id=run_id, tenant="t1", spec=run_spec, agents_queue=settings.AGENTS_QUEUE),
+        RunInput(run_id=run_id, tenant="t1", spec=run_spec, agents_queue=settings.agents_queue),
         id=run_id,
         task_queue=settings.ORCHESTRATION_QUEUE,
     )

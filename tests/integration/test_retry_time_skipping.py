@@ -46,7 +46,7 @@ async def test_a_flaky_step_is_retried_with_backoff_until_it_passes(
     async with running_workers(time_skipping_env.client, settings):
         state: RunState = await time_skipping_env.client.execute_workflow(
             PipelineWorkflow.run,
-            RunInput(run_id=run_id, tenant="t", spec=spec, agents_queue=settings.AGENTS_QUEUE),
+            RunInput(run_id=run_id, tenant="t", spec=spec, agents_queue=settings.agents_queue),
             id=run_id,
             task_queue=settings.ORCHESTRATION_QUEUE,
         )
