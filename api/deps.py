@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from core import temporal
 from core.artifacts import ArtifactStore
+from core.bus import EventBus
 from core.settings import Settings
 
 
@@ -23,6 +24,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     artifacts: ArtifactStore
+    bus: EventBus
     _client: Client | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import AccError
+from core.specs import PATTERNS
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,16 @@ def error_response(status: int, type_: str, message: str, details: Any = None) -
     return JSONResponse(body, status_code=status)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    # ("body", "steps", 0, "name") -> "steps[0].name"; the body itself is "body".
-    parts = [p for p in loc if p != "body"] or ["body"]
+def _field(loc: tuple[Any, ...], err: dict[str, Any]) -> str:
+    # ("body", "pipeline", "steps", 0, "name") -> "steps[0].name": the pattern's union tag
+    # is dropped (the spec names its pattern); the body itself is "body".
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    if loc and loc[0] == "body" and parts and parts[0] in PATTERNS:
+        parts = parts[1:]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        # The field at fault is the discriminator itself (`pattern`, `backend`).
+        parts.append(str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
+    parts = parts or ["body"]
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -33,7 +41,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        {"field": _field(tuple(err["loc"])), "message": err["msg"], "type": err["type"]}
+        {"field": _field(tuple(err["loc"]), err), "message": err["msg"], "type": err["type"]}
         for err in exc.errors()
     ]
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])

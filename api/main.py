@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import Services
-from api.routes import artifacts, health, runs
+from api.routes import artifacts, health, history, runs, schema
 from core import db
 from core.artifacts import ArtifactStore
+from core.bus import EventBus
 from core.settings import Settings, load_settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -26,10 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.create_engine(settings)
         await db.init_schema(engine, settings.DATABASE_SCHEMA)
+        bus = EventBus.from_settings(settings)
+        await bus.start_or_degrade()
         app.state.services = Services(
-            settings, engine, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
+            settings, engine, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT), bus
         )
         yield
+        await bus.stop()
         await engine.dispose()
 
     app = FastAPI(
@@ -41,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(history.router)
     app.include_router(artifacts.router)
+    app.include_router(schema.router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")
     return app

@@ -20,15 +20,29 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import temporal
-from core.contracts import RunInput, RunSpec, RunState, RunStatus, StepState
+from core.bus import EventBus
+from core.contracts import (
+    Decision,
+    ExternalEvent,
+    RunInput,
+    RunSpec,
+    RunState,
+    RunStatus,
+    StepState,
+    Usage,
+    Waiting,
+)
 from core.errors import Conflict, NotFound
+from core.events import Event
 from core.settings import Settings
+from core.specs import Pattern
 from workflows import WORKFLOW_BY_PATTERN
 
 STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
@@ -40,8 +54,9 @@ STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
 }
+ListStatus = Literal["running", "completed", "failed", "cancelled", "terminated", "timed_out"]
 # Temporal's visibility names for ExecutionStatus filters.
-VISIBILITY_STATUS: dict[RunStatus, str] = {
+VISIBILITY_STATUS: dict[ListStatus, str] = {
     "running": "Running",
     "completed": "Completed",
     "failed": "Failed",
@@ -71,11 +86,29 @@ class RunSummary(BaseModel):
 
 
 class RunView(RunSummary):
+    waiting: Waiting | None = None
     current_step: int | None = None
     steps: list[StepState] = []
+    pending: list[str] = []
+    usage: Usage = Usage()
+    quality: float | None = None
+    notes: list[str] = []
     output: str | None = None
     output_artifact: str | None = None
     error: str | None = None
+    parent_run_id: str | None = None
+    events_handled: int = 0
+
+    def fill(self, state: RunState) -> RunView:
+        """Add what only the workflow knows: steps, usage, output, what it waits for."""
+        if state.waiting is not None and self.status == "running":
+            self.status = "waiting"
+        for name in ("waiting", "current_step", "steps", "pending", "usage", "quality", "notes",
+                     "error", "parent_run_id", "events_handled"):  # fmt: skip
+            setattr(self, name, getattr(state, name))
+        if state.output is not None:
+            self.output, self.output_artifact = state.output.text, state.output.artifact_id
+        return self
 
 
 class RunAccepted(BaseModel):
@@ -99,14 +132,26 @@ def new_run_id(spec: RunSpec) -> str:
     return f"{spec.name}-{uuid.uuid4().hex[:12]}"
 
 
-async def start_run(client: Client, settings: Settings, spec: RunSpec) -> RunAccepted:
-    run_id = new_run_id(spec)
-    tenant = settings.TENANT
+def run_input(settings: Settings, spec: RunSpec, **fork: Any) -> RunInput:
+    return RunInput(
+        run_id=new_run_id(spec),
+        tenant=settings.TENANT,
+        spec=spec,
+        agents_queue=settings.agents_queue,
+        **fork,
+    )
+
+
+async def start_run(
+    client: Client, settings: Settings, bus: EventBus, inp: RunInput
+) -> RunAccepted:
+    """Start the pattern's workflow (workflow id = run id) and announce `run.started`."""
+    run_id, spec, tenant = inp.run_id, inp.spec, inp.tenant
     workflow_cls = WORKFLOW_BY_PATTERN[spec.pattern]
     try:
         await client.start_workflow(
             workflow_cls.run,
-            RunInput(run_id=run_id, tenant=tenant, spec=spec, agents_queue=settings.agents_queue),
+            inp,
             id=run_id,
             task_queue=settings.ORCHESTRATION_QUEUE,
             search_attributes=TypedSearchAttributes(
@@ -119,6 +164,9 @@ async def start_run(client: Client, settings: Settings, spec: RunSpec) -> RunAcc
         )
     except WorkflowAlreadyStartedError as exc:
         raise Conflict(f"run {run_id} already exists") from exc
+    data = {"pattern": spec.pattern, "name": spec.name, "parent_run_id": inp.parent_run_id}
+    await bus.publish(Event(type="run.started", source="api", run_id=run_id, tenant=tenant,
+                            data={k: v for k, v in data.items() if v is not None}))  # fmt: skip
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
 
 
@@ -156,17 +204,16 @@ async def get_run(client: Client, settings: Settings, run_id: str, wait: float =
         # Failed, cancelled, unknown or unreachable runs are all read (or reported) below.
         with contextlib.suppress(TimeoutError, WorkflowFailureError, RPCError):
             result = await asyncio.wait_for(handle.result(), wait)
+    if result is not None:
+        # The result carries everything the view needs: no second round trip.
+        view = RunView(id=run_id, name=result.name, pattern=result.pattern,
+                       tenant=result.tenant, status="completed", started_at=result.started_at,
+                       closed_at=result.ended_at, links=links(settings, run_id))  # fmt: skip
+        return view.fill(result)
     desc = await _describe(handle)
-    state = result if result is not None else await _state(handle, _status(desc))
     view = RunView(**_summary(settings, desc).model_dump())
-    if state is not None:
-        view.current_step = state.current_step
-        view.steps = state.steps
-        view.error = state.error
-        if state.output is not None:
-            view.output = state.output.text
-            view.output_artifact = state.output.artifact_id
-    return view
+    state = await _state(handle, _status(desc))
+    return view.fill(state) if state is not None else view
 
 
 def _status(execution: WorkflowExecution) -> RunStatus:
@@ -190,8 +237,8 @@ def _summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
 async def list_runs(
     client: Client,
     settings: Settings,
-    status: RunStatus | None,
-    pattern: Literal["pipeline"] | None,
+    status: ListStatus | None,
+    pattern: Pattern | None,
     limit: int,
 ) -> list[RunSummary]:
     patterns = [pattern] if pattern else list(WORKFLOW_BY_PATTERN)
@@ -213,3 +260,34 @@ async def cancel_run(client: Client, settings: Settings, run_id: str) -> RunAcce
         raise Conflict(f"run {run_id} is already {status}", {"status": status})
     await handle.cancel()
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+async def _running(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
+    handle = _handle(client, run_id)
+    desc = await _describe(handle)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        status = _status(desc)
+        raise Conflict(f"run {run_id} is already {status}", {"status": status})
+    return handle
+
+
+async def decide(client: Client, settings: Settings, run_id: str, decision: Decision) -> RunView:
+    """Approve or reject what a waiting run waits for (a Temporal update)."""
+    handle = await _running(client, run_id)
+    try:
+        state = await handle.execute_update("decide", decision, result_type=RunState)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
+    desc = await _describe(handle)
+    return RunView(**_summary(settings, desc).model_dump()).fill(state)
+
+
+async def send_event(client: Client, run_id: str, event: ExternalEvent) -> None:
+    """Hand an event to an event-driven run (deduplicated by its id inside the run)."""
+    handle = await _running(client, run_id)
+    desc = await handle.describe()
+    if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
+        raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
+    await handle.signal("event", event)

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from core.contracts import RunSpec
+from core.specs import RunSpec, parse_spec
 
 STEP_STYLE = {
     "pending": ("·", "dim"),
@@ -40,7 +40,7 @@ def load_spec(path: Path) -> RunSpec:
     except yaml.YAMLError as exc:
         raise CliError(f"{path} is not valid YAML or JSON: {exc}") from None
     try:
-        return RunSpec.model_validate(raw)
+        return parse_spec(raw)
     except ValidationError as exc:
         problems = "\n".join(
             f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"

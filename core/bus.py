@@ -34,6 +34,7 @@ class EventBus:
         self._queue_timeout = queue_timeout
         self.published = 0
         self.failed = 0
+        self._started = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventBus:
@@ -48,14 +49,30 @@ class EventBus:
 
     async def start(self) -> None:
         await self._producer.start()
+        self._started = True
+
+    async def start_or_degrade(self) -> None:
+        """Start, or log and carry on without events: a broker that is down must not stop
+        the process (runs go on; their events are counted as lost)."""
+        try:
+            await self._producer.start()
+            self._started = True
+        except KafkaError as exc:
+            log.warning("event bus unavailable at start (%r); events will be dropped", exc)
+            await self._producer.stop()
 
     async def stop(self) -> None:
+        if not self._started:
+            return
         try:
             await self._producer.flush()
         finally:
             await self._producer.stop()
 
     async def publish(self, event: Event) -> None:
+        if not self._started:
+            self._record_failure(event, None)
+            return
         try:
             delivery = await asyncio.wait_for(
                 self._producer.send(self.topic, event.encode(), key=event.key()),

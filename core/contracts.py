@@ -1,136 +1,57 @@
-"""Typed models that cross process boundaries: run specs, agent tasks and results, run state.
+"""Typed models that cross process boundaries: run inputs, agent tasks and results, run
+state, decisions and events sent to runs.
 
-The API validates a `RunSpec`, the workflow receives a `RunInput`, each agent step is an
-`AgentTask` answered by an `AgentResult`, and the workflow's live and final state is a
-`RunState`. All of them travel through Temporal with the pydantic data converter.
+The API validates a spec (`core.specs`), the workflow receives a `RunInput`, each agent
+step is an `AgentTask` answered by an `AgentResult`, and the workflow's live and final
+state is a `RunState`. All of them travel through Temporal with the pydantic converter.
 """
 
 from __future__ import annotations
 
-import shlex
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+from core.specs import (
+    NAME_PATTERN,
+    AgentSpec,
+    ClaudeCodeAgent,
+    LlmAgent,
+    PythonAgent,
+    RemoteAgent,
+    RunSpec,
+    ShellAgent,
+    StepSpec,
+)
 
-RunStatus = Literal["running", "completed", "failed", "cancelled", "terminated", "timed_out"]
-StepStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
-
-
-class Strict(BaseModel):
-    """Unknown fields are errors, so a typo in a spec is named instead of ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ShellAgent(Strict):
-    """Run one allowed executable in the run's working directory."""
-
-    backend: Literal["shell"] = "shell"
-    command: list[str] = Field(
-        min_length=1, description="argv list, or a string split like a POSIX shell would"
-    )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return shlex.split(value)
-            except ValueError as exc:
-                raise ValueError(f"cannot split command: {exc}") from exc
-        return value
-
-
-class LlmAgent(Strict):
-    """One chat completion through the official OpenAI or Anthropic SDK."""
-
-    backend: Literal["llm"] = "llm"
-    provider: Literal["openai", "anthropic"] = "openai"
-    model: str = Field(min_length=1)
-    prompt: str = Field(min_length=1, description="User message; the step input is appended")
-    system: str | None = None
-    max_tokens: int = Field(1024, ge=1, le=200_000)
-    temperature: float | None = Field(None, ge=0, le=2)
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
-
-
-class ClaudeCodeAgent(Strict):
-    """The Claude Code CLI, headless, in its own git worktree of `repo`."""
-
-    backend: Literal["claude_code"] = "claude_code"
-    prompt: str = Field(min_length=1)
-    repo: str = Field(min_length=1, description="Path of the git repository to work in")
-    model: str | None = None
-    allowed_tools: list[str] = Field(default_factory=list)
-    max_turns: int | None = Field(None, ge=1, le=500)
-    resume: bool = Field(False, description="Resume this run's previous session of this role")
-    role: str = Field("worker", pattern=NAME_PATTERN)
-
-
-class PythonAgent(Strict):
-    """A callable registered under the `acc.agents` entry point group."""
-
-    backend: Literal["python"] = "python"
-    plugin: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class RemoteAgent(Strict):
-    """An agent process connected over WebSocket, chosen by id or capability."""
-
-    backend: Literal["remote"] = "remote"
-    agent_id: str | None = None
-    capability: str | None = None
-    prompt: str = ""
-
-
-AgentSpec = Annotated[
-    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent,
-    Field(discriminator="backend"),
+__all__ = [
+    "NAME_PATTERN",
+    "AgentResult",
+    "AgentSpec",
+    "AgentTask",
+    "ClaudeCodeAgent",
+    "Decision",
+    "ExternalEvent",
+    "LlmAgent",
+    "Output",
+    "PythonAgent",
+    "RemoteAgent",
+    "RunEvent",
+    "RunInput",
+    "RunSpec",
+    "RunState",
+    "ShellAgent",
+    "StepSpec",
+    "StepState",
+    "Usage",
+    "Waiting",
 ]
 
-
-class RetrySpec(Strict):
-    max_attempts: int = Field(1, ge=1, le=20)
-    initial_interval_seconds: float = Field(1.0, gt=0, le=3600)
-    backoff: float = Field(2.0, ge=1, le=10)
-
-
-class StepSpec(Strict):
-    name: str = Field(pattern=NAME_PATTERN)
-    agent: AgentSpec
-    timeout_seconds: float = Field(600, gt=0, le=86_400)
-    retry: RetrySpec = Field(default_factory=RetrySpec)
-
-
-class RunSpec(Strict):
-    """What a user submits: a coordination pattern and its steps."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    pattern: Literal["pipeline"] = "pipeline"
-    description: str = ""
-    input: str = Field("", description="Given to the first step on stdin")
-    steps: list[StepSpec] = Field(min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def _unique_step_names(self) -> RunSpec:
-        seen: set[str] = set()
-        for step in self.steps:
-            if step.name in seen:
-                raise ValueError(f"step name {step.name!r} is used twice")
-            seen.add(step.name)
-        return self
-
-
-class RunInput(BaseModel):
-    run_id: str
-    tenant: str
-    spec: RunSpec
-    agents_queue: str = Field(description="Task queue of the agent activities")
+RunStatus = Literal[
+    "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
+]
+StepStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 class Output(BaseModel):
@@ -141,15 +62,9 @@ class Output(BaseModel):
     size: int = 0
     truncated: bool = False
 
-
-class AgentTask(BaseModel):
-    run_id: str
-    tenant: str
-    step_index: int
-    step_name: str
-    agent: AgentSpec
-    input: Output = Field(default_factory=Output)
-    timeout_seconds: float = 600
+    @classmethod
+    def of(cls, text: str) -> Output:
+        return cls(text=text, size=len(text.encode()))
 
 
 class Usage(BaseModel):
@@ -171,6 +86,19 @@ class Usage(BaseModel):
         return self.input_tokens + self.output_tokens
 
 
+class AgentTask(BaseModel):
+    run_id: str
+    tenant: str
+    step_index: int = Field(description="The step's position in the run's timeline")
+    step_name: str
+    group: str | None = None
+    agent: AgentSpec
+    input: Output = Field(default_factory=Output)
+    template: str | None = Field(None, description="Rendered with `context` into the input")
+    context: dict[str, Output] = Field(default_factory=dict)
+    timeout_seconds: float = 600
+
+
 class AgentResult(BaseModel):
     output: Output
     exit_code: int = 0
@@ -181,12 +109,66 @@ class AgentResult(BaseModel):
 
 
 class StepState(BaseModel):
+    index: int = Field(description="Position in the run's timeline; `fork --from-step` uses it")
     name: str
+    group: str | None = Field(None, description="e.g. round-1, iteration-2, compensation")
+    kind: Literal["agent", "child"] = "agent"
     status: StepStatus = "pending"
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    reused: bool = Field(False, description="Result taken from the run this one forks")
+    child_id: str | None = None
     result: AgentResult | None = None
     error: str | None = None
+
+
+class Waiting(BaseModel):
+    kind: Literal["approval", "budget"]
+    step: str | None = None
+    reason: str
+    since: datetime
+
+
+class Decision(BaseModel):
+    """A person's answer to a waiting run."""
+
+    approve: bool
+    comment: str = ""
+    by: str = "api"
+
+
+class ExternalEvent(BaseModel):
+    """An event sent to an event-driven run (API or bus bridge)."""
+
+    id: str = Field(min_length=1, max_length=200, description="Deduplication key")
+    type: str = Field(min_length=1, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Carried(BaseModel):
+    """What a long-lived run carries over continue-as-new."""
+
+    steps_before: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    events_handled: int = 0
+    seen_event_ids: list[str] = Field(default_factory=list)
+    queued: list[ExternalEvent] = Field(default_factory=list)
+    started_at: datetime | None = None
+
+
+class RunInput(BaseModel):
+    run_id: str
+    tenant: str
+    spec: RunSpec
+    agents_queue: str = Field(description="Task queue of the agent activities")
+    recorded: dict[int, AgentResult] = Field(
+        default_factory=dict, description="Results reused by step index (fork)"
+    )
+    edited_inputs: dict[int, str] = Field(
+        default_factory=dict, description="Step index -> replacement input (fork --input)"
+    )
+    parent_run_id: str | None = None
+    carried: Carried | None = None
 
 
 class RunState(BaseModel):
@@ -197,14 +179,23 @@ class RunState(BaseModel):
     pattern: str
     tenant: str
     status: RunStatus = "running"
+    waiting: Waiting | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     current_step: int | None = None
     steps: list[StepState] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list, description="Planned steps not started")
+    usage: Usage = Field(default_factory=Usage)
     output: Output | None = None
     error: str | None = None
+    quality: float | None = Field(None, description="0..1, see docs/QUALITY.md")
+    notes: list[str] = Field(default_factory=list, description="Decisions taken, and why")
+    parent_run_id: str | None = None
+    events_handled: int = 0
 
 
 class RunEvent(BaseModel):
-    """What the orchestration worker publishes when a run starts or ends."""
+    """What the orchestration worker publishes when a run ends."""
 
     run_id: str
     tenant: str
@@ -212,3 +203,4 @@ class RunEvent(BaseModel):
     pattern: str
     name: str
     error: str | None = None
+    quality: float | None = None

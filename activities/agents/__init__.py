@@ -10,16 +10,25 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.agents.base import AgentBackend, AgentContext
+from activities.agents.claude_code import ClaudeCodeBackend
+from activities.agents.llm import LlmBackend
+from activities.agents.python_plugin import PythonBackend
 from activities.agents.shell import ShellBackend
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.contracts import AgentResult, AgentTask
 from core.events import Event
 from core.settings import Settings
+from core.specs import TEMPLATE_KEY
 
 
 def default_backends(settings: Settings) -> dict[str, AgentBackend]:
-    return {"shell": ShellBackend(settings)}
+    return {
+        "shell": ShellBackend(settings),
+        "llm": LlmBackend(settings),
+        "claude_code": ClaudeCodeBackend(settings),
+        "python": PythonBackend(),
+    }
 
 
 class AgentActivities:
@@ -70,7 +79,7 @@ class AgentActivities:
         started = time.perf_counter()
         ctx = AgentContext(
             task=task,
-            input_text=await self._artifacts.read_output(task.input),
+            input_text=await self._input_text(task),
             workdir=self.workdir(task.run_id),
             heartbeat=activity.heartbeat,
             emit=lambda kind, data: self._emit(task, kind, **data),
@@ -87,6 +96,14 @@ class AgentActivities:
         if outcome.error is not None:
             raise ApplicationError(outcome.error, result, type="AgentFailed")
         return result
+
+    async def _input_text(self, task: AgentTask) -> str:
+        """The step's input: its given output, or its template filled from the run so far
+        (artifact-stored outputs are read in full, not their inline preview)."""
+        if task.template is None:
+            return await self._artifacts.read_output(task.input)
+        texts = {key: await self._artifacts.read_output(out) for key, out in task.context.items()}
+        return TEMPLATE_KEY.sub(lambda m: texts.get(m.group(1), m.group(0)), task.template)
 
     async def _emit(self, task: AgentTask, kind: str, **data: Any) -> None:
         await self._bus.publish(

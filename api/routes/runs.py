@@ -1,35 +1,42 @@
-"""`/v1/runs`: start a run from a spec, read its state, list and cancel runs."""
+"""`/v1/runs`: start a run from a spec, read its state, list, cancel, approve or reject it,
+and send events to event-driven runs."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
+from pydantic import BaseModel, Field, RootModel
 
 from api import runs
 from api.deps import ServicesDep
-from core.contracts import RunSpec, RunStatus
+from core.contracts import Decision, ExternalEvent
+from core.specs import Pattern, RunSpec
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
+class SpecBody(RootModel[RunSpec]):
+    """A run spec; `pattern` defaults to pipeline."""
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-start")
-async def start_run(spec: RunSpec, services: ServicesDep) -> runs.RunAccepted:
+async def start_run(spec: SpecBody, services: ServicesDep) -> runs.RunAccepted:
     """Validate a run spec and start it as a Temporal workflow.
 
-    The spec is validated before Temporal is contacted, so bad input is always a 422.
-
-    Returns at once with the run's id and links (API, dashboard, Temporal Web UI). An
-    invalid spec is a 422 naming the field; nothing is started.
+    The spec is validated before Temporal is contacted, so bad input is always a 422 naming
+    the field, and nothing is started. Returns at once with the run's id and links (API,
+    dashboard, Temporal Web UI). A spec without `pattern` is a pipeline.
     """
-    return await runs.start_run(await services.temporal(), services.settings, spec)
+    inp = runs.run_input(services.settings, spec.root)
+    return await runs.start_run(await services.temporal(), services.settings, services.bus, inp)
 
 
 @router.get("", operation_id="runs-list")
 async def list_runs(
     services: ServicesDep,
-    status: RunStatus | None = None,
-    pattern: Literal["pipeline"] | None = None,
+    status: runs.ListStatus | None = None,
+    pattern: Pattern | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[runs.RunSummary]:
     """List runs, newest first, filtered by status and pattern (Temporal search attributes).
@@ -37,9 +44,8 @@ async def list_runs(
     Temporal's visibility store is eventually consistent: a run started a moment ago may
     take a moment to appear.
     """
-    return await runs.list_runs(
-        await services.temporal(), services.settings, status, pattern, limit
-    )
+    client = await services.temporal()
+    return await runs.list_runs(client, services.settings, status, pattern, limit)
 
 
 @router.get("/{run_id}", operation_id="runs-get")
@@ -48,8 +54,8 @@ async def get_run(
     services: ServicesDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the end")] = 0,
 ) -> runs.RunView:
-    """A run's status, steps and output. With `wait`, hold the request until the run ends
-    or `wait` seconds pass, whichever comes first."""
+    """A run's status, steps, usage, quality and output; `waiting` says what it waits for.
+    With `wait`, hold the request until the run ends or `wait` seconds pass."""
     return await runs.get_run(await services.temporal(), services.settings, run_id, wait)
 
 
@@ -58,3 +64,34 @@ async def cancel_run(run_id: str, services: ServicesDep) -> runs.RunAccepted:
     """Ask a running run to cancel: its running step is stopped (the agent's whole process
     group is killed) and the run ends `cancelled`. A run that has ended is a 409."""
     return await runs.cancel_run(await services.temporal(), services.settings, run_id)
+
+
+class Comment(BaseModel):
+    comment: str = Field("", max_length=2000)
+    by: str = Field("api", max_length=200, description="Who decides")
+
+
+@router.post("/{run_id}/approve", operation_id="runs-approve")
+async def approve_run(
+    run_id: str, services: ServicesDep, body: Annotated[Comment | None, Body()] = None
+) -> runs.RunView:
+    """Approve what the run waits for (a step's approval, or going past its budget).
+    A run that is not waiting is a 409."""
+    decision = Decision(approve=True, **(body.model_dump() if body else {}))
+    return await runs.decide(await services.temporal(), services.settings, run_id, decision)
+
+
+@router.post("/{run_id}/reject", operation_id="runs-reject")
+async def reject_run(
+    run_id: str, services: ServicesDep, body: Annotated[Comment | None, Body()] = None
+) -> runs.RunView:
+    """Reject what the run waits for: the run fails with the rejection as its error."""
+    decision = Decision(approve=False, **(body.model_dump() if body else {}))
+    return await runs.decide(await services.temporal(), services.settings, run_id, decision)
+
+
+@router.post("/{run_id}/events", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-event")
+async def send_event(run_id: str, event: ExternalEvent, services: ServicesDep) -> dict[str, str]:
+    """Send an event to an event-driven run. Events are deduplicated by `id`."""
+    await runs.send_event(await services.temporal(), run_id, event)
+    return {"id": event.id, "status": "accepted"}

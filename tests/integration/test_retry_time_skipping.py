@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.contracts import RunInput, RunSpec, RunState
+from core.contracts import RunInput, RunState
 from core.settings import Settings
+from core.specs import parse_spec
 from tests.conftest import running_workers
 from workflows.pipeline import PipelineWorkflow
 
@@ -29,7 +30,7 @@ async def test_a_flaky_step_is_retried_with_backoff_until_it_passes(
     time_skipping_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings()
-    spec = RunSpec.model_validate(
+    spec = parse_spec(
         {
             "name": "flaky",
             "steps": [

@@ -41,7 +41,7 @@ def step(**agent: object) -> dict[str, object]:
         ({"name": "Bad Name!", "steps": [step(command="echo")]}, "name"),
         ({"name": "x", "steps": []}, "steps"),
         ({"name": "x", "steps": [step()]}, "steps[0].agent.shell.command"),
-        ({"name": "x", "steps": [step(command="echo", backend="gpt")]}, "steps[0].agent"),
+        ({"name": "x", "steps": [step(command="echo", backend="gpt")]}, "steps[0].agent.backend"),
         ({"name": "x", "pattern": "mesh", "steps": [step(command="echo")]}, "pattern"),
         ({"name": "x", "steps": [step(command="echo 'open")]}, "steps[0].agent.shell.command"),
         ({"name": "x", "steps": [step(command="a"), step(command="b")]}, "body"),

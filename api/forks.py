@@ -1,0 +1,77 @@
+"""Reading a run's history: its agent-level timeline, its raw history, and forks.
+
+A fork starts a new run of the same spec that reuses the recorded results of the steps
+before `from_step` (no agent runs again) and continues from there, optionally with an
+edited input for step `from_step`. Step indexes are the ones the timeline shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.runs import RunAccepted, run_input, start_run
+from core.bus import EventBus
+from core.errors import InvalidInput, NotFound
+from core.history import ParsedHistory, Timeline, parse
+from core.settings import Settings
+
+
+class ForkRequest(BaseModel):
+    from_step: int = Field(ge=0, description="First step to run again; earlier ones are reused")
+    input: str | None = Field(None, description="Replacement input for step `from_step`")
+
+
+async def fetch_history(client: Client, run_id: str) -> WorkflowHistory:
+    try:
+        return await client.get_workflow_handle(run_id).fetch_history()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"run {run_id} not found", {"id": run_id}) from exc
+        raise
+
+
+async def timeline(client: Client, run_id: str) -> Timeline:
+    return parse(await fetch_history(client, run_id)).timeline
+
+
+async def history_json(client: Client, run_id: str) -> dict[str, Any]:
+    history = await fetch_history(client, run_id)
+    return {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
+
+
+def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) -> dict[str, Any]:
+    """The fork's reuse plan, or a 422 saying which step cannot be reused."""
+    parent = parsed.input
+    if parent is None:
+        raise InvalidInput(f"run {run_id} is not a run acc started", {"id": run_id})
+    if parent.spec.pattern == "event-driven":
+        raise InvalidInput(
+            "event-driven runs cannot be forked: their steps come from events, not the spec",
+            {"field": "from_step"},
+        )
+    missing = [i for i in range(request.from_step) if i not in parsed.results]
+    if missing:
+        reusable = next((i for i in range(request.from_step) if i not in parsed.results), 0)
+        raise InvalidInput(
+            f"from_step: step {missing[0]} of run {run_id} has no recorded result (it failed, "
+            f"was cancelled or never ran); fork from step {reusable} or earlier",
+            {"field": "from_step", "max": reusable},
+        )
+    return {
+        "recorded": {i: r for i, r in parsed.results.items() if i < request.from_step},
+        "edited_inputs": {request.from_step: request.input} if request.input is not None else {},
+        "parent_run_id": run_id,
+    }
+
+
+async def fork(
+    client: Client, settings: Settings, bus: EventBus, run_id: str, request: ForkRequest
+) -> RunAccepted:
+    parsed = parse(await fetch_history(client, run_id))
+    plan = fork_input_from(parsed, run_id, request)
+    assert parsed.input is not None
+    return await start_run(client, settings, bus, run_input(settings, parsed.input.spec, **plan))

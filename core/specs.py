@@ -1,0 +1,286 @@
+"""Run specs: what a user submits, validated before anything starts.
+
+A spec names its coordination `pattern`; each pattern has its own fields (steps, agents,
+reducer, rounds, compensations, manager/workers/reviewer, event handlers). The union
+`RunSpec` is discriminated by `pattern`, so an error names the pattern's field that is
+wrong. `acc schema` and `GET /v1/schema/run-spec` publish the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+# {{input}}, {{run.input}}, {{steps.NAME.output}} in a step's `input` template.
+TEMPLATE_KEY = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors, so a typo in a spec is named instead of ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShellAgent(Strict):
+    """Run one allowed executable in the run's working directory."""
+
+    backend: Literal["shell"] = "shell"
+    command: list[str] = Field(
+        min_length=1, description="argv list, or a string split like a POSIX shell would"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split command: {exc}") from exc
+        return value
+
+
+class LlmAgent(Strict):
+    """One chat completion through the official OpenAI or Anthropic SDK."""
+
+    backend: Literal["llm"] = "llm"
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, description="User message; the step input is appended")
+    system: str | None = None
+    max_tokens: int = Field(1024, ge=1, le=200_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
+
+
+class ClaudeCodeAgent(Strict):
+    """The Claude Code CLI, headless, in its own git worktree of `repo`."""
+
+    backend: Literal["claude_code"] = "claude_code"
+    prompt: str = Field(min_length=1)
+    repo: str = Field(min_length=1, description="Path of the git repository to work in")
+    model: str | None = None
+    allowed_tools: list[str] = Field(default_factory=list)
+    max_turns: int | None = Field(None, ge=1, le=500)
+    resume: bool = Field(False, description="Resume this run's previous session of this role")
+    role: str = Field("worker", pattern=NAME_PATTERN)
+
+
+class PythonAgent(Strict):
+    """A callable registered under the `acc.agents` entry point group."""
+
+    backend: Literal["python"] = "python"
+    plugin: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RemoteAgent(Strict):
+    """An agent process connected over WebSocket, chosen by id or capability."""
+
+    backend: Literal["remote"] = "remote"
+    agent_id: str | None = None
+    capability: str | None = None
+    prompt: str = ""
+
+
+AgentSpec = Annotated[
+    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent,
+    Field(discriminator="backend"),
+]
+
+
+class RetrySpec(Strict):
+    max_attempts: int = Field(1, ge=1, le=20)
+    initial_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    backoff: float = Field(2.0, ge=1, le=10)
+
+
+class ApprovalSpec(Strict):
+    """Wait for a person (`POST /v1/runs/{id}/approve` or `/reject`) before the step runs."""
+
+    reason: str = "approval required"
+    timeout_seconds: float | None = Field(None, gt=0, description="Reject when it runs out")
+
+
+class StepSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    agent: AgentSpec
+    input: str | None = Field(
+        None,
+        description="Template of the step's input: {{input}} (the pattern's default input), "
+        "{{run.input}}, {{steps.NAME.output}}",
+    )
+    timeout_seconds: float = Field(600, gt=0, le=86_400)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    approval: ApprovalSpec | None = None
+
+
+class BudgetSpec(Strict):
+    """Limits enforced inside the workflow, checked before and after every agent step."""
+
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_wall_seconds: float | None = Field(None, gt=0)
+    on_exceed: Literal["fail", "pause"] = Field(
+        "fail", description="fail the run, or pause it until approved (or rejected)"
+    )
+
+
+class RunBase(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    input: str = Field("", description="The run's input, {{run.input}} in templates")
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} name {name!r} is used twice")
+        seen.add(name)
+
+
+class PipelineSpec(RunBase):
+    """Steps one after another; each reads the previous step's output."""
+
+    pattern: Literal["pipeline"] = "pipeline"
+    steps: list[StepSpec] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> PipelineSpec:
+        _unique([s.name for s in self.steps], "step")
+        return self
+
+
+class ScatterGatherSpec(RunBase):
+    """Every agent on every task (the run input when `tasks` is empty), then a reducer."""
+
+    pattern: Literal["scatter-gather"] = "scatter-gather"
+    agents: list[StepSpec] = Field(min_length=1, max_length=100)
+    tasks: list[str] = Field(default_factory=list, max_length=1000)
+    max_concurrency: int = Field(4, ge=1, le=100)
+    reducer: Literal["collect", "majority", "best_score"] = "collect"
+    scorer: StepSpec | None = Field(None, description="Prints a 0..1 score of its input")
+    quorum: int | None = Field(None, ge=1, description="Successes needed; default all")
+    on_partial_failure: Literal["fail", "continue"] = "continue"
+
+    @model_validator(mode="after")
+    def _check(self) -> ScatterGatherSpec:
+        _unique([s.name for s in self.agents], "agent")
+        if self.reducer == "best_score" and self.scorer is None:
+            raise ValueError("reducer best_score needs a scorer step")
+        jobs = len(self.agents) * max(1, len(self.tasks))
+        if self.quorum is not None and self.quorum > jobs:
+            raise ValueError(f"quorum {self.quorum} is more than the {jobs} jobs")
+        return self
+
+
+class Participant(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    propose: StepSpec
+    vote: StepSpec = Field(description="Reads the proposals as JSON, prints the chosen id")
+    weight: float = Field(1.0, gt=0, description="Skill weight for weighted voting")
+
+
+class ConsensusSpec(RunBase):
+    """Participants propose, then vote in rounds until the threshold or the round limit."""
+
+    pattern: Literal["consensus"] = "consensus"
+    participants: list[Participant] = Field(min_length=2, max_length=50)
+    rule: Literal["majority", "unanimous", "weighted"] = "majority"
+    threshold: float = Field(0.5, gt=0, le=1, description="Weight share for weighted")
+    max_rounds: int = Field(3, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _unique_participants(self) -> ConsensusSpec:
+        _unique([p.name for p in self.participants], "participant")
+        return self
+
+
+class SagaStep(StepSpec):
+    compensate: StepSpec | None = Field(None, description="Undoes this step; reads its output")
+
+
+class SagaSpec(RunBase):
+    """Steps with compensations, undone in reverse order when a later step fails."""
+
+    pattern: Literal["saga"] = "saga"
+    steps: list[SagaStep] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> SagaSpec:
+        _unique([s.name for s in self.steps], "step")
+        return self
+
+
+class SupervisorSpec(RunBase):
+    """A manager plans subtasks, workers (child workflows) do them, a reviewer scores the
+    result against the quality gate; repeat with feedback until it passes."""
+
+    pattern: Literal["supervisor"] = "supervisor"
+    manager: StepSpec = Field(description="Prints a plan: JSON {subtasks: [...]} or lines")
+    workers: dict[str, StepSpec] = Field(
+        min_length=1, description="Worker step per capability; 'default' catches the rest"
+    )
+    reviewer: StepSpec = Field(description="Prints a 0..1 score, or JSON {score, feedback}")
+    quality_threshold: float = Field(0.7, ge=0, le=1)
+    max_iterations: int = Field(3, ge=1, le=20)
+    max_parallel_workers: int = Field(4, ge=1, le=50)
+    max_workers_per_iteration: int = Field(8, ge=1, le=200)
+
+
+class Handler(Strict):
+    on: str = Field(min_length=1, description="Event type this handler reacts to")
+    step: StepSpec
+
+
+class EventDrivenSpec(RunBase):
+    """A long-lived run that reacts to events sent to it, until a `stop` event."""
+
+    pattern: Literal["event-driven"] = "event-driven"
+    handlers: list[Handler] = Field(min_length=1, max_length=100)
+    stop_on: str = "stop"
+    max_events: int | None = Field(None, ge=1)
+    events_per_history: int = Field(
+        200, ge=1, le=10_000, description="Continue-as-new after this many events"
+    )
+
+
+def default_pattern(raw: object) -> object:
+    """A spec without `pattern` is a pipeline."""
+    if isinstance(raw, dict) and "pattern" not in raw:
+        return {**raw, "pattern": "pipeline"}
+    return raw
+
+
+AnySpec = Annotated[
+    PipelineSpec | ScatterGatherSpec | ConsensusSpec | SagaSpec | SupervisorSpec | EventDrivenSpec,
+    Field(discriminator="pattern"),
+]
+RunSpec = Annotated[AnySpec, BeforeValidator(default_pattern)]
+RUN_SPEC: TypeAdapter[RunSpec] = TypeAdapter(RunSpec)
+PATTERNS = ("pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven")
+Pattern = Literal["pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven"]
+
+
+def parse_spec(raw: object) -> RunSpec:
+    """Validate a spec (a dict from JSON or YAML)."""
+    return RUN_SPEC.validate_python(raw)
+
+
+def run_spec_schema() -> dict[str, Any]:
+    return RUN_SPEC.json_schema()

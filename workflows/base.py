@@ -1,0 +1,354 @@
+"""What every coordination pattern shares: live state, agent steps, budgets, approvals,
+fork reuse and the run's end.
+
+A pattern workflow subclasses `PatternWorkflow` and implements `body()`, calling
+`self.agent_step(...)` (an activity) or `self.child_step(...)` (a child workflow) for each
+unit of work. Every such call gets the next index in the run's timeline, in the order the
+workflow schedules them - deterministic, so the same index names the same step on replay
+and in a fork, which reuses the recorded results of the indexes before the fork point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import is_cancelled_exception as is_cancelled
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agents import AgentActivities
+    from activities.events import RunEventActivities
+    from core.contracts import (
+        AgentResult,
+        AgentTask,
+        Carried,
+        Decision,
+        Output,
+        RunEvent,
+        RunInput,
+        RunState,
+        StepSpec,
+        StepState,
+        Waiting,
+    )
+    from core.specs import TEMPLATE_KEY
+    from core.temporal import PATTERN, QUALITY
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# The agent enforces the step's own timeout; Temporal's is a backstop a little later.
+TIMEOUT_GRACE = timedelta(seconds=15)
+EVENT_TIMEOUT = timedelta(seconds=10)
+
+
+class PatternWorkflow:
+    """Base of the pattern workflows. Subclasses define `@workflow.run` and `body()`."""
+
+    def __init__(self) -> None:
+        self._inp: RunInput | None = None
+        self._state: RunState | None = None
+        self._decision: Decision | None = None
+        self._waiting_lock = asyncio.Lock()
+        self._outputs: dict[str, Output] = {}
+        self._budget_waived = False
+        self.quality: float | None = None  # set by patterns that have a quality gate
+
+    # -- queries and updates ---------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> RunState:
+        if self._state is None:
+            raise ApplicationError("run has not started yet", type="NotStarted")
+        return self._state
+
+    @workflow.update
+    async def decide(self, decision: Decision) -> RunState:
+        """Approve or reject what the run is waiting for."""
+        self._decision = decision
+        return self.state()
+
+    @decide.validator
+    def _check_decide(self, decision: Decision) -> None:
+        if self._state is None or self._state.waiting is None:
+            raise ApplicationError("the run is not waiting for a decision", type="NotWaiting")
+
+    # -- the run ------------------------------------------------------------------------
+
+    @property
+    def inp(self) -> RunInput:
+        assert self._inp is not None
+        return self._inp
+
+    @property
+    def run_state(self) -> RunState:
+        assert self._state is not None
+        return self._state
+
+    async def body(self) -> Output:
+        raise NotImplementedError
+
+    async def execute(self, inp: RunInput) -> RunState:
+        self._inp = inp
+        carried = inp.carried or Carried()
+        spec = inp.spec
+        state = self._state = RunState(
+            run_id=inp.run_id,
+            name=spec.name,
+            pattern=spec.pattern,
+            tenant=inp.tenant,
+            started_at=carried.started_at or workflow.now(),
+            usage=carried.usage,
+            parent_run_id=inp.parent_run_id,
+            events_handled=carried.events_handled,
+        )
+        try:
+            output = await self.body()
+        except asyncio.CancelledError:
+            await self._end("cancelled")
+            raise
+        except ApplicationError as err:
+            state.error = err.message
+            await self._end("failed")
+            raise
+        state.output = output
+        await self._end("completed")
+        return state
+
+    async def _end(self, status: Literal["completed", "failed", "cancelled"]) -> None:
+        state = self.run_state
+        state.status = status
+        state.ended_at, state.current_step, state.waiting = workflow.now(), None, None
+        state.quality = self.quality if self.quality is not None else self._completion_share()
+        if workflow.info().typed_search_attributes.get(PATTERN) is not None:
+            # Started by acc with its search attributes registered (not so in bare tests).
+            workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
+        event = RunEvent(
+            run_id=state.run_id,
+            tenant=state.tenant,
+            type=f"run.{status}",
+            pattern=state.pattern,
+            name=state.name,
+            error=state.error,
+            quality=state.quality,
+        )
+        await workflow.execute_local_activity_method(
+            RunEventActivities.publish_run_event,
+            event,
+            start_to_close_timeout=EVENT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+
+    def _completion_share(self) -> float:
+        steps = self.run_state.steps
+        if not steps:
+            return 1.0 if self.run_state.status == "completed" else 0.0
+        return round(sum(s.status == "completed" for s in steps) / len(steps), 4)
+
+    def note(self, text: str) -> None:
+        self.run_state.notes.append(text)
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _begin_step(
+        self, name: str, group: str | None, kind: Literal["agent", "child"] = "agent"
+    ) -> StepState:
+        state = self.run_state
+        carried = self.inp.carried
+        index = len(state.steps) + (carried.steps_before if carried else 0)
+        record = StepState(index=index, name=name, group=group, kind=kind,
+                           status="running", started_at=workflow.now())  # fmt: skip
+        state.steps.append(record)
+        state.current_step = index
+        if name in state.pending:
+            state.pending.remove(name)
+        return record
+
+    def _task(self, record: StepState, step: StepSpec, given: Output) -> AgentTask:
+        inp = self.inp
+        template = step.input
+        context: dict[str, Output] = {}
+        if record.index in inp.edited_inputs:
+            given, template = Output.of(inp.edited_inputs[record.index]), None
+        elif template is not None:
+            outputs = {"input": given, "run.input": Output.of(inp.spec.input)}
+            outputs |= {f"steps.{name}.output": out for name, out in self._outputs.items()}
+            for key in TEMPLATE_KEY.findall(template):
+                if key not in outputs:
+                    raise ApplicationError(
+                        f"step {record.name!r}: unknown template key {{{{{key}}}}}",
+                        type="TemplateError",
+                        non_retryable=True,
+                    )
+                context[key] = outputs[key]
+        return AgentTask(
+            run_id=inp.run_id,
+            tenant=inp.tenant,
+            step_index=record.index,
+            step_name=record.name,
+            group=record.group,
+            agent=step.agent,
+            input=given,
+            template=template,
+            context=context,
+            timeout_seconds=step.timeout_seconds,
+        )
+
+    async def agent_step(
+        self,
+        step: StepSpec,
+        given: Output | None = None,
+        *,
+        group: str | None = None,
+        name: str | None = None,
+    ) -> AgentResult:
+        """Run one agent step as an activity (or reuse its recorded result in a fork)."""
+        record = self._begin_step(name or step.name, group)
+        try:
+            if step.approval is not None:
+                await self.wait_for_decision(
+                    "approval", record.name, step.approval.reason, step.approval.timeout_seconds
+                )
+            await self.check_budget()
+            task = self._task(record, step, given or Output())
+            result = self.inp.recorded.get(record.index)
+            if result is not None:
+                record.reused = True
+            else:
+                result = await workflow.execute_activity_method(
+                    AgentActivities.run_agent,
+                    task,
+                    task_queue=self.inp.agents_queue,
+                    start_to_close_timeout=timedelta(seconds=step.timeout_seconds) + TIMEOUT_GRACE,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=retry_policy(step),
+                )
+        except BaseException as err:
+            raise self._failed(record, err) from None
+        return await self._completed(record, result)
+
+    async def child_step(
+        self, step: StepSpec, given: Output, *, group: str | None = None, name: str | None = None
+    ) -> AgentResult:
+        """Run one agent step in its own child workflow (dynamically spawned workers)."""
+        from workflows.agent_step import AgentStepInput, AgentStepWorkflow
+
+        record = self._begin_step(name or step.name, group, kind="child")
+        record.child_id = f"{self.inp.run_id}.step-{record.index}"
+        try:
+            await self.check_budget()
+            task = self._task(record, step, given)
+            result = self.inp.recorded.get(record.index)
+            if result is not None:
+                record.reused = True
+            else:
+                result = await workflow.execute_child_workflow(
+                    AgentStepWorkflow.run,
+                    AgentStepInput(task=task, step=step, agents_queue=self.inp.agents_queue),
+                    id=record.child_id,
+                    task_queue=workflow.info().task_queue,
+                )
+        except BaseException as err:
+            raise self._failed(record, err) from None
+        return await self._completed(record, result)
+
+    def _failed(self, record: StepState, err: BaseException) -> BaseException:
+        record.ended_at = workflow.now()
+        if is_cancelled(err):
+            record.status = "cancelled"
+            return asyncio.CancelledError()
+        if isinstance(err, ApplicationError):  # the run's own rule: budget, rejection, template
+            record.status, record.error = "failed", err.message
+            return err
+        if not isinstance(err, ActivityError | ChildWorkflowError):
+            return err
+        record.status, record.error = "failed", _reason(err)
+        return ApplicationError(
+            f"step {record.name!r} failed: {record.error}", type="StepFailed", non_retryable=True
+        )
+
+    async def _completed(self, record: StepState, result: AgentResult) -> AgentResult:
+        record.status, record.ended_at, record.result = "completed", workflow.now(), result
+        self._outputs[record.name] = result.output
+        self.run_state.usage += result.usage
+        await self.check_budget()
+        return result
+
+    # -- budgets and approvals --------------------------------------------------------
+
+    def _over_budget(self) -> str | None:
+        budget, usage = self.inp.spec.budget, self.run_state.usage
+        if budget.max_tokens is not None and usage.tokens >= budget.max_tokens:
+            return f"{usage.tokens} tokens used of a budget of {budget.max_tokens}"
+        if budget.max_cost_usd is not None and usage.cost_usd >= budget.max_cost_usd:
+            return f"${usage.cost_usd:.4f} spent of a budget of ${budget.max_cost_usd}"
+        started = self.run_state.started_at or workflow.now()
+        elapsed = (workflow.now() - started).total_seconds()
+        if budget.max_wall_seconds is not None and elapsed >= budget.max_wall_seconds:
+            return f"{elapsed:.0f}s elapsed of a budget of {budget.max_wall_seconds:g}s"
+        return None
+
+    async def check_budget(self) -> None:
+        reason = None if self._budget_waived else self._over_budget()
+        if reason is None:
+            return
+        if self.inp.spec.budget.on_exceed == "fail":
+            raise ApplicationError(
+                f"budget exceeded: {reason}", type="BudgetExceeded", non_retryable=True
+            )
+        await self.wait_for_decision("budget", None, f"budget exceeded: {reason}", None)
+        self._budget_waived = True
+        self.note(f"budget exceeded ({reason}); approved to continue")
+
+    async def wait_for_decision(
+        self,
+        kind: Literal["approval", "budget"],
+        step: str | None,
+        reason: str,
+        timeout: float | None,
+    ) -> None:
+        """Pause until `decide` is called; a rejection (or the timeout) fails the run."""
+        state = self.run_state
+        async with self._waiting_lock:  # one question at a time
+            self._decision = None
+            state.waiting = Waiting(kind=kind, step=step, reason=reason, since=workflow.now())
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None,
+                    timeout=timedelta(seconds=timeout) if timeout else None,
+                )
+            except TimeoutError:
+                self._decision = Decision(approve=False, comment="timed out", by="acc")
+            finally:
+                state.waiting = None
+            decision = self._decision
+            assert decision is not None
+            verdict = "approved" if decision.approve else "rejected"
+            self.note(f"{kind} for {step or 'the run'} {verdict} by {decision.by}"
+                      + (f": {decision.comment}" if decision.comment else ""))  # fmt: skip
+            if not decision.approve:
+                raise ApplicationError(
+                    f"{kind} rejected by {decision.by}"
+                    + (f": {decision.comment}" if decision.comment else ""),
+                    type="Rejected",
+                    non_retryable=True,
+                )
+
+
+def retry_policy(step: StepSpec) -> RetryPolicy:
+    return RetryPolicy(
+        maximum_attempts=step.retry.max_attempts,
+        initial_interval=timedelta(seconds=step.retry.initial_interval_seconds),
+        backoff_coefficient=step.retry.backoff,
+        non_retryable_error_types=["CommandRejected", "TemplateError", "BackendUnavailable"],
+    )
+
+
+def _reason(err: BaseException) -> str:
+    """The agent's own message (e.g. "false exited with code 1"), not Temporal's wrapper."""
+    cause = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    return str(cause) or type(cause).__name__
