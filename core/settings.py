@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     # Claude Code CLI (the claude_code backend)
     CLAUDE_CLI: str = Field("claude", description="Path or name of the Claude Code CLI")
 
+    # Declared agents for routing: YAML/JSON list of {name, capabilities, capacity, tags,
+    # agent: <agent spec>}, plus optional rules and experiments.
+    AGENTS_FILE: Path | None = None
+    # Per-provider limits shared by all workers through Redis, e.g.
+    # {"openai": {"requests_per_minute": 500, "tokens_per_minute": 200000}}
+    RATE_LIMITS: dict[str, dict[str, int]] = Field(default_factory=dict)
+    AGENT_LEASE_SECONDS: float = Field(60, gt=0, description="Concurrency lease length")
+
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")

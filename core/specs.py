@@ -96,8 +96,21 @@ class RemoteAgent(Strict):
     prompt: str = ""
 
 
+class RoutedAgent(Strict):
+    """Any declared agent (ACC_AGENTS_FILE) with the capability, chosen by the router at
+    run time: skill, load, affinity, breakers, rules and A/B experiments decide."""
+
+    backend: Literal["routed"] = "routed"
+    capability: str = Field(min_length=1)
+    min_skill: float = Field(0.0, ge=0, le=1)
+    prompt: str = Field("", description="Replaces the chosen agent's prompt when set")
+    preferred: str | None = None
+    affinity_key: str | None = Field(None, description="Related tasks go to the same agent")
+    experiment: str | None = None
+
+
 AgentSpec = Annotated[
-    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent,
+    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent | RoutedAgent,
     Field(discriminator="backend"),
 ]
 
