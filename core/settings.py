@@ -6,6 +6,7 @@ Nothing else in the code base reads the environment: processes build one
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -170,7 +171,12 @@ def child_environment(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[f"ACC_{name}"] = ",".join(value) if isinstance(value, tuple) else str(value)
+        if isinstance(value, tuple):
+            env[f"ACC_{name}"] = ",".join(value)
+        elif isinstance(value, dict | list):
+            env[f"ACC_{name}"] = json.dumps(value)
+        else:
+            env[f"ACC_{name}"] = str(value)
     env.update(
         ACC_DATA_DIR=str(settings.data_dir),
         ACC_TEMPORAL_ADDRESS=settings.temporal_address,

@@ -38,13 +38,20 @@ def test_bad_values_are_errors_naming_the_setting(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
-def test_children_inherit_every_resolved_setting(tmp_path: Path) -> None:
-    env = child_environment(load_settings(DATA_DIR=tmp_path, KAFKA_PORT=9999))
+def test_children_inherit_every_resolved_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = {"openai": {"requests_per_minute": 5}}
+    env = child_environment(load_settings(DATA_DIR=tmp_path, KAFKA_PORT=9999, RATE_LIMITS=limits))
     assert env["ACC_KAFKA_BOOTSTRAP"] == "127.0.0.1:9999"
     assert env["ACC_DATA_DIR"] == str(tmp_path)
     assert env["ACC_REDIS_URL"] == f"unix://{tmp_path}/redis.sock"
-    child = load_settings(**{k[4:]: v for k, v in env.items() if k.startswith("ACC_")})
+    for name, value in env.items():
+        if name.startswith("ACC_"):
+            monkeypatch.setenv(name, value)
+    child = load_settings()
     assert child.kafka_bootstrap == "127.0.0.1:9999"
+    assert child.RATE_LIMITS == limits
     assert child.SHELL_ALLOWED_COMMANDS == load_settings().SHELL_ALLOWED_COMMANDS
 
 
