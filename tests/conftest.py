@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -24,6 +25,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
 from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
 from core import db
 from core.artifacts import ArtifactStore
@@ -170,6 +172,16 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[E
             await worker.__aexit__(None, None, None)
         await bus.stop()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real API app, in-process, with its lifespan (database, bus) run."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
+            yield http
 
 
 def _wait_tcp(port: int, timeout: float = 10.0) -> None:

@@ -351,4 +351,6 @@ def _reason(err: BaseException) -> str:
     cause = err
     while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
         cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
     return str(cause) or type(cause).__name__

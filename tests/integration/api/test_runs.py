@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from core.settings import Settings
-from tests.conftest import running_workers
+from tests.conftest import api_client, running_workers
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
-            yield http
 
 
 def pipeline(*commands: str, name: str = "api-test") -> dict[str, Any]:
