@@ -152,12 +152,15 @@ async def test_consensus_without_agreement_says_why(http: httpx.AsyncClient) -> 
     assert view["quality"] == 0.0
 
 
+UNDO = "import sys; print('undo', sys.stdin.read().strip())"
+
+
 async def test_saga_compensates_in_reverse_and_reports_a_failed_compensation(
     http: httpx.AsyncClient,
 ) -> None:
     view = await run(http, {"name": "trip", "pattern": "saga", "steps": [
         {"name": "flight", "agent": echo("FL-1"),
-         "compensate": {"name": "cancel-flight", "agent": py("import sys; print('undo', sys.stdin.read().strip())")}},
+         "compensate": {"name": "cancel-flight", "agent": py(UNDO)}},
         {"name": "hotel", "agent": echo("HT-2"),
          "compensate": {"name": "cancel-hotel", "agent": {"backend": "shell", "command": "false"}}},
         {"name": "car", "agent": {"backend": "shell", "command": "false"}},
@@ -315,17 +318,19 @@ async def test_timeline_lists_steps_and_decisions(http: httpx.AsyncClient) -> No
     assert timeline["status"] == "failed" and timeline["workflow_type"] == "PipelineWorkflow"
 
 
+PRINT_REF = "import json, sys; print(json.load(sys.stdin)['ref'])"
+
+
 async def test_event_driven_handles_events_once_and_continues_as_new(
     http: httpx.AsyncClient,
 ) -> None:
     spec = {"name": "react", "pattern": "event-driven", "events_per_history": 2, "handlers": [
-        {"on": "push", "step": {"name": "build",
-                                "agent": py("import json,sys; print(json.load(sys.stdin)['ref'])")}},
+        {"on": "push", "step": {"name": "build", "agent": py(PRINT_REF)}},
     ]}  # fmt: skip
     run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
     for n, ref in enumerate(["main", "dev", "main", "feat", "x"]):
-        resp = await http.post(f"/v1/runs/{run_id}/events",
-                               json={"id": f"e{n}", "type": "push", "data": {"ref": ref}})  # fmt: skip
+        event = {"id": f"e{n}", "type": "push", "data": {"ref": ref}}
+        resp = await http.post(f"/v1/runs/{run_id}/events", json=event)
         assert resp.status_code == 202, resp.text
     dup = await http.post(f"/v1/runs/{run_id}/events",
                           json={"id": "e0", "type": "push", "data": {"ref": "again"}})  # fmt: skip
