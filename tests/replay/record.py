@@ -44,9 +44,13 @@ async def main() -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            settings = load_settings(DATA_DIR=Path(tmp), KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
-                                     DATABASE_URL=f"sqlite:///{tmp}/acc.db",
-                                     ORCHESTRATION_QUEUE="replay", AGENTS_QUEUE="replay-agents")  # fmt: skip
+            settings = load_settings(
+                DATA_DIR=Path(tmp),
+                KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+                DATABASE_URL=f"sqlite:///{tmp}/acc.db",
+                ORCHESTRATION_QUEUE="replay",
+                AGENTS_QUEUE="replay-agents",
+            )
             async with running_workers(env.client, settings):
                 HERE.mkdir(exist_ok=True)
                 for name, scenario in SCENARIOS.items():

@@ -5,6 +5,7 @@ and saves their histories; `test_replay.py` replays the saved histories against 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -77,10 +78,8 @@ async def start(
 
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> None:
-    try:
+    with contextlib.suppress(WorkflowFailureError):  # failed runs are scenarios too
         await handle.result()
-    except WorkflowFailureError:
-        pass  # failed runs are scenarios too
 
 
 async def simple(client: Client, settings: Settings, key: str) -> list[WorkflowHandle[Any, Any]]:
