@@ -15,15 +15,16 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import stack
+from cli import run_commands, stack
+from cli.output import console, err_console, fail
+from cli.output import settings as settings_
 from cli.probes import PROBES
-from cli.runs import ApiClient, CliError, dump, follow, load_spec, print_outcome
+from cli.runs import ApiClient, CliError, follow, load_spec, print_outcome
 from core import temporal
-from core.settings import Settings, load_settings
+from core.settings import Settings
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "hello-pipeline.yaml"
 READY_TIMEOUT_SECONDS = 60.0
@@ -35,8 +36,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+run_commands.register(app)
 
 
 class Shutdown(Exception):
@@ -45,18 +47,6 @@ class Shutdown(Exception):
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Shutdown
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except Exception as exc:  # pydantic ValidationError names the ACC_ variable
-        raise _fail(f"invalid ACC_* setting:\n{exc}") from None
 
 
 async def _prepare_temporal(settings: Settings, embedded: bool) -> None:
@@ -131,12 +121,12 @@ def up(
       ACC_API_PORT=8080 acc up         move the API to another port
       ACC_REDIS_URL=redis://127.0.0.1:6379/0 acc up   use an existing Redis
     """
-    settings = _settings()
+    settings = settings_()
     lock = stack.StackLock(settings)
     try:
         lock.acquire()
     except stack.StackError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     parts: list[stack.Part] = []
     code = 0
     # A shell that starts us in the background (`acc up &`) leaves SIGINT ignored; restore
@@ -199,7 +189,7 @@ def _supervise(parts: list[stack.Part]) -> None:
 @app.command()
 def down() -> None:
     """Stop the stack that `acc up` started from this data directory."""
-    settings = _settings()
+    settings = settings_()
     state = stack.read_state(settings.data_dir / "stack.json")
     pid = state.get("pid")
     if not isinstance(pid, int):
@@ -222,7 +212,7 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """Show the health of each part of the stack (exit code 1 if any is unhealthy)."""
-    settings = _settings()
+    settings = settings_()
     names = ["temporal", "kafka", "redis", "database", "worker", "api"]
     results = asyncio.run(_probe_all(settings, names))
     table = Table("part", "health", "detail")
@@ -241,57 +231,6 @@ async def _probe_all(settings: Settings, names: list[str]) -> dict[str, str | No
     return dict(zip(names, reasons, strict=True))
 
 
-@app.command()
-def run(
-    spec: Annotated[Path, typer.Argument(help="Run spec file (YAML or JSON)")],
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Print the id and return")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final run as JSON")] = False,
-) -> None:
-    """Start a run from a spec file and follow its steps live.
-
-    The spec is validated before anything starts; a bad field is named.
-
-    [bold]Examples[/]
-      acc run examples/hello-pipeline.yaml
-      acc run my-spec.json --detach
-    """
-    settings = _settings()
-    try:
-        run_spec = load_spec(spec)
-        with ApiClient(settings.api_url) as api:
-            accepted = api.start(run_spec)
-            if detach:
-                console.print(accepted["id"])
-                raise typer.Exit(0)
-            console.print(f"Run [bold]{accepted['id']}[/] started")
-            try:
-                final = follow(api, accepted["id"], console)
-            except KeyboardInterrupt:
-                console.print(
-                    f"Detached; the run goes on. Cancel it with `acc cancel {accepted['id']}`."
-                )
-                raise typer.Exit(130) from None
-    except CliError as exc:
-        raise _fail(str(exc)) from None
-    if as_json:
-        console.print_json(dump(final))
-    else:
-        print_outcome(final, console)
-    raise typer.Exit(0 if final["status"] == "completed" else 1)
-
-
-@app.command()
-def cancel(run_id: Annotated[str, typer.Argument(help="The run's id")]) -> None:
-    """Cancel a running run; its running step's processes are stopped."""
-    settings = _settings()
-    try:
-        with ApiClient(settings.api_url) as api:
-            api.cancel(run_id)
-    except CliError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"Cancelling {run_id}.")
-
-
 class QueueChoice(StrEnum):
     all = "all"
     orchestration = "orchestration"
@@ -307,13 +246,13 @@ def worker(
     """Run Temporal workers (workflows and agent activities) until SIGTERM."""
     from workers.main import ALL_QUEUES, serve
 
-    settings = _settings()
+    settings = settings_()
     _configure_logging(settings)
     queues = ALL_QUEUES if queue is QueueChoice.all else (queue.value,)
     try:
         asyncio.run(serve(settings, queues))  # type: ignore[arg-type]
     except Exception as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -323,7 +262,7 @@ def api() -> None:
 
     from api.main import create_app
 
-    settings = _settings()
+    settings = settings_()
     _configure_logging(settings)
     uvicorn.run(
         create_app(settings),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ STEP_STYLE = {
     "failed": ("✗", "red"),
     "cancelled": ("■", "magenta"),
 }
-RUN_STYLE = {"completed": "green", "running": "yellow", "failed": "red", "cancelled": "magenta"}
+RUN_STYLE = {"completed": "green", "running": "yellow", "waiting": "bold yellow", "failed": "red",
+             "cancelled": "magenta"}  # fmt: skip
 
 
 class CliError(Exception):
@@ -86,22 +88,47 @@ class ApiClient:
         result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/cancel")
         return result
 
+    def decide(self, run_id: str, approve: bool, comment: str = "") -> dict[str, Any]:
+        verb = "approve" if approve else "reject"
+        body = {"comment": comment, "by": "cli"}
+        result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/{verb}", json=body)
+        return result
+
+    def fork(self, run_id: str, from_step: int, text: str | None) -> dict[str, Any]:
+        body = {"from_step": from_step, "input": text}
+        result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/fork", json=body)
+        return result
+
+    def list(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        result: list[dict[str, Any]] = self.request("GET", "/v1/runs", params=params)
+        return result
+
+    def history(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/runs/{run_id}/history")
+        return result
+
 
 def render(run: dict[str, Any]) -> Group:
     steps = run.get("steps") or []
+    pending = run.get("pending") or []
     done = sum(1 for s in steps if s["status"] == "completed")
     status = run["status"]
     header = Text.assemble(
         (f"{run['id']} ", "bold"),
         (status, RUN_STYLE.get(status, "white")),
-        f"  {done}/{len(steps)} steps",
+        f"  {done}/{len(steps) + len(pending)} steps",
     )
+    if run.get("waiting"):
+        header.append(f"  waiting for {run['waiting']['kind']}: {run['waiting']['reason']}",
+                      "bold yellow")  # fmt: skip
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("", width=2)
     table.add_column("step")
     table.add_column("status")
     table.add_column("ms", justify="right")
     table.add_column("output / error", overflow="ellipsis", no_wrap=True, max_width=60)
+    steps = [*steps, *({"name": name, "status": "pending"} for name in pending)]
     for step in steps:
         mark, style = STEP_STYLE.get(step["status"], ("?", "white"))
         result = step.get("result") or {}
@@ -117,11 +144,22 @@ def render(run: dict[str, Any]) -> Group:
     return Group(header, table)
 
 
-def follow(api: ApiClient, run_id: str, console: Console, poll: float = 1.0) -> dict[str, Any]:
-    """Show the run's steps live until it ends; return its final view."""
+def follow(
+    api: ApiClient,
+    run_id: str,
+    console: Console,
+    poll: float = 1.0,
+    on_waiting: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Show the run's steps live until it ends; return its final view. When the run waits
+    for a decision, `on_waiting` (if given) is asked for it."""
     run = api.get(run_id)
     with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
-        while run["status"] == "running":
+        while run["status"] in ("running", "waiting"):
+            if run["status"] == "waiting" and on_waiting is not None:
+                live.stop()
+                on_waiting(run)
+                live.start()
             started = time.monotonic()
             run = api.get(run_id, wait=poll)
             live.update(render(run))
