@@ -280,6 +280,9 @@ async def decide(client: Client, settings: Settings, run_id: str, decision: Deci
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
+    except RPCError:
+        await _running(client, run_id)  # the run ended meanwhile: a 409 saying how
+        raise
     desc = await _describe(handle)
     return RunView(**_summary(settings, desc).model_dump()).fill(state)
 

@@ -183,10 +183,11 @@ def history(
             runs = api.list(status=status, pattern=pattern, limit=limit)
     except CliError as exc:
         raise fail(str(exc)) from None
-    table = Table("id", "pattern", "status", "started", "closed")
+    table = Table("pattern", "status", "started", "closed")
+    table.add_column("id", no_wrap=True)  # whole, so it can be copied
     for r in runs:
-        table.add_row(r["id"], r["pattern"] or "", r["status"], _clock(r["started_at"]),
-                      _clock(r["closed_at"]))  # fmt: skip
+        table.add_row(r["pattern"] or "", r["status"], _clock(r["started_at"]),
+                      _clock(r["closed_at"]), r["id"])  # fmt: skip
     console.print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,10 +34,23 @@ class CliError(Exception):
     """An error to print as one line, with what to do about it."""
 
 
+class SpecLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false, so `on:` (an event handler key) stays a string."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def load_spec(path: Path) -> RunSpec:
     """Read a YAML or JSON spec file and validate it, naming the field that is wrong."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=SpecLoader)  # SpecLoader is a SafeLoader
     except FileNotFoundError:
         raise CliError(f"spec file {path} not found") from None
     except yaml.YAMLError as exc:

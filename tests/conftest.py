@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import hypothesis  # noqa: F401  (see below)
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -33,6 +34,9 @@ from core.bus import EventBus, ensure_topics
 from core.settings import Settings, load_settings
 from core.temporal import PATTERN, QUALITY, RUN_NAME, TENANT
 from workers.main import build_workers
+
+# hypothesis is imported above on purpose: imported late by its plugin's terminal summary,
+# its modules hit CPython 3.11.7's "AST constructor recursion depth mismatch" error.
 
 ENV = load_settings()  # what the machine offers: ACC_REDIS_URL, ACC_DATABASE_URL
 

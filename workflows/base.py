@@ -66,8 +66,12 @@ class PatternWorkflow:
 
     @workflow.update
     async def decide(self, decision: Decision) -> RunState:
-        """Approve or reject what the run is waiting for."""
+        """Approve or reject what the run is waiting for; answers once the run has acted on
+        it (no longer waiting, with the decision in its notes)."""
         self._decision = decision
+        # Runs started before this behaviour answered at once; keep replaying them that way.
+        if workflow.patched("decide-answers-after-effect"):
+            await workflow.wait_condition(lambda: self.run_state.waiting is None)
         return self.state()
 
     @decide.validator
@@ -118,6 +122,8 @@ class PatternWorkflow:
         return state
 
     async def _end(self, status: Literal["completed", "failed", "cancelled"]) -> None:
+        # Let an in-flight `decide` (e.g. the rejection that ends the run) answer first.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         state = self.run_state
         state.status = status
         state.ended_at, state.current_step, state.waiting = workflow.now(), None, None

@@ -136,6 +136,24 @@ def test_acc_run_follows_a_spec_file_to_completion(stack: Stack) -> None:
     assert "steps.0.agent.shell.command: Field required" in refused.stderr
 
 
+def test_history_replay_and_fork_from_the_cli(stack: Stack) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "hello-pipeline.yaml"
+    run_id = stack.acc("run", str(example), "--detach").stdout.strip()
+    assert stack.acc("watch", run_id).returncode == 0
+    replayed = stack.acc("replay", run_id)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "Replay OK" in replayed.stdout and "greet" in replayed.stdout
+    forked = stack.acc("fork", run_id, "--from-step", "1", "--input", "forked input")
+    assert forked.returncode == 0, forked.stdout + forked.stderr
+    assert "FORKED INPUT" in forked.stdout
+    for _ in range(20):  # visibility is eventually consistent
+        listed = stack.acc("history", "--status", "completed")
+        if run_id in listed.stdout:
+            break
+        time.sleep(0.2)
+    assert run_id in listed.stdout
+
+
 def test_status_reports_every_part_healthy(stack: Stack) -> None:
     status = stack.acc("status")
     assert status.returncode == 0, status.stdout

@@ -234,19 +234,22 @@ async def test_approval_waits_then_continues_or_fails(http: httpx.AsyncClient) -
     assert waiting["waiting"]["reason"] == "touches prod"
     approved = await http.post(f"/v1/runs/{run_id}/approve", json={"by": "ana", "comment": "ok"})
     assert approved.status_code == 200, approved.text
+    # The answer comes once the run has acted on the decision.
+    assert approved.json()["waiting"] is None and approved.json()["status"] != "waiting"
+    assert "approval for apply approved by ana: ok" in approved.json()["notes"]
     done = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
     assert done["status"] == "completed" and done["output"] == "applied\n"
     assert "approval for apply approved by ana: ok" in done["notes"]
     again = await http.post(f"/v1/runs/{run_id}/approve")
     assert again.status_code == 409
 
-    other = (await http.post("/v1/runs", json=spec)).json()["id"]
-    await until(http, other, lambda v: v["status"] == "waiting")
-    early = await http.post(f"/v1/runs/{other}/approve", json={"by": "x"})
-    assert early.status_code == 200
-    # A second decision while nothing is waiting is refused by the run itself.
-    late = await http.post(f"/v1/runs/{other}/reject")
-    assert late.status_code == 409 and "not waiting" in late.json()["error"]["message"]
+    # A decision while the run is busy (not waiting) is refused by the run itself.
+    sleep = {"backend": "shell", "command": "sleep 2"}
+    busy = {"name": "busy", "steps": [{"name": "work", "agent": sleep}]}
+    other = (await http.post("/v1/runs", json=busy)).json()["id"]
+    await until(http, other, lambda v: v["steps"] and v["steps"][0]["status"] == "running")
+    early = await http.post(f"/v1/runs/{other}/reject")
+    assert early.status_code == 409 and "not waiting" in early.json()["error"]["message"]
 
     third = (await http.post("/v1/runs", json=spec)).json()["id"]
     await until(http, third, lambda v: v["status"] == "waiting")

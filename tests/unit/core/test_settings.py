@@ -51,7 +51,7 @@ def test_children_inherit_every_resolved_setting(
             monkeypatch.setenv(name, value)
     child = load_settings()
     assert child.kafka_bootstrap == "127.0.0.1:9999"
-    assert child.RATE_LIMITS == limits
+    assert limits == child.RATE_LIMITS
     assert child.SHELL_ALLOWED_COMMANDS == load_settings().SHELL_ALLOWED_COMMANDS
 
 

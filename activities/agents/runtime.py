@@ -1,0 +1,285 @@
+"""The guard around agent backends: routing, circuit breakers, concurrency and rate limits.
+
+`run_agent` calls `AgentRuntime.run(ctx, publish)` rather than the backend itself, so every
+worker applies the same shared limits (all kept in Redis, see resilience.py):
+
+1. A `routed` step asks `LiveRouter` (the router fed with every worker's in-flight leases,
+   refusing breakers and affinity) for an agent, takes a lease on one of its `capacity`
+   slots (re-routing if a race filled it), stores the affinity, publishes
+   "routing.decided", and runs the chosen agent's spec (its prompt replaced by the step's
+   when set). The lease is renewed from the activity's heartbeats and released at the end.
+2. An llm agent whose provider has ACC_RATE_LIMITS waits its turn (tokens counted as
+   `max_tokens`, the difference charged after); a provider's 429 blocks every worker for
+   its Retry-After, or a backoff when it sent none.
+3. The call's breakers must let it through: the agent's ("agent:<name>", routed steps) and
+   its backend's ("backend:<kind>").
+4. After the call: an exception counts as a failure on every breaker; an agent that ran
+   but failed (`outcome.error`) counts against the agent only, since its backend worked
+   (a shell step's failing command must not take the shell backend from every run).
+   Non-retryable errors (bad input or configuration) and 429s say nothing of health and
+   count nowhere. A breaker that changes state publishes "breaker.changed".
+
+Refusals are `ApplicationError`s Temporal retries: NoAgentAvailable, AtCapacity,
+CircuitOpen (after the breaker's reset), RateLimited (after the wait); NoAgentsDeclared,
+InvalidRouting and BackendUnavailable are not retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from temporalio.exceptions import ApplicationError
+
+from activities.agents.base import AgentBackend, AgentContext, AgentOutcome
+from activities.resilience import (
+    BreakerConfig,
+    CircuitBreakers,
+    Clock,
+    ConcurrencyLimiter,
+    Lease,
+    RateLimited,
+    RateLimiter,
+    breaker_event,
+    retry_delay,
+)
+from activities.routing import (
+    NoAgentAvailable,
+    RouteRequest,
+    RoutingDecision,
+    agent_breaker,
+    backend_breaker,
+    decision_event,
+)
+from core.agents_config import AgentsConfig, DeclaredSpec
+from core.contracts import AgentTask, LlmAgent, RoutedAgent
+from core.errors import InvalidInput
+from core.events import Event
+from core.settings import Settings
+
+Publish = Callable[[Event], Awaitable[None]]
+AFFINITY_TTL_SECONDS = 24 * 3600  # refreshed by every step routed under the key
+ROUTE_ATTEMPTS = 3  # another worker may fill the chosen agent between decision and lease
+RATE_WAIT_SECONDS = 2.0  # wait in the activity up to this (heartbeat timeout 5 s), then retry
+
+
+class LiveRouter:
+    """The declared agents' router, fed with the state all workers share in Redis."""
+
+    def __init__(self, settings: Settings, redis: Redis, agents: AgentsConfig, *,
+                 prefix: str = "acc:", clock: Clock = time.time) -> None:  # fmt: skip
+        self.agents, self.router = agents, agents.router()
+        self.breakers = CircuitBreakers(
+            redis, BreakerConfig.from_settings(settings), prefix=prefix, clock=clock
+        )
+        self.leases = ConcurrencyLimiter(
+            redis, lease_seconds=settings.AGENT_LEASE_SECONDS, prefix=prefix, clock=clock
+        )
+        self._redis, self._prefix = redis, prefix
+
+    async def decide(self, request: RouteRequest, tenant: str = "default") -> RoutingDecision:
+        """The router's decision on the live load, breakers and affinity (nothing recorded).
+        Raises NoAgentAvailable, or InvalidInput naming an unknown experiment."""
+        names = {profile.name for _, _, profile in self.router.registry.capable(request.capability)}
+        names |= {self.router.fallback_agent} if self.router.fallback_agent else set()
+        load, refusing, affinity = await asyncio.gather(
+            self.leases.in_flight(sorted(names)), self.breakers.refusing(),
+            self._affinity(tenant, request.affinity_key),
+        )  # fmt: skip
+        try:
+            return self.router.route(request, load=load, open_breakers=refusing, affinity=affinity)
+        except ValueError as exc:  # an unknown experiment; details as the API's 422s have them
+            problem = {"field": "experiment", "message": str(exc), "type": "value_error"}
+            raise InvalidInput(f"invalid request: experiment: {exc}", [problem]) from None
+
+    async def remember(self, tenant: str, affinity_key: str, agent: str) -> None:
+        await self._redis.set(self._key(tenant, affinity_key), agent, ex=AFFINITY_TTL_SECONDS)
+
+    async def _affinity(self, tenant: str, affinity_key: str | None) -> dict[str, str]:
+        """The agent the key was routed to before, as the router's affinity map."""
+        if affinity_key is None:
+            return {}
+        agent = await self._redis.get(self._key(tenant, affinity_key))
+        agent = agent.decode() if isinstance(agent, bytes) else agent
+        return {affinity_key: agent} if agent else {}
+
+    def _key(self, tenant: str, affinity_key: str) -> str:
+        return f"{self._prefix}affinity:{tenant}:{affinity_key}"
+
+
+class _HeldLease:
+    """A lease renewed from the activity's heartbeats, at most every third of its length."""
+
+    def __init__(self, leases: ConcurrencyLimiter, lease: Lease, clock: Clock) -> None:
+        self.lease, self._leases, self._clock = lease, leases, clock
+        self._renewed_at = clock()
+        self._renewal: asyncio.Task[None] | None = None
+
+    def renewing(self, heartbeat: Callable[..., None]) -> Callable[..., None]:
+        def beat(*details: Any) -> None:
+            heartbeat(*details)
+            due = self._clock() >= self._renewed_at + self._leases.lease_seconds / 3
+            if due and (self._renewal is None or self._renewal.done()):
+                self._renewed_at = self._clock()
+                self._renewal = asyncio.get_running_loop().create_task(self._renew())
+
+        return beat
+
+    async def _renew(self) -> None:
+        self.lease = await self._leases.renew(self.lease) or self.lease
+
+    async def release(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
+        await self._leases.release(self.lease)
+
+
+class AgentRuntime:
+    """Runs a step's agent under its guards; see the module docstring."""
+
+    def __init__(self, settings: Settings, redis: Redis, backends: dict[str, AgentBackend],
+                 agents: AgentsConfig | None = None, *, prefix: str = "acc:",
+                 clock: Clock = time.time) -> None:  # fmt: skip
+        agents = agents or AgentsConfig()
+        self.live = LiveRouter(settings, redis, agents, prefix=prefix, clock=clock)
+        self._backends, self._clock = backends, clock
+        self._limiters = {
+            provider: _limiter(redis, provider, limits, prefix, clock)
+            for provider, limits in settings.RATE_LIMITS.items()
+        }
+
+    async def run(self, ctx: AgentContext, publish: Publish) -> AgentOutcome:
+        """The step's outcome from its agent (the router's choice for a routed step)."""
+        if not isinstance(ctx.task.agent, RoutedAgent):
+            return await self._guarded(ctx, None, publish)
+        name, spec, lease = await self._route(ctx.task, ctx.task.agent, publish)
+        held = _HeldLease(self.live.leases, lease, self._clock)
+        task = ctx.task.model_copy(update={"agent": spec})
+        try:
+            return await self._guarded(
+                replace(ctx, task=task, heartbeat=held.renewing(ctx.heartbeat)), name, publish
+            )
+        finally:
+            await held.release()
+
+    async def _route(
+        self, task: AgentTask, routed: RoutedAgent, publish: Publish
+    ) -> tuple[str, DeclaredSpec, Lease]:
+        if not len(self.live.router.registry):
+            raise ApplicationError(
+                f"step {task.step_name!r} is routed but no agents are declared: set "
+                "ACC_AGENTS_FILE on the workers", type="NoAgentsDeclared", non_retryable=True,
+            )  # fmt: skip
+        request = RouteRequest(
+            capability=routed.capability, min_skill=routed.min_skill,
+            affinity_key=routed.affinity_key, preferred=routed.preferred,
+            experiment=routed.experiment, task_key=f"{task.run_id}/{task.step_index}",
+        )  # fmt: skip
+        for _ in range(ROUTE_ATTEMPTS):
+            try:
+                decision = await self.live.decide(request, task.tenant)
+            except NoAgentAvailable as exc:
+                raise ApplicationError(exc.message, exc.details, type="NoAgentAvailable") from None
+            except InvalidInput as exc:
+                raise ApplicationError(
+                    exc.message, type="InvalidRouting", non_retryable=True
+                ) from None
+            declared = self.live.agents.declared(decision.agent)
+            assert declared is not None  # the router knows only declared agents
+            if lease := await self.live.leases.acquire(declared.name, declared.capacity):
+                break
+        else:
+            raise ApplicationError(
+                f"agent {decision.agent} filled up {ROUTE_ATTEMPTS} times while routing",
+                type="AtCapacity", next_retry_delay=timedelta(seconds=1),
+            )  # fmt: skip
+        if routed.affinity_key is not None:
+            await self.live.remember(task.tenant, routed.affinity_key, declared.name)
+        await publish(decision_event(decision, task.run_id, tenant=task.tenant,
+                                     step=task.step_name))  # fmt: skip
+        spec = declared.agent
+        if routed.prompt and "prompt" in type(spec).model_fields:
+            spec = spec.model_copy(update={"prompt": routed.prompt})
+        return declared.name, spec, lease
+
+    async def _guarded(self, ctx: AgentContext, name: str | None, publish: Publish) -> AgentOutcome:
+        agent = ctx.task.agent
+        backend = self._backends.get(agent.backend)
+        if backend is None:
+            raise ApplicationError(f"no {agent.backend!r} backend on this worker",
+                                   type="BackendUnavailable", non_retryable=True)  # fmt: skip
+        agent_key = agent_breaker(name) if name else None
+        keys = [k for k in (agent_key, backend_breaker(agent.backend)) if k]
+        limiter = self._limiters.get(agent.provider) if isinstance(agent, LlmAgent) else None
+        estimate = agent.max_tokens if isinstance(agent, LlmAgent) else 0
+        if limiter is not None:  # before the breakers: a refusal here must not hold a probe
+            try:
+                await limiter.acquire(estimate, max_wait=RATE_WAIT_SECONDS)
+            except RateLimited as exc:
+                delay = timedelta(seconds=exc.retry_after_seconds)
+                raise ApplicationError(
+                    exc.message, type="RateLimited", next_retry_delay=delay
+                ) from None
+        await self._allow(keys)
+        try:
+            outcome = await backend.run(ctx)
+        except Exception as exc:
+            await self._failed(exc, ctx.task, keys, limiter, publish)
+            raise
+        if limiter is not None:
+            await limiter.charge(outcome.usage.tokens - estimate)
+        failed = {key: key == agent_key and outcome.error is not None for key in keys}
+        await self._record(ctx.task, failed, publish)
+        return outcome
+
+    async def _failed(self, exc: Exception, task: AgentTask, keys: list[str],
+                      limiter: RateLimiter | None, publish: Publish) -> None:  # fmt: skip
+        if not isinstance(exc, ApplicationError):
+            await self._record(task, dict.fromkeys(keys, True), publish)
+        elif exc.type == "RateLimited":  # the provider's 429: all workers wait, health is fine
+            if limiter is not None:
+                delay = exc.next_retry_delay.total_seconds() if exc.next_retry_delay else None
+                await limiter.block(retry_delay(1, delay))
+        elif not exc.non_retryable:  # non-retryable: bad input or configuration, not health
+            await self._record(task, dict.fromkeys(keys, True), publish)
+
+    async def _allow(self, keys: list[str]) -> None:
+        for key in keys:
+            breaker = self.live.breakers.get(key)
+            if await breaker.allow():
+                continue
+            status = await breaker.state()
+            wait = status.retry_at - self._clock() if status.retry_at is not None else None
+            raise ApplicationError(
+                f"circuit breaker {key} is {status.state.replace('_', '-')}: "
+                + (f"calls resume in {wait:.1f}s" if wait is not None else "its probe is running"),
+                status.model_dump(mode="json"), type="CircuitOpen",
+                next_retry_delay=timedelta(seconds=max(wait, 0.1)) if wait is not None else None,
+            )  # fmt: skip
+
+    async def _record(self, task: AgentTask, failed: dict[str, bool], publish: Publish) -> None:
+        """Report the call to each breaker (key: whether it failed); publish state changes."""
+        for key, failure in failed.items():
+            breaker = self.live.breakers.get(key)
+            status = await (breaker.record_failure() if failure else breaker.record_success())
+            if status.previous is not None:
+                await publish(breaker_event(status, task.run_id, tenant=task.tenant))
+
+
+def _limiter(
+    redis: Redis, provider: str, limits: dict[str, int], prefix: str, clock: Clock
+) -> RateLimiter:
+    if unknown := sorted(set(limits) - {"requests_per_minute", "tokens_per_minute"}):
+        raise ValueError(f"ACC_RATE_LIMITS[{provider!r}] has unknown limits {unknown}: "
+                         "use requests_per_minute and tokens_per_minute")  # fmt: skip
+    rpm, tpm = limits.get("requests_per_minute", 0), limits.get("tokens_per_minute", 0)
+    return RateLimiter(redis, provider, requests_per_minute=rpm, tokens_per_minute=tpm,
+                       prefix=prefix, clock=clock)  # fmt: skip
