@@ -8,11 +8,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
 
 from api import errors
 from api.deps import Services
-from api.routes import artifacts, health, history, runs, schema
+from api.routes import agents, artifacts, health, history, runs, schema
 from core import db
+from core.agents_config import load_agents
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.settings import Settings, load_settings
@@ -25,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.agents = load_agents(settings.AGENTS_FILE)
+        app.state.redis = Redis.from_url(settings.redis_url)
         engine = db.create_engine(settings)
         await db.init_schema(engine, settings.DATABASE_SCHEMA)
         bus = EventBus.from_settings(settings)
@@ -33,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, engine, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT), bus
         )
         yield
+        await app.state.redis.aclose()
         await bus.stop()
         await engine.dispose()
 
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history.router)
     app.include_router(artifacts.router)
     app.include_router(schema.router)
+    app.include_router(agents.router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")
     return app

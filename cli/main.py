@@ -18,6 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import agents as agent_commands
 from cli import run_commands, stack
 from cli.output import console, err_console, fail
 from cli.output import settings as settings_
@@ -39,6 +40,7 @@ app = typer.Typer(
 
 
 run_commands.register(app)
+agent_commands.register(app)
 
 
 class Shutdown(Exception):

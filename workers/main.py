@@ -15,13 +15,16 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any, Literal
 
+from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.agents import AgentActivities
+from activities.agents import AgentActivities, default_backends
+from activities.agents.runtime import AgentRuntime
 from activities.events import RunEventActivities
 from core import db, temporal
+from core.agents_config import AgentsConfig, load_agents
 from core.artifacts import ArtifactStore
 from core.bus import EventBus, ensure_topics
 from core.settings import Settings
@@ -46,6 +49,9 @@ def build_workers(
     bus: EventBus,
     artifacts: ArtifactStore,
     queues: Sequence[Queue] = ALL_QUEUES,
+    *,
+    redis: Redis | None = None,
+    declared: AgentsConfig | None = None,
     **worker_options: Any,
 ) -> list[Worker]:
     """One Temporal worker per distinct task queue. When agents share the orchestration
@@ -56,7 +62,9 @@ def build_workers(
         workflows[settings.ORCHESTRATION_QUEUE] += WORKFLOWS
         activities[settings.ORCHESTRATION_QUEUE].append(RunEventActivities(bus).publish_run_event)
     if "agents" in queues:
-        agents = AgentActivities(settings, bus, artifacts)
+        backends = default_backends(settings)
+        runtime = AgentRuntime(settings, redis, backends, declared) if redis is not None else None
+        agents = AgentActivities(settings, bus, artifacts, backends, runtime=runtime)
         activities[settings.agents_queue].append(agents.run_agent)
     return [
         Worker(
@@ -85,7 +93,12 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         stack.push_async_callback(bus.stop)
         stack.push_async_callback(engine.dispose)
         artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
-        workers = build_workers(client, settings, bus, artifacts, queues)
+        declared = load_agents(settings.AGENTS_FILE)  # a bad file stops start-up, naming the field
+        redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        workers = build_workers(
+            client, settings, bus, artifacts, queues, redis=redis, declared=declared
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

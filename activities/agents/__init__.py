@@ -13,6 +13,8 @@ from activities.agents.base import AgentBackend, AgentContext
 from activities.agents.claude_code import ClaudeCodeBackend
 from activities.agents.llm import LlmBackend
 from activities.agents.python_plugin import PythonBackend
+from activities.agents.remote import RemoteBackend, completes_async
+from activities.agents.runtime import AgentRuntime
 from activities.agents.shell import ShellBackend
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
@@ -28,6 +30,7 @@ def default_backends(settings: Settings) -> dict[str, AgentBackend]:
         "llm": LlmBackend(settings),
         "claude_code": ClaudeCodeBackend(settings),
         "python": PythonBackend(),
+        "remote": RemoteBackend(),  # the WebSocket pool passes its dispatcher
     }
 
 
@@ -40,11 +43,15 @@ class AgentActivities:
         bus: EventBus,
         artifacts: ArtifactStore,
         backends: dict[str, AgentBackend] | None = None,
+        runtime: AgentRuntime | None = None,
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._artifacts = artifacts
         self._backends = backends if backends is not None else default_backends(settings)
+        # Routing, breakers, leases and rate limits shared through Redis; without it (tests,
+        # tools) steps call their backend directly.
+        self._runtime = runtime
 
     def workdir(self, run_id: str) -> Path:
         return self._settings.data_dir / "runs" / run_id
@@ -56,7 +63,8 @@ class AgentActivities:
         try:
             result = await self._run(task)
         except BaseException as exc:
-            await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
+            if not completes_async(exc):  # a remote step handed off is not a failure
+                await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
             raise
         await self._emit(
             task,
@@ -69,13 +77,6 @@ class AgentActivities:
         return result
 
     async def _run(self, task: AgentTask) -> AgentResult:
-        backend = self._backends.get(task.agent.backend)
-        if backend is None:
-            raise ApplicationError(
-                f"no {task.agent.backend!r} backend on this worker",
-                type="BackendUnavailable",
-                non_retryable=True,
-            )
         started = time.perf_counter()
         ctx = AgentContext(
             task=task,
@@ -84,7 +85,17 @@ class AgentActivities:
             heartbeat=activity.heartbeat,
             emit=lambda kind, data: self._emit(task, kind, **data),
         )
-        outcome = await backend.run(ctx)
+        if self._runtime is not None:
+            outcome = await self._runtime.run(ctx, self._bus.publish)
+        else:
+            backend = self._backends.get(task.agent.backend)
+            if backend is None:
+                raise ApplicationError(
+                    f"no {task.agent.backend!r} backend on this worker",
+                    type="BackendUnavailable",
+                    non_retryable=True,
+                )
+            outcome = await backend.run(ctx)
         result = AgentResult(
             output=await self._artifacts.to_output(outcome.text, truncated=outcome.truncated),
             exit_code=outcome.exit_code,
