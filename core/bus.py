@@ -115,13 +115,15 @@ async def ensure_topics(
         await admin.close()
 
 
-def build_consumer(bootstrap: str, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
+def build_consumer(
+    bootstrap: str, *topics: str, group_id: str | None, auto_commit: bool = True
+) -> AIOKafkaConsumer:
     """A consumer tuned for low latency (fetch_max_wait_ms=5 instead of 500)."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         auto_offset_reset="earliest",
-        enable_auto_commit=group_id is not None,
+        enable_auto_commit=auto_commit and group_id is not None,
         fetch_max_wait_ms=5,
     )

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     KAFKA_BOOTSTRAP: str | None = None
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
+    SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None

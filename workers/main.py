@@ -28,6 +28,7 @@ from core.agents_config import AgentsConfig, load_agents
 from core.artifacts import ArtifactStore
 from core.bus import EventBus, ensure_topics
 from core.settings import Settings
+from workers.bridge import run_bridge
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def build_workers(
 async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:
     """Run workers until SIGINT/SIGTERM, then drain in-flight tasks and close clients."""
     client = await temporal.connect(settings)
-    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
+    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC, settings.SIGNALS_TOPIC])
     engine = db.create_engine(settings)
     await db.init_schema(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
@@ -106,5 +107,8 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         for worker in workers:
             await stack.enter_async_context(worker)
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
+        if "orchestration" in queues:
+            bridge = asyncio.create_task(run_bridge(client, settings, stop))
+            stack.push_async_callback(lambda: asyncio.wait_for(bridge, 10))
         await stop.wait()
         log.info("worker stopping")
