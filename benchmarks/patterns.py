@@ -19,8 +19,8 @@ Timed around client.execute_workflow (start to result); after warm-up the cases 
 (order swapped every iteration), patterns interleaved. One workflow runs at a time, so the
 CPU this process (workers + client) and the server use meanwhile is charged to it. One
 history per pattern and case (children included) is counted by event type.
-`--sandbox-passthrough` (diagnostic) passes acc's `workflows` package through the sandbox,
-which acc does not do. Goal: ours <= 1.1x bare at p50 and p95.
+acc's workers are built by `build_workers`, exactly as `acc worker` builds them. Goal: ours
+<= 1.1x bare at p50 and p95.
 
     .venv/bin/python benchmarks/patterns.py --runs 30
 """
@@ -58,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
     from core import db, temporal
@@ -303,12 +302,8 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         await bus.start()
         stack.push_async_callback(bus.stop)
         bare_queue = f"bench-bare-{suffix}"
-        options: dict[str, Any] = {}
-        if args.sandbox_passthrough:
-            restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
-            options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
         workers = [*build_workers(client, settings, bus, ArtifactStore(
-            engine, settings.INLINE_OUTPUT_LIMIT), **options), Worker(
+            engine, settings.INLINE_OUTPUT_LIMIT)), Worker(
             client, task_queue=bare_queue, workflows=[*BARE.values(), BareWorker],
             activities=[run_command], max_concurrent_activities=100)]  # fmt: skip
         for worker in workers:
@@ -360,9 +355,7 @@ def report(args: argparse.Namespace, console: Console, patterns: list[str],
             cells.append(f"{mean[0]:.1f} / {mean[1]:.1f}")
         detail.add_row(p, *cells)
     console.print(detail)
-    passed = "yes (diagnostic)" if args.sandbox_passthrough else "no (as acc runs)"
-    console.print(f"loadavg at end: {machine_info()['loadavg']}; "
-                  f"acc's workflows passed through the sandbox: {passed}")  # fmt: skip
+    console.print(f"loadavg at end: {machine_info()['loadavg']}")
 
 
 def main() -> int:
@@ -370,8 +363,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30, help="measured runs per case (30)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per case (3)")
     parser.add_argument("--patterns", nargs="+", choices=list(SPECS), help="default: all five")
-    parser.add_argument("--sandbox-passthrough", action="store_true",
-                        help="diagnostic: pass acc's workflows through the sandbox")  # fmt: skip
     args = parser.parse_args()
     restore_sigint()
     asyncio.run(bench(args, Console(soft_wrap=True, width=150)))

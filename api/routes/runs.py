@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field, RootModel
 
 from api import runs
@@ -20,16 +20,35 @@ class SpecBody(RootModel[RunSpec]):
     """A run spec; `pattern` defaults to pipeline."""
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-start")
-async def start_run(spec: SpecBody, services: ServicesDep) -> runs.RunAccepted:
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="runs-start",
+    responses={200: {"model": runs.RunView, "description": "With `wait`: the run ended"}},
+)
+async def start_run(
+    spec: SpecBody,
+    services: ServicesDep,
+    response: Response,
+    wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the end")] = 0,
+) -> runs.RunAccepted | runs.RunView:
     """Validate a run spec and start it as a Temporal workflow.
 
     The spec is validated before Temporal is contacted, so bad input is always a 422 naming
-    the field, and nothing is started. Returns at once with the run's id and links (API,
-    dashboard, Temporal Web UI). A spec without `pattern` is a pipeline.
+    the field, and nothing is started. Returns at once (202) with the run's id and links
+    (API, dashboard, Temporal Web UI). With `wait`, holds the request until the run ends
+    (200 with the whole run, as `GET /v1/runs/{id}` gives it) or `wait` seconds pass (202).
+    A spec without `pattern` is a pipeline.
     """
-    inp = runs.run_input(services.settings, spec.root)
-    return await runs.start_run(await services.temporal(), services.settings, services.bus, inp)
+    client, settings = await services.temporal(), services.settings
+    inp = runs.run_input(settings, spec.root)
+    accepted = await runs.start_run(client, settings, services.bus, inp)
+    if wait > 0:
+        view = await runs.get_run(client, settings, accepted.id, wait)
+        if view.status not in ("running", "waiting"):
+            response.status_code = status.HTTP_200_OK
+            return view
+    return accepted
 
 
 @router.get("", operation_id="runs-list")
