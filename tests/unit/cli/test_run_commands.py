@@ -77,3 +77,12 @@ def test_schema_is_the_published_json_schema() -> None:
 def test_help_has_examples() -> None:
     result = runner.invoke(app, ["run", "--help"])
     assert result.exit_code == 0 and "--dry-run" in result.output and "Examples" in result.output
+
+
+def test_the_published_schema_file_is_current() -> None:
+    from core.specs import run_spec_schema
+
+    published = Path(__file__).resolve().parents[3] / "docs" / "run-spec.schema.json"
+    assert json.loads(published.read_text()) == run_spec_schema(), (
+        "docs/run-spec.schema.json is stale: regenerate it with `acc schema`"
+    )
