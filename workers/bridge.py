@@ -50,8 +50,8 @@ async def deliver(client: Client, raw: bytes) -> str:
 async def run_bridge(client: Client, settings: Settings, stop: asyncio.Event) -> None:
     consumer = build_consumer(settings.kafka_bootstrap, settings.SIGNALS_TOPIC, group_id=GROUP,
                               auto_commit=False)  # fmt: skip
-    await consumer.start()
     try:
+        await consumer.start()
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():

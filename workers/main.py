@@ -7,6 +7,7 @@ can be scaled on its own backlog.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections import defaultdict
@@ -42,6 +43,15 @@ SHUTDOWN_GRACE = timedelta(seconds=10)
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Stop a background task now. The bridge commits after each delivered batch, so a
+    batch cut short is delivered again (runs deduplicate events); and its consumer-group
+    join can take seconds, which shutdown should not wait for."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def build_workers(
@@ -109,6 +119,6 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         if "orchestration" in queues:
             bridge = asyncio.create_task(run_bridge(client, settings, stop))
-            stack.push_async_callback(lambda: asyncio.wait_for(bridge, 10))
+            stack.push_async_callback(_cancel, bridge)
         await stop.wait()
         log.info("worker stopping")
