@@ -206,7 +206,7 @@ def down() -> None:
         # If `acc up` itself died hard, its parts are still recorded: stop them directly.
         parts = state.get("parts")
         if isinstance(parts, dict):
-            stack.stop_groups([p for p in parts.values() if isinstance(p, int)], grace=2)
+            stack.stop_groups({p: 2.0 for p in parts.values() if isinstance(p, int)})
     (settings.data_dir / "stack.json").unlink(missing_ok=True)
     console.print("acc stopped.")
 

@@ -10,6 +10,7 @@ exist or has ended, is logged and skipped so it never blocks the partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 GROUP = "acc-bridge"
+STOP_TIMEOUT_SECONDS = 1.0
 
 
 class SignalMessage(BaseModel):
@@ -60,4 +62,7 @@ async def run_bridge(client: Client, settings: Settings, stop: asyncio.Event) ->
             if batch:
                 await consumer.commit()
     finally:
-        await consumer.stop()
+        # Leaving the group waits for a join in progress (seconds on some brokers); a
+        # stopping worker does not: the broker expires the member after its session.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_SECONDS)
