@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from api import errors
 from api.deps import Services
-from api.routes import agents, artifacts, health, history, runs, schema
+from api.routes import agents, artifacts, health, history, metrics, runs, schema
 from core import db
 from core.agents_config import load_agents
 from core.artifacts import ArtifactStore
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(artifacts.router)
     app.include_router(schema.router)
     app.include_router(agents.router)
+    app.include_router(metrics.router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")
     return app

@@ -1,0 +1,43 @@
+"""`/metrics`: Prometheus text format, read at scrape time from the state every worker
+shares (circuit breakers in Redis) and from this process (event bus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from redis.exceptions import RedisError
+
+from api.deps import ServicesDep
+from api.routes.agents import LiveRouterDep
+
+router = APIRouter(tags=["metrics"])
+BREAKER_STATES = ("closed", "half_open", "open")
+
+
+@router.get("/metrics", operation_id="metrics-prometheus", response_class=Response)
+async def metrics(live: LiveRouterDep, services: ServicesDep) -> Response:
+    """Circuit breakers (`acc_breaker_state`, one series per state with value 1 for the
+    current one; `acc_breaker_failures`), Redis reachability and this API's event bus
+    counters, for Prometheus to scrape."""
+    registry = CollectorRegistry()
+    state = Gauge("acc_breaker_state", "Circuit breaker state (1 = current)",
+                  ["key", "state"], registry=registry)  # fmt: skip
+    failures = Gauge("acc_breaker_failures", "Failures counted in the breaker's window",
+                     ["key"], registry=registry)  # fmt: skip
+    redis_up = Gauge("acc_redis_up", "Redis answered this scrape", registry=registry)
+    try:
+        statuses = await live.breakers.states()
+        redis_up.set(1)
+    except RedisError:
+        statuses = []
+        redis_up.set(0)
+    for status in statuses:
+        for name in BREAKER_STATES:
+            state.labels(status.key, name).set(1 if status.state == name else 0)
+        failures.labels(status.key).set(status.failures)
+    events = Gauge("acc_api_events_total", "Events this API published, by outcome",
+                   ["outcome"], registry=registry)  # fmt: skip
+    events.labels("published").set(services.bus.published)
+    events.labels("failed").set(services.bus.failed)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
