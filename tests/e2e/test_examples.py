@@ -4,9 +4,6 @@ each pattern's outcome, approvals, events, forks and the timeline."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,9 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from core.settings import child_environment, load_settings
 from core.specs import PATTERNS, parse_spec
-from tests.conftest import free_port
+from tests.e2e.conftest import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -59,60 +55,13 @@ class Stack:
         return self.data_dir / "runs" / run_id
 
 
-def stack_env(tmp_path: Path) -> dict[str, str]:
-    env = child_environment(load_settings())
-    for key in (
-        "ACC_TEMPORAL_ADDRESS",
-        "ACC_TEMPORAL_UI_URL",
-        "ACC_KAFKA_BOOTSTRAP",
-        "ACC_API_URL",
-        "ACC_DATABASE_URL",
-        "ACC_DATABASE_SCHEMA",
-        "ACC_REDIS_URL",
-    ):
-        env.pop(key, None)
-    env.update(
-        ACC_DATA_DIR=str(tmp_path / ".acc"),
-        ACC_TEMPORAL_PORT=str(free_port()),
-        ACC_TEMPORAL_UI_PORT=str(free_port()),
-        ACC_TEMPORAL_METRICS_PORT=str(free_port()),
-        ACC_KAFKA_PORT=str(free_port()),
-        ACC_API_PORT=str(free_port()),
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("examples")
     env = stack_env(tmp)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
     api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if (
-                httpx.get(f"{api}/readyz", timeout=1).status_code == 200
-                and (tmp / ".acc" / "stack.json").exists()
-            ):
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("acc up did not become ready")
-    try:
-        with httpx.Client(base_url=api, timeout=WAIT + 30) as http:
-            yield Stack(api, tmp / ".acc", http)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=60)
+    with acc_up(tmp, env), httpx.Client(base_url=api, timeout=WAIT + 30) as http:
+        yield Stack(api, tmp / ".acc", http)
 
 
 @pytest.fixture(scope="module")

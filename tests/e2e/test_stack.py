@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import child_environment, load_settings
-from tests.conftest import free_port
+from cli.stack import pid_alive
+from tests.e2e.conftest import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -35,59 +33,12 @@ class Stack:
         )  # fmt: skip
 
 
-def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = child_environment(load_settings())
-    for key in (
-        "ACC_TEMPORAL_ADDRESS",
-        "ACC_TEMPORAL_UI_URL",
-        "ACC_KAFKA_BOOTSTRAP",
-        "ACC_API_URL",
-        "ACC_DATABASE_URL",
-        "ACC_DATABASE_SCHEMA",
-    ):
-        env.pop(key, None)  # fmt: skip
-    env.pop("ACC_REDIS_URL", None)
-    env.update(
-        ACC_DATA_DIR=str(tmp_path / ".acc"),
-        ACC_TEMPORAL_PORT=str(free_port()),
-        ACC_TEMPORAL_UI_PORT=str(free_port()),
-        ACC_TEMPORAL_METRICS_PORT=str(free_port()),
-        ACC_KAFKA_PORT=str(free_port()),
-        ACC_API_PORT=str(free_port()),
-    )
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     env = stack_env(tmp)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if (
-                httpx.get(f"{api}/readyz", timeout=1).status_code == 200
-                and (tmp / ".acc" / "stack.json").exists()
-            ):
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("acc up did not become ready")
-    running = Stack(env, proc, api, tmp / ".acc")
-    yield running
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+    with acc_up(tmp, env) as proc:
+        yield Stack(env, proc, f"http://127.0.0.1:{env['ACC_API_PORT']}", tmp / ".acc")
 
 
 def test_a_pipeline_run_over_http_completes_and_is_listed(stack: Stack) -> None:
@@ -175,7 +126,7 @@ def test_acc_down_stops_everything_without_orphans(stack: Stack) -> None:
     stack.proc.wait(timeout=30)
     assert stack.proc.returncode == 0
     for pid in pids:
-        assert not _alive(pid), f"process {pid} outlived acc down"
+        assert not pid_alive(pid), f"process {pid} outlived acc down"
     assert not (stack.data_dir / "stack.json").exists()
 
 
@@ -193,15 +144,3 @@ def test_a_busy_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None
     assert result.returncode == 1
     assert f"port {env['ACC_API_PORT']}" in result.stderr and "ACC_API_PORT" in result.stderr
     assert not (tmp_path / ".acc" / "logs").exists()  # nothing was started
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from cli.stack import pid_alive
 from core.bus import build_consumer
 from core.contracts import RunInput, RunSpec, RunState
 from core.events import Event
@@ -121,7 +122,7 @@ async def test_cancel_kills_the_running_step_and_its_children(
     assert state.status == "cancelled"
     assert [s.status for s in state.steps] == ["cancelled"]
     assert state.pending == ["s1"]
-    assert not _alive(grandchild)
+    assert not pid_alive(grandchild)
 
 
 async def test_large_output_is_stored_as_an_artifact(
@@ -166,15 +167,3 @@ async def test_lifecycle_events_are_published_in_order(
     ]
     assert {e.run_id for e in events} == {handle.id}
     assert all(e.version == 1 and e.tenant == "t1" for e in events)
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
 from activities.agents import shell
+from cli.stack import pid_alive
 from core.contracts import ShellAgent
 
 pytestmark = pytest.mark.unit
@@ -58,7 +58,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         await run(["python3", "-c", script], tmp_path, timeout=1.0)
     child = int(pidfile.read_text())
     await asyncio.sleep(0.1)
-    assert not _alive(child)
+    assert not pid_alive(child)
 
 
 async def test_cancellation_kills_the_process(tmp_path: Path) -> None:
@@ -82,12 +82,3 @@ def test_a_path_does_not_sneak_past_the_allow_list() -> None:
     agent = ShellAgent.model_validate({"command": "/tmp/evil/echo"})
     with pytest.raises(shell.CommandRejected):
         shell.resolve(agent, lambda name: name == "echo", PATH)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"

@@ -1,0 +1,65 @@
+"""The whole stack as a user starts it: `acc up` in its own directory, every port free."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import child_environment, load_settings
+from tests.conftest import free_port
+
+# Settings that would point `acc up` at services other than the ones it starts itself.
+EXTERNAL = ("ACC_TEMPORAL_ADDRESS", "ACC_TEMPORAL_UI_URL", "ACC_KAFKA_BOOTSTRAP", "ACC_API_URL",
+            "ACC_DATABASE_URL", "ACC_DATABASE_SCHEMA", "ACC_REDIS_URL")  # fmt: skip
+
+
+def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in child_environment(load_settings()).items() if k not in EXTERNAL}
+    env.update(
+        ACC_DATA_DIR=str(tmp_path / ".acc"),
+        ACC_TEMPORAL_PORT=str(free_port()),
+        ACC_TEMPORAL_UI_PORT=str(free_port()),
+        ACC_TEMPORAL_METRICS_PORT=str(free_port()),
+        ACC_KAFKA_PORT=str(free_port()),
+        ACC_API_PORT=str(free_port()),
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`acc up` until it serves (readyz and its state file), stopped with Ctrl-C at the end
+    unless a test stopped it already."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            ready = httpx.get(f"{api}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            ready = False
+        if ready and (tmp / ".acc" / "stack.json").exists():
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("acc up did not become ready")
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
