@@ -30,18 +30,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
-import anthropic
-import openai
 import yaml
-from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from activities.agents.base import AgentContext, AgentOutcome
 from core.contracts import LlmAgent, Usage
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+
+def _sdks() -> tuple[ModuleType, ModuleType]:
+    """The SDKs, imported on the first LLM step: they take ~1 s and tens of MB to import,
+    which a worker that never runs one should not pay at start-up."""
+    import anthropic
+    import openai
+
+    return openai, anthropic
+
 
 T = TypeVar("T")
 
@@ -152,6 +165,7 @@ class LlmBackend:
         timeout = ctx.task.timeout_seconds
         url, key = self._endpoint(agent)
         call = self._openai_chat if agent.provider == "openai" else self._anthropic_chat
+        openai, anthropic = _sdks()
         try:
             async with asyncio.timeout(timeout):
                 reply = await _heartbeating(call(agent, url, key, user, timeout), ctx.heartbeat)
@@ -202,6 +216,7 @@ class LlmBackend:
     async def _openai_chat(
         self, agent: LlmAgent, url: str, key: str, user: str, timeout: float
     ) -> Reply:
+        openai, _ = _sdks()
         client = self._openai.get(url) or self._openai.setdefault(
             url, openai.AsyncOpenAI(api_key=key, base_url=url, max_retries=0)
         )
@@ -232,6 +247,7 @@ class LlmBackend:
     async def _anthropic_chat(
         self, agent: LlmAgent, url: str, key: str, user: str, timeout: float
     ) -> Reply:
+        _, anthropic = _sdks()
         client = self._anthropic.get(url) or self._anthropic.setdefault(
             url, anthropic.AsyncAnthropic(api_key=key, base_url=url, max_retries=0)
         )
