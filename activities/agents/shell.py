@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
@@ -25,6 +26,8 @@ from core.settings import Settings
 
 STDERR_TAIL = 4096
 KILL_GRACE_SECONDS = 2.0
+POLL_SECONDS = 0.25
+LEFTOVER_GRACE_SECONDS = 0.5
 
 
 class CommandRejected(Exception):
@@ -88,14 +91,7 @@ async def execute(
     )
     try:
         async with asyncio.timeout(timeout):
-            while True:
-                done, _ = await asyncio.wait({io}, timeout=1.0)
-                if done:
-                    break
-                if tick is not None:
-                    pending = tick()
-                    if pending is not None:
-                        await pending
+            await _until_done(proc, io, tick)
     except TimeoutError:
         await _kill(proc)
         raise CommandTimedOut(f"command timed out after {timeout:g}s") from None
@@ -115,6 +111,30 @@ async def execute(
         truncated=truncated,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+async def _until_done(
+    proc: asyncio.subprocess.Process,
+    io: asyncio.Future[Any],
+    tick: Callable[[], Awaitable[None] | None] | None,
+) -> None:
+    """Wait for the command and its output, heartbeating about once a second. When the
+    command has exited but something it started in the background still holds its output
+    pipes, that leftover is killed after a short grace instead of holding the step open
+    until its timeout."""
+    exited_at: float | None = None
+    polls = 0
+    while not (await asyncio.wait({io}, timeout=POLL_SECONDS))[0]:
+        polls += 1
+        if tick is not None and polls % 4 == 0:
+            pending = tick()
+            if pending is not None:
+                await pending
+        if proc.returncode is not None:
+            exited_at = exited_at or time.monotonic()
+            if time.monotonic() - exited_at > LEFTOVER_GRACE_SECONDS:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:

@@ -61,6 +61,19 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert not pid_alive(child)
 
 
+async def test_a_background_leftover_does_not_hold_the_step_open(tmp_path: Path) -> None:
+    pidfile = tmp_path / "leftover"
+    script = (
+        "import subprocess, pathlib; p = subprocess.Popen(['sleep', '300']); "
+        f"pathlib.Path({str(pidfile)!r}).write_text(str(p.pid)); print('done')"
+    )
+    outcome = await run(["python3", "-c", script], tmp_path, timeout=30.0)
+    assert outcome.stdout == "done\n" and outcome.exit_code == 0
+    assert outcome.duration_ms < 10_000  # not the 30 s timeout
+    await asyncio.sleep(0.1)
+    assert not pid_alive(int(pidfile.read_text()))
+
+
 async def test_cancellation_kills_the_process(tmp_path: Path) -> None:
     task = asyncio.create_task(run(["sleep", "300"], tmp_path))
     await asyncio.sleep(0.3)
