@@ -211,17 +211,35 @@ class PatternWorkflow:
         name: str | None = None,
     ) -> AgentResult:
         """Run one agent step as an activity (or reuse its recorded result in a fork)."""
-        record = self._begin_step(name or step.name, group)
+        return await self._step(step, given or Output(), group, name, "agent")
+
+    async def child_step(
+        self, step: StepSpec, given: Output, *, group: str | None = None, name: str | None = None
+    ) -> AgentResult:
+        """Run one agent step in its own child workflow (dynamically spawned workers)."""
+        return await self._step(step, given, group, name, "child")
+
+    async def _step(
+        self,
+        step: StepSpec,
+        given: Output,
+        group: str | None,
+        name: str | None,
+        kind: Literal["agent", "child"],
+    ) -> AgentResult:
+        record = self._begin_step(name or step.name, group, kind)
         try:
             if step.approval is not None:
                 await self.wait_for_decision(
                     "approval", record.name, step.approval.reason, step.approval.timeout_seconds
                 )
             await self.check_budget()
-            task = self._task(record, step, given or Output())
+            task = self._task(record, step, given)
             result = self.inp.recorded.get(record.index)
             if result is not None:
                 record.reused = True
+            elif kind == "child":
+                result = await self._run_child(record, step, task)
             else:
                 result = await workflow.execute_activity_method(
                     AgentActivities.run_agent,
@@ -235,30 +253,17 @@ class PatternWorkflow:
             raise self._failed(record, err) from None
         return await self._completed(record, result)
 
-    async def child_step(
-        self, step: StepSpec, given: Output, *, group: str | None = None, name: str | None = None
-    ) -> AgentResult:
-        """Run one agent step in its own child workflow (dynamically spawned workers)."""
+    async def _run_child(self, record: StepState, step: StepSpec, task: AgentTask) -> AgentResult:
         from workflows.agent_step import AgentStepInput, AgentStepWorkflow
 
-        record = self._begin_step(name or step.name, group, kind="child")
         record.child_id = f"{self.inp.run_id}.step-{record.index}"
-        try:
-            await self.check_budget()
-            task = self._task(record, step, given)
-            result = self.inp.recorded.get(record.index)
-            if result is not None:
-                record.reused = True
-            else:
-                result = await workflow.execute_child_workflow(
-                    AgentStepWorkflow.run,
-                    AgentStepInput(task=task, step=step, agents_queue=self.inp.agents_queue),
-                    id=record.child_id,
-                    task_queue=workflow.info().task_queue,
-                )
-        except BaseException as err:
-            raise self._failed(record, err) from None
-        return await self._completed(record, result)
+        result: AgentResult = await workflow.execute_child_workflow(
+            AgentStepWorkflow.run,
+            AgentStepInput(task=task, step=step, agents_queue=self.inp.agents_queue),
+            id=record.child_id,
+            task_queue=workflow.info().task_queue,
+        )
+        return result
 
     def _failed(self, record: StepState, err: BaseException) -> BaseException:
         record.ended_at = workflow.now()
