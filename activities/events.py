@@ -21,6 +21,10 @@ class RunEventActivities:
                 source="worker/orchestration",
                 run_id=event.run_id,
                 tenant=event.tenant,
-                data=event.model_dump(include={"pattern", "name", "error"}, exclude_none=True),
+                data=event.model_dump(
+                    mode="json",
+                    include={"pattern", "name", "error", "quality", "waiting"},
+                    exclude_none=True,
+                ),
             )
         )

@@ -197,12 +197,13 @@ class RunState(BaseModel):
 
 
 class RunEvent(BaseModel):
-    """What the orchestration worker publishes when a run ends."""
+    """What the orchestration worker publishes when a run waits for a person or ends."""
 
     run_id: str
     tenant: str
-    type: Literal["run.started", "run.completed", "run.failed", "run.cancelled"]
+    type: Literal["run.started", "run.waiting", "run.completed", "run.failed", "run.cancelled"]
     pattern: str
     name: str
     error: str | None = None
     quality: float | None = None
+    waiting: Waiting | None = None

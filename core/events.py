@@ -25,7 +25,6 @@ EventType = Literal[
     "routing.decided",
     "breaker.changed",
     "run.waiting",
-    "run.budget",
 ]
 
 ENVELOPE_VERSION = 1

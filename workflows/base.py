@@ -131,15 +131,15 @@ class PatternWorkflow:
         if workflow.info().typed_search_attributes.get(PATTERN) is not None:
             # Started by acc with its search attributes registered (not so in bare tests).
             workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
-        event = RunEvent(
-            run_id=state.run_id,
-            tenant=state.tenant,
-            type=f"run.{status}",
-            pattern=state.pattern,
-            name=state.name,
-            error=state.error,
-            quality=state.quality,
-        )
+        await self._publish(f"run.{status}", error=state.error, quality=state.quality)
+
+    async def _publish(self, kind: str, **fields: object) -> None:
+        """A run-level event, from a local activity (workflow code does no I/O)."""
+        state = self.run_state
+        event = RunEvent.model_validate({
+            "run_id": state.run_id, "tenant": state.tenant, "type": kind,
+            "pattern": state.pattern, "name": state.name, **fields,
+        })  # fmt: skip
         await workflow.execute_local_activity_method(
             RunEventActivities.publish_run_event,
             event,
@@ -325,6 +325,10 @@ class PatternWorkflow:
         async with self._waiting_lock:  # one question at a time
             self._decision = None
             state.waiting = Waiting(kind=kind, step=step, reason=reason, since=workflow.now())
+            # Tell whoever watches the bus that a person must act (runs recorded before this
+            # event existed replay without it).
+            if workflow.patched("announce-waiting"):
+                await self._publish("run.waiting", waiting=state.waiting)
             try:
                 await workflow.wait_condition(
                     lambda: self._decision is not None,

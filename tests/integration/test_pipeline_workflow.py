@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.stack import pid_alive
 from core.bus import build_consumer
-from core.contracts import RunInput, RunSpec, RunState
+from core.contracts import Decision, RunInput, RunSpec, RunState
 from core.events import Event
 from core.settings import Settings
 from core.specs import parse_spec
@@ -167,3 +167,35 @@ async def test_lifecycle_events_are_published_in_order(
     ]
     assert {e.run_id for e in events} == {handle.id}
     assert all(e.version == 1 and e.tenant == "t1" for e in events)
+
+
+async def test_waiting_and_end_events_tell_what_the_run_needs_and_how_it_ended(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
+    gated = parse_spec({"name": "gated", "steps": [
+        {"name": "a", "agent": {"backend": "shell", "command": "echo x"},
+         "approval": {"reason": "check first"}}]})  # fmt: skip
+    async with running_workers(temporal_env.client, settings):
+        handle = await start(temporal_env, settings, gated)
+        for _ in range(200):
+            if (await handle.query(PipelineWorkflow.state)).waiting is not None:
+                break
+            await asyncio.sleep(0.05)
+        await handle.execute_update(PipelineWorkflow.decide, Decision(approve=True, by="t"))
+        await handle.result()
+    consumer = build_consumer(settings.kafka_bootstrap, settings.EVENTS_TOPIC, group_id=None)
+    await consumer.start()
+    try:
+        events: list[Event] = []
+        async with asyncio.timeout(15):
+            while not any(e.type == "run.completed" for e in events):
+                batch = await consumer.getmany(timeout_ms=200)
+                events += [Event.decode(m.value) for msgs in batch.values() for m in msgs]
+    finally:
+        await consumer.stop()
+    waiting = next(e for e in events if e.type == "run.waiting")
+    assert waiting.data["waiting"]["kind"] == "approval"
+    assert waiting.data["waiting"]["reason"] == "check first"
+    completed = next(e for e in events if e.type == "run.completed")
+    assert completed.data["quality"] == 1.0 and completed.data["pattern"] == "pipeline"
