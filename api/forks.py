@@ -53,13 +53,13 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
             "event-driven runs cannot be forked: their steps come from events, not the spec",
             {"field": "from_step"},
         )
-    missing = [i for i in range(request.from_step) if i not in parsed.results]
-    if missing:
-        reusable = next((i for i in range(request.from_step) if i not in parsed.results), 0)
+    # The first step without a recorded result is the furthest a fork can start from.
+    first_missing = next((i for i in range(request.from_step) if i not in parsed.results), None)
+    if first_missing is not None:
         raise InvalidInput(
-            f"from_step: step {missing[0]} of run {run_id} has no recorded result (it failed, "
-            f"was cancelled or never ran); fork from step {reusable} or earlier",
-            {"field": "from_step", "max": reusable},
+            f"from_step: step {first_missing} of run {run_id} has no recorded result (it "
+            f"failed, was cancelled or never ran); fork from step {first_missing} or earlier",
+            {"field": "from_step", "max": first_missing},
         )
     return {
         "recorded": {i: r for i, r in parsed.results.items() if i < request.from_step},

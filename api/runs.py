@@ -253,27 +253,26 @@ async def list_runs(
 
 
 async def cancel_run(client: Client, settings: Settings, run_id: str) -> RunAccepted:
-    handle = _handle(client, run_id)
-    desc = await _describe(handle)
-    if desc.status != WorkflowExecutionStatus.RUNNING:
-        status = _status(desc)
-        raise Conflict(f"run {run_id} is already {status}", {"status": status})
+    handle, _ = await _running(client, run_id)
     await handle.cancel()
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
 
 
-async def _running(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
+async def _running(
+    client: Client, run_id: str
+) -> tuple[WorkflowHandle[Any, RunState], WorkflowExecutionDescription]:
+    """The run's handle and description, or a 404 / a 409 saying how it ended."""
     handle = _handle(client, run_id)
     desc = await _describe(handle)
     if desc.status != WorkflowExecutionStatus.RUNNING:
         status = _status(desc)
         raise Conflict(f"run {run_id} is already {status}", {"status": status})
-    return handle
+    return handle, desc
 
 
 async def decide(client: Client, settings: Settings, run_id: str, decision: Decision) -> RunView:
     """Approve or reject what a waiting run waits for (a Temporal update)."""
-    handle = await _running(client, run_id)
+    handle, _ = await _running(client, run_id)
     try:
         state = await handle.execute_update("decide", decision, result_type=RunState)
     except WorkflowUpdateFailedError as exc:
@@ -289,8 +288,7 @@ async def decide(client: Client, settings: Settings, run_id: str, decision: Deci
 
 async def send_event(client: Client, run_id: str, event: ExternalEvent) -> None:
     """Hand an event to an event-driven run (deduplicated by its id inside the run)."""
-    handle = await _running(client, run_id)
-    desc = await handle.describe()
+    handle, desc = await _running(client, run_id)
     if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
         raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
     await handle.signal("event", event)
