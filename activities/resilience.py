@@ -140,19 +140,28 @@ class BreakerStatus(BaseModel):
     ) -> BreakerStatus:
         is_open = record.state == "open"
         return cls(
-            key=key, state=record.state, allows=record.allows(now, config),
+            key=key,
+            state=record.state,
+            allows=record.allows(now, config),
             failures=len([t for t in record.failures if t > now - config.window_seconds]),
             opened_at=record.opened_at if record.state != "closed" else None,
             retry_at=record.opened_at + config.reset_seconds if is_open else None,
             changed_at=record.changed_at or None,
-        )  # fmt: skip
+        )
 
 
 class CircuitBreaker:
     """One breaker, its state a JSON `BreakerRecord` at `<prefix>breaker:<key>`."""
 
-    def __init__(self, redis: Redis, key: str, config: BreakerConfig, *, prefix: str = "acc:",
-                 clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        config: BreakerConfig,
+        *,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+    ) -> None:
         self.key, self.config = key, config
         self._redis, self._clock = redis, clock
         self._record, self._index = f"{prefix}breaker:{key}", f"{prefix}breakers"
@@ -198,8 +207,9 @@ class CircuitBreaker:
 class CircuitBreakers:
     """Every breaker under one prefix: per agent, per backend, listed for the API."""
 
-    def __init__(self, redis: Redis, config: BreakerConfig, *, prefix: str = "acc:",
-                 clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self, redis: Redis, config: BreakerConfig, *, prefix: str = "acc:", clock: Clock = time.time
+    ) -> None:
         self.config, self._redis, self._prefix, self._clock = config, redis, prefix, clock
 
     def get(self, key: str) -> CircuitBreaker:
@@ -217,19 +227,27 @@ class CircuitBreakers:
         keys = sorted(k.decode() if isinstance(k, bytes) else k for k in members)
         raws = await self._redis.mget([f"{self._prefix}breaker:{k}" for k in keys]) if keys else []
         now = self._clock()
-        return [BreakerStatus.of(k, BreakerRecord.decode(raw), now, self.config)
-                for k, raw in zip(keys, raws, strict=True)]  # fmt: skip
+        return [
+            BreakerStatus.of(k, BreakerRecord.decode(raw), now, self.config)
+            for k, raw in zip(keys, raws, strict=True)
+        ]
 
     async def refusing(self) -> frozenset[str]:
         """Keys of breakers that refuse calls now: the router's `open_breakers`."""
         return frozenset(status.key for status in await self.states() if not status.allows)
 
 
-def breaker_event(status: BreakerStatus, run_id: str, *, tenant: str = "default",
-                  source: str = "worker/agents") -> Event:  # fmt: skip
+def breaker_event(
+    status: BreakerStatus, run_id: str, *, tenant: str = "default", source: str = "worker/agents"
+) -> Event:
     """The "breaker.changed" event for a status whose `previous` is set."""
-    return Event(type="breaker.changed", source=source, run_id=run_id, tenant=tenant,
-                 data=status.model_dump(mode="json"))  # fmt: skip
+    return Event(
+        type="breaker.changed",
+        source=source,
+        run_id=run_id,
+        tenant=tenant,
+        data=status.model_dump(mode="json"),
+    )
 
 
 # KEYS: request TAT, token TAT, blocked-until. ARGV: now, period, rpm, tpm, requests, tokens,
@@ -264,9 +282,17 @@ end
 class RateLimiter:
     """Requests and tokens per minute of one provider, shared by all workers (0 = no limit)."""
 
-    def __init__(self, redis: Redis, provider: str, *, requests_per_minute: int = 0,
-                 tokens_per_minute: int = 0, prefix: str = "acc:", clock: Clock = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis: Redis,
+        provider: str,
+        *,
+        requests_per_minute: int = 0,
+        tokens_per_minute: int = 0,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.provider, self.rpm, self.tpm = provider, requests_per_minute, tokens_per_minute
         self._clock, self._sleep = clock, sleep
         base = f"{prefix}ratelimit:{provider}"
@@ -308,9 +334,13 @@ class RateLimiter:
 
 
 def retry_delay(
-    attempt: int, retry_after: float | None = None, *, base: float = 1.0, cap: float = 60.0,
+    attempt: int,
+    retry_after: float | None = None,
+    *,
+    base: float = 1.0,
+    cap: float = 60.0,
     jitter: Callable[[], float] = random.random,
-) -> float:  # fmt: skip
+) -> float:
     """Seconds before retry `attempt` (1-based) of a refused call: the provider's Retry-After
     when it sent one, else exponential backoff with full jitter."""
     if retry_after is not None:
@@ -354,8 +384,14 @@ class Lease:
 class ConcurrencyLimiter:
     """At most `limit` tasks per agent across all workers, held as expiring leases."""
 
-    def __init__(self, redis: Redis, *, lease_seconds: float = 60.0, prefix: str = "acc:",
-                 clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        lease_seconds: float = 60.0,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+    ) -> None:
         self.lease_seconds, self._clock = lease_seconds, clock
         self._redis, self._prefix = redis, prefix
         self._acquire = redis.register_script(_ACQUIRE_SCRIPT)

@@ -239,10 +239,14 @@ class Router:
     """Pure, deterministic routing over a registry; see the module docstring for the steps."""
 
     def __init__(
-        self, registry: Registry, rules: Iterable[RoutingRule] = (),
-        experiments: Iterable[Experiment] = (), *, strategy: Strategy = "balanced",
+        self,
+        registry: Registry,
+        rules: Iterable[RoutingRule] = (),
+        experiments: Iterable[Experiment] = (),
+        *,
+        strategy: Strategy = "balanced",
         fallback_agent: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.registry = registry
         self.rules = sorted(rules, key=lambda rule: (-rule.priority, rule.name))
         self.experiments = {experiment.name: experiment for experiment in experiments}
@@ -250,9 +254,13 @@ class Router:
         self.fallback_agent = fallback_agent
 
     def route(
-        self, request: RouteRequest, *, load: Mapping[str, int] | None = None,
-        open_breakers: Set[str] = frozenset(), affinity: Mapping[str, str] | None = None,
-    ) -> RoutingDecision:  # fmt: skip
+        self,
+        request: RouteRequest,
+        *,
+        load: Mapping[str, int] | None = None,
+        open_breakers: Set[str] = frozenset(),
+        affinity: Mapping[str, str] | None = None,
+    ) -> RoutingDecision:
         """Choose an agent for `request`, or raise `NoAgentAvailable`.
 
         `load`: in-flight tasks per agent; `open_breakers`: breaker keys that refuse calls;
@@ -260,10 +268,16 @@ class Router:
         """
         entries = self.registry.capable(request.capability)
         decision = RoutingDecision(
-            capability=request.capability, agent="", backend="", strategy=self.strategy,
-            score=0.0, reasons=[f"{len(entries)} agents have {request.capability}"],
-            candidates=len(entries), considered=0, affinity_key=request.affinity_key,
-        )  # fmt: skip
+            capability=request.capability,
+            agent="",
+            backend="",
+            strategy=self.strategy,
+            score=0.0,
+            reasons=[f"{len(entries)} agents have {request.capability}"],
+            candidates=len(entries),
+            considered=0,
+            affinity_key=request.affinity_key,
+        )
         if request.experiment is not None:
             experiment = self.experiments.get(request.experiment)
             if experiment is None:
@@ -275,9 +289,11 @@ class Router:
         rules = [rule for rule in self.rules if rule.matches(request)]
         decision.reasons.extend(f"rule {r.name} ({r.action}, priority {r.priority})" for r in rules)
         view = _View(
-            load or {}, open_breakers, [r for r in rules if r.action != "prefer"],
+            load or {},
+            open_breakers,
+            [r for r in rules if r.action != "prefer"],
             [r for r in rules if r.action == "prefer"],
-        )  # fmt: skip
+        )
         chosen = self._explicit(request, decision, view, affinity or {})
         if chosen is None:
             chosen = self._best(entries, request.min_skill, decision, view)
@@ -300,9 +316,12 @@ class Router:
         return self._decide(decision, chosen, view.load)
 
     def _explicit(
-        self, request: RouteRequest, decision: RoutingDecision, view: _View,
+        self,
+        request: RouteRequest,
+        decision: RoutingDecision,
+        view: _View,
         affinity: Mapping[str, str],
-    ) -> AgentProfile | None:  # fmt: skip
+    ) -> AgentProfile | None:
         """Step 3: the preferred agent, then the affinity key's agent, when available."""
         affine = affinity.get(request.affinity_key) if request.affinity_key is not None else None
         for label, name in (("preferred agent", request.preferred), ("affinity", affine)):
@@ -311,12 +330,14 @@ class Router:
             profile = self.registry.get(name)
             skill = profile.capabilities.get(request.capability) if profile else None
             why = (
-                "not registered" if profile is None
-                else f"lacks {request.capability}" if skill is None
+                "not registered"
+                if profile is None
+                else f"lacks {request.capability}"
+                if skill is None
                 else f"skill {skill:.2f} < {request.min_skill:.2f}"
                 if skill < request.min_skill
                 else view.unavailable(profile)
-            )  # fmt: skip
+            )
             if why is None:
                 decision.reasons.append(f"{label} {name} is available")
                 return profile
@@ -367,11 +388,21 @@ class Router:
 
 
 def decision_event(
-    decision: RoutingDecision, run_id: str, *, tenant: str = "default", step: str | None = None,
-    source: str = "worker/agents", correlation_id: str | None = None,
-) -> Event:  # fmt: skip
+    decision: RoutingDecision,
+    run_id: str,
+    *,
+    tenant: str = "default",
+    step: str | None = None,
+    source: str = "worker/agents",
+    correlation_id: str | None = None,
+) -> Event:
     """The "routing.decided" event of a decision, for the caller to publish."""
     return Event(
-        type="routing.decided", source=source, run_id=run_id, tenant=tenant, step=step,
-        correlation_id=correlation_id, data=decision.model_dump(mode="json"),
-    )  # fmt: skip
+        type="routing.decided",
+        source=source,
+        run_id=run_id,
+        tenant=tenant,
+        step=step,
+        correlation_id=correlation_id,
+        data=decision.model_dump(mode="json"),
+    )

@@ -103,8 +103,18 @@ class RunView(RunSummary):
         """Add what only the workflow knows: steps, usage, output, what it waits for."""
         if state.waiting is not None and self.status == "running":
             self.status = "waiting"
-        for name in ("waiting", "current_step", "steps", "pending", "usage", "quality", "notes",
-                     "error", "parent_run_id", "events_handled"):  # fmt: skip
+        for name in (
+            "waiting",
+            "current_step",
+            "steps",
+            "pending",
+            "usage",
+            "quality",
+            "notes",
+            "error",
+            "parent_run_id",
+            "events_handled",
+        ):
             setattr(self, name, getattr(state, name))
         if state.output is not None:
             self.output, self.output_artifact = state.output.text, state.output.artifact_id
@@ -165,8 +175,15 @@ async def start_run(
     except WorkflowAlreadyStartedError as exc:
         raise Conflict(f"run {run_id} already exists") from exc
     data = {"pattern": spec.pattern, "name": spec.name, "parent_run_id": inp.parent_run_id}
-    await bus.publish(Event(type="run.started", source="api", run_id=run_id, tenant=tenant,
-                            data={k: v for k, v in data.items() if v is not None}))  # fmt: skip
+    await bus.publish(
+        Event(
+            type="run.started",
+            source="api",
+            run_id=run_id,
+            tenant=tenant,
+            data={k: v for k, v in data.items() if v is not None},
+        )
+    )
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
 
 
@@ -206,9 +223,16 @@ async def get_run(client: Client, settings: Settings, run_id: str, wait: float =
             result = await asyncio.wait_for(handle.result(), wait)
     if result is not None:
         # The result carries everything the view needs: no second round trip.
-        view = RunView(id=run_id, name=result.name, pattern=result.pattern,
-                       tenant=result.tenant, status="completed", started_at=result.started_at,
-                       closed_at=result.ended_at, links=links(settings, run_id))  # fmt: skip
+        view = RunView(
+            id=run_id,
+            name=result.name,
+            pattern=result.pattern,
+            tenant=result.tenant,
+            status="completed",
+            started_at=result.started_at,
+            closed_at=result.ended_at,
+            links=links(settings, run_id),
+        )
         return view.fill(result)
     desc = await _describe(handle)
     view = RunView(**_summary(settings, desc).model_dump())

@@ -23,8 +23,13 @@ from pathlib import Path
 import httpx
 
 HOST = "127.0.0.1"
-PORT_SETTINGS = ("ACC_TEMPORAL_PORT", "ACC_TEMPORAL_UI_PORT", "ACC_TEMPORAL_METRICS_PORT",
-                 "ACC_KAFKA_PORT", "ACC_API_PORT")  # fmt: skip
+PORT_SETTINGS = (
+    "ACC_TEMPORAL_PORT",
+    "ACC_TEMPORAL_UI_PORT",
+    "ACC_TEMPORAL_METRICS_PORT",
+    "ACC_KAFKA_PORT",
+    "ACC_API_PORT",
+)
 UP_LINE = re.compile(r"acc is up(?: in ([\d.]+)s)?")
 
 
@@ -67,9 +72,12 @@ def temporal_argv(data_dir: Path, ports: dict[str, int]) -> list[str]:
     from core.settings import load_settings
 
     settings = load_settings(
-        DATA_DIR=data_dir, TEMPORAL_ADDRESS=None, KAFKA_BOOTSTRAP=None, REDIS_URL=None,
+        DATA_DIR=data_dir,
+        TEMPORAL_ADDRESS=None,
+        KAFKA_BOOTSTRAP=None,
+        REDIS_URL=None,
         **{name.removeprefix("ACC_"): port for name, port in ports.items()},
-    )  # fmt: skip
+    )
     return next(p.argv for p in stack.plan(settings) if p.name == "temporal")
 
 
@@ -89,8 +97,11 @@ def leftovers(root: int, part_pids: list[int]) -> list[int]:
     """Live (non-zombie) processes that are a listed part, in a part's process group, or a
     child of `root`."""
     groups = {root, *part_pids}
-    return [pid for pid, state, ppid, pgrp in _proc_table()
-            if state != "Z" and (pid in groups or pgrp in groups or ppid == root)]  # fmt: skip
+    return [
+        pid
+        for pid, state, ppid, pgrp in _proc_table()
+        if state != "Z" and (pid in groups or pgrp in groups or ppid == root)
+    ]
 
 
 def restore_sigint() -> None:
@@ -137,10 +148,15 @@ class AccStack:
         restore_sigint()
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "up"], cwd=self.workdir, env=self.env(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "cli", "up"],
+            cwd=self.workdir,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         threading.Thread(target=self._read_output, daemon=True).start()
         deadline = started + timeout
         with httpx.Client(timeout=2.0) as http:
@@ -180,8 +196,9 @@ class AccStack:
             return 0.0, []
         # Parts not yet in stack.json (a failed start) are still direct children of acc up.
         root = self.proc.pid
-        self.part_pids += [pid for pid, _, ppid, _ in _proc_table()
-                           if ppid == root and pid not in self.part_pids]  # fmt: skip
+        self.part_pids += [
+            pid for pid, _, ppid, _ in _proc_table() if ppid == root and pid not in self.part_pids
+        ]
         began = time.perf_counter()
         with contextlib.suppress(ProcessLookupError):
             self.proc.send_signal(signal.SIGINT)

@@ -87,10 +87,13 @@ class SessionWorkflow:
     @workflow.run
     async def run(self, inp: SessionInput) -> AgentResult:
         return await workflow.execute_activity_method(
-            AgentActivities.run_agent, inp.task, task_queue=inp.agents_queue,
-            start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=timedelta(seconds=10),
+            AgentActivities.run_agent,
+            inp.task,
+            task_queue=inp.agents_queue,
+            start_to_close_timeout=timedelta(seconds=120),
+            heartbeat_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=1),
-        )  # fmt: skip
+        )
 
 
 # -- the agents worker (measured) ---------------------------------------------------------
@@ -139,8 +142,12 @@ async def serve(max_sessions: int) -> None:
     guarded = {kind: Guarded(runtime, bus.publish) for kind in (*backends, "routed")}
     artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
     agents = AgentActivities(settings, bus, artifacts, guarded)  # type: ignore[arg-type]
-    async with Worker(client, task_queue=settings.agents_queue, activities=[agents.run_agent],
-                      max_concurrent_activities=max_sessions):  # fmt: skip
+    async with Worker(
+        client,
+        task_queue=settings.agents_queue,
+        activities=[agents.run_agent],
+        max_concurrent_activities=max_sessions,
+    ):
         print("ready", flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):
             if line.strip() == "gc":
@@ -159,8 +166,13 @@ async def serve(max_sessions: int) -> None:
 
 def session_agent(kind: str, llm_url: str) -> dict[str, Any]:
     if kind == "llm":
-        return {"backend": "llm", "model": "local", "max_tokens": 16, "base_url": f"{llm_url}/v1",
-                "prompt": f"SLEEP {SESSION_SECONDS} then say hello"}  # fmt: skip
+        return {
+            "backend": "llm",
+            "model": "local",
+            "max_tokens": 16,
+            "base_url": f"{llm_url}/v1",
+            "prompt": f"SLEEP {SESSION_SECONDS} then say hello",
+        }
     if kind == "routed":
         return {"backend": "routed", "capability": "wait", "affinity_key": "bench"}
     return {"backend": "shell", "command": ["sleep", str(SESSION_SECONDS)]}
@@ -176,9 +188,15 @@ async def drive(kind: str, count: int, llm_url: str) -> None:
     agent = session_agent(kind, llm_url)
 
     async def session(i: int) -> AgentResult:
-        task = AgentTask.model_validate({"run_id": f"bench-{uuid.uuid4().hex[:10]}",
-                                         "tenant": "bench", "step_index": 0,
-                                         "step_name": "session", "agent": agent})  # fmt: skip
+        task = AgentTask.model_validate(
+            {
+                "run_id": f"bench-{uuid.uuid4().hex[:10]}",
+                "tenant": "bench",
+                "step_index": 0,
+                "step_name": "session",
+                "agent": agent,
+            }
+        )
         inp = SessionInput(task=task, agents_queue=settings.agents_queue)
         return await client.execute_workflow(
             SessionWorkflow.run, inp, id=task.run_id, task_queue=queue
@@ -186,13 +204,24 @@ async def drive(kind: str, count: int, llm_url: str) -> None:
 
     started = time.perf_counter()
     # Unsandboxed: this module does file-system work at import; the workflow is trivial.
-    async with Worker(client, task_queue=queue, workflows=[SessionWorkflow],
-                      workflow_runner=UnsandboxedWorkflowRunner()):  # fmt: skip
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[SessionWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
         results = await asyncio.gather(*(session(i) for i in range(count)), return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
-    print(json.dumps({"ok": count - len(failed), "failed": len(failed),
-                      "error": repr(failed[0].__cause__ or failed[0]) if failed else None,
-                      "seconds": time.perf_counter() - started}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "ok": count - len(failed),
+                "failed": len(failed),
+                "error": repr(failed[0].__cause__ or failed[0]) if failed else None,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    )
 
 
 # -- the baseline: bare asyncio subprocess sessions, in a python that imports nothing else --
@@ -294,9 +323,14 @@ def child(mode: str, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as err:
         return subprocess.Popen(
-            [sys.executable, *script, *args], cwd=ROOT, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-        )  # fmt: skip
+            [sys.executable, *script, *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
 
 
 def last_json(out: str, mode: str, env: dict[str, str]) -> dict[str, Any]:
@@ -332,8 +366,17 @@ def measure_acc(kind: str, count: int, llm_url: str, env: dict[str, str]) -> Row
         worker.stdin.flush()
         assert worker.stdout is not None
         most_open = json.loads(worker.stdout.readline())["most_open"]
-        return Row(kind, count, before, peak, result["ok"], result["failed"], result["seconds"],
-                   most_open, result.get("error"))  # fmt: skip
+        return Row(
+            kind,
+            count,
+            before,
+            peak,
+            result["ok"],
+            result["failed"],
+            result["seconds"],
+            most_open,
+            result.get("error"),
+        )
     finally:
         with contextlib.suppress(OSError, ValueError):
             worker.stdin.close()  # type: ignore[union-attr]
@@ -350,8 +393,9 @@ def measure_bare(count: int, env: dict[str, str]) -> Row:
     before = baseline(proc.pid)
     peak, lines = peak_during(proc.pid, proc, "go\n")
     result = last_json(lines, "bare", env)
-    return Row("bare", count, before, peak, result["ok"], result["failed"], result["seconds"],
-               count)  # all gathered at once  # fmt: skip
+    return Row(
+        "bare", count, before, peak, result["ok"], result["failed"], result["seconds"], count
+    )  # all gathered at once
 
 
 @contextlib.contextmanager
@@ -363,37 +407,80 @@ def servers(tmp: Path) -> Any:
     kafka = f"tcp://127.0.0.1:{kafka_port}"
     sock = tmp / "redis.sock"
     argvs = [
-        [str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-         "--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "error",
-         *TEMPORAL_LOW_LATENCY],
-        [str(tansu_binary()), "broker", "--listener-url", kafka, "--advertised-listener-url",
-         kafka, "--storage-engine", "memory://tansu/"],
-        [str(BIN / "redis-server"), "--port", "0", "--unixsocket", str(sock), "--save", "",
-         "--appendonly", "no", "--dir", str(tmp)],
-    ]  # fmt: skip
-    procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for a in argvs]  # fmt: skip
+        [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--log-level",
+            "error",
+            *TEMPORAL_LOW_LATENCY,
+        ],
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            kafka,
+            "--advertised-listener-url",
+            kafka,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        [
+            str(BIN / "redis-server"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+    ]
+    procs = [
+        subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argvs
+    ]
     llm: subprocess.Popen[str] = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom tests.support.openai_compatible_server import "
-         "OpenAICompatibleServer as S\ns = S()\ns.start()\nprint(s.url, flush=True)\n"
-         "sys.stdin.read()"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom tests.support.openai_compatible_server import "
+            "OpenAICompatibleServer as S\ns = S()\ns.start()\nprint(s.url, flush=True)\n"
+            "sys.stdin.read()",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert llm.stdout is not None
         llm_url = llm.stdout.readline().strip()
         (tmp / "agents.yaml").write_text(AGENTS_FILE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACC_")}
         env.update(
-            ACC_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}", ACC_REDIS_URL=f"unix://{sock}",
-            ACC_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}", ACC_DATA_DIR=str(tmp / ".acc"),
+            ACC_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
+            ACC_REDIS_URL=f"unix://{sock}",
+            ACC_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
+            ACC_DATA_DIR=str(tmp / ".acc"),
             ACC_DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
             ACC_AGENTS_FILE=str(tmp / "agents.yaml"),
-            ACC_ORCHESTRATION_QUEUE="bench-sessions", ACC_AGENTS_QUEUE="bench-agents",
-            ACC_RATE_LIMITS=json.dumps({"openai": {"requests_per_minute": 1_000_000,
-                                                   "tokens_per_minute": 100_000_000}}),
+            ACC_ORCHESTRATION_QUEUE="bench-sessions",
+            ACC_AGENTS_QUEUE="bench-agents",
+            ACC_RATE_LIMITS=json.dumps(
+                {"openai": {"requests_per_minute": 1_000_000, "tokens_per_minute": 100_000_000}}
+            ),
             PYTHONPATH=str(ROOT),
-        )  # fmt: skip
+        )
         asyncio.run(_ready(env))
         yield env, llm_url
     finally:
@@ -415,8 +502,9 @@ async def _ready(env: dict[str, str]) -> None:
     from core.bus import ensure_topics
     from core.settings import load_settings
 
-    settings = load_settings(TEMPORAL_ADDRESS=env["ACC_TEMPORAL_ADDRESS"],
-                             KAFKA_BOOTSTRAP=env["ACC_KAFKA_BOOTSTRAP"])  # fmt: skip
+    settings = load_settings(
+        TEMPORAL_ADDRESS=env["ACC_TEMPORAL_ADDRESS"], KAFKA_BOOTSTRAP=env["ACC_KAFKA_BOOTSTRAP"]
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -433,16 +521,36 @@ async def _ready(env: dict[str, str]) -> None:
 
 def report(rows: list[Row]) -> None:
     info = machine_info()
-    console.print(f"[bold]Worker memory per concurrent agent session[/] ({info['date']}, "
-                  f"{info['nproc']} CPUs, {info['cpu']}, Python {info['python']})")  # fmt: skip
-    table = Table("case", "sessions", "open at once", "RSS before", "RSS peak", "growth",
-                  "per session", "ok", "wall", f"< {GOAL_MB:g} MB")  # fmt: skip
+    console.print(
+        f"[bold]Worker memory per concurrent agent session[/] ({info['date']}, "
+        f"{info['nproc']} CPUs, {info['cpu']}, Python {info['python']})"
+    )
+    table = Table(
+        "case",
+        "sessions",
+        "open at once",
+        "RSS before",
+        "RSS peak",
+        "growth",
+        "per session",
+        "ok",
+        "wall",
+        f"< {GOAL_MB:g} MB",
+    )
     for r in rows:
         ok = "[green]yes[/]" if r.per_session < GOAL_MB and not r.failed else "[red]no[/]"
-        table.add_row(r.case, str(r.sessions), str(r.most_open), f"{r.before:.1f} MB",
-                      f"{r.peak:.1f} MB",
-                      f"{r.peak - r.before:.1f} MB", f"{r.per_session * 1024:.0f} KB",
-                      f"{r.ok}/{r.sessions}", f"{r.seconds:.1f} s", ok)  # fmt: skip
+        table.add_row(
+            r.case,
+            str(r.sessions),
+            str(r.most_open),
+            f"{r.before:.1f} MB",
+            f"{r.peak:.1f} MB",
+            f"{r.peak - r.before:.1f} MB",
+            f"{r.per_session * 1024:.0f} KB",
+            f"{r.ok}/{r.sessions}",
+            f"{r.seconds:.1f} s",
+            ok,
+        )
     console.print(table)
     for r in rows:
         if r.error:
@@ -459,9 +567,11 @@ def main() -> None:
         for case in args.cases:
             for count in args.sessions:
                 console.print(f"{case} x{count}...")
-                row = measure_bare(count, env) if case == "bare" else measure_acc(
-                    case, count, url, env
-                )  # fmt: skip
+                row = (
+                    measure_bare(count, env)
+                    if case == "bare"
+                    else measure_acc(case, count, url, env)
+                )
                 rows.append(row)
     report(rows)
 

@@ -76,35 +76,52 @@ STEP, VOTE, SCORE, UNDO = ["echo", "ok"], ["echo", "p1"], ["echo", "1.0"], ["tru
 PLAN = ["echo", '{"subtasks": ["write part a", "write part b"]}']
 CLK = os.sysconf("SC_CLK_TCK")
 E = EventType
-COUNTED = {E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "wft", E.EVENT_TYPE_MARKER_RECORDED: "markers",
-           E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activities",
-           E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "upserts"}  # fmt: skip
+COUNTED = {
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "wft",
+    E.EVENT_TYPE_MARKER_RECORDED: "markers",
+    E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activities",
+    E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "upserts",
+}
 
 
 def step(name: str, argv: list[str]) -> dict[str, Any]:
-    return {"name": name, "timeout_seconds": STEP_TIMEOUT,
-            "agent": {"backend": "shell", "command": argv}}  # fmt: skip
+    return {
+        "name": name,
+        "timeout_seconds": STEP_TIMEOUT,
+        "agent": {"backend": "shell", "command": argv},
+    }
 
 
 SPECS: dict[str, dict[str, Any]] = {
     "pipeline": {"steps": [step(f"s{i}", STEP) for i in (1, 2, 3)]},
     "scatter-gather": {"agents": [step(f"a{i}", STEP) for i in (1, 2, 3)], "reducer": "collect"},
-    "consensus": {"max_rounds": 1, "participants": [
-        {"name": f"p{i}", "propose": step("propose", STEP), "vote": step("vote", VOTE)}
-        for i in (1, 2, 3)]},
-    "saga": {"steps": [{**step(f"s{i}", STEP), "compensate": step(f"undo{i}", UNDO)}
-                       for i in (1, 2, 3)]},
-    "supervisor": {"manager": step("manager", PLAN), "workers": {"default": step("worker", STEP)},
-                   "reviewer": step("reviewer", SCORE), "max_iterations": 1},
-}  # fmt: skip
+    "consensus": {
+        "max_rounds": 1,
+        "participants": [
+            {"name": f"p{i}", "propose": step("propose", STEP), "vote": step("vote", VOTE)}
+            for i in (1, 2, 3)
+        ],
+    },
+    "saga": {
+        "steps": [{**step(f"s{i}", STEP), "compensate": step(f"undo{i}", UNDO)} for i in (1, 2, 3)]
+    },
+    "supervisor": {
+        "manager": step("manager", PLAN),
+        "workers": {"default": step("worker", STEP)},
+        "reviewer": step("reviewer", SCORE),
+        "max_iterations": 1,
+    },
+}
 
 
 @activity.defn
 async def run_command(argv: list[str], stdin: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     out, err = await proc.communicate(stdin.encode())
     if proc.returncode:
         raise ApplicationError(f"{argv[0]} exited with {proc.returncode}: {err.decode()}")
@@ -173,28 +190,44 @@ class BareSupervisor:
     async def run(self, brief: str) -> str:
         subtasks = json.loads(await call(PLAN, brief))["subtasks"]
         parent = workflow.info().workflow_id
-        answers = await asyncio.gather(*(
-            workflow.execute_child_workflow(BareWorker.run, task, id=f"{parent}.w{n}")
-            for n, task in enumerate(subtasks)
-        ))  # fmt: skip
+        answers = await asyncio.gather(
+            *(
+                workflow.execute_child_workflow(BareWorker.run, task, id=f"{parent}.w{n}")
+                for n, task in enumerate(subtasks)
+            )
+        )
         combined = "\n\n".join(a.strip() for a in answers)
         if float(await call(SCORE, combined)) < 0.7:
             raise ApplicationError("quality gate not passed", non_retryable=True)
         return combined
 
 
-BARE: dict[str, Any] = {"pipeline": BarePipeline, "scatter-gather": BareScatterGather,
-                        "consensus": BareConsensus, "saga": BareSaga,
-                        "supervisor": BareSupervisor}  # fmt: skip
+BARE: dict[str, Any] = {
+    "pipeline": BarePipeline,
+    "scatter-gather": BareScatterGather,
+    "consensus": BareConsensus,
+    "saga": BareSaga,
+    "supervisor": BareSupervisor,
+}
 
 
 def start_tansu(port: int, log: Path) -> subprocess.Popen[bytes]:
     url = f"tcp://{HOST}:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url",
-             url, "--storage-engine", "memory://tansu/"], stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -217,16 +250,20 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
 async def start_temporal() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        port=None, data_converter=pydantic_data_converter,
-        search_attributes=[temporal.PATTERN, temporal.TENANT, temporal.RUN_NAME,
-                           temporal.QUALITY], dev_server_extra_args=TEMPORAL_LOW_LATENCY,
-    )  # fmt: skip
+        port=None,
+        data_converter=pydantic_data_converter,
+        search_attributes=[temporal.PATTERN, temporal.TENANT, temporal.RUN_NAME, temporal.QUALITY],
+        dev_server_extra_args=TEMPORAL_LOW_LATENCY,
+    )
 
 
 def server_pid() -> int:
     """The dev server start_local launched: a child of this process running start-dev."""
-    return next(pid for pid, _, ppid, _ in _proc_table() if ppid == os.getpid()
-                and b"start-dev" in Path(f"/proc/{pid}/cmdline").read_bytes())  # fmt: skip
+    return next(
+        pid
+        for pid, _, ppid, _ in _proc_table()
+        if ppid == os.getpid() and b"start-dev" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -234,22 +271,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
 
 
-async def once(client: Client, settings: Settings, bare_queue: str, pattern: str, case: str,
-               server: int) -> dict[str, Any]:  # fmt: skip
+async def once(
+    client: Client, settings: Settings, bare_queue: str, pattern: str, case: str, server: int
+) -> dict[str, Any]:
     wf_id = f"bench-{pattern}-{case}-{uuid.uuid4().hex[:12]}"
     if case == "ours":
-        spec = parse_spec({"name": f"bench-{pattern}", "pattern": pattern, "input": "bench",
-                           **SPECS[pattern]})  # fmt: skip
-        inp = RunInput(run_id=wf_id, tenant=settings.TENANT, spec=spec,
-                       agents_queue=settings.agents_queue)  # fmt: skip
-        attrs = TypedSearchAttributes([
-            SearchAttributePair(temporal.PATTERN, pattern),
-            SearchAttributePair(temporal.TENANT, inp.tenant),
-            SearchAttributePair(temporal.RUN_NAME, spec.name),
-        ])  # fmt: skip
-        coro = client.execute_workflow(WORKFLOW_BY_PATTERN[pattern].run, inp, id=wf_id,
-                                       task_queue=settings.ORCHESTRATION_QUEUE,
-                                       search_attributes=attrs)  # fmt: skip
+        spec = parse_spec(
+            {"name": f"bench-{pattern}", "pattern": pattern, "input": "bench", **SPECS[pattern]}
+        )
+        inp = RunInput(
+            run_id=wf_id, tenant=settings.TENANT, spec=spec, agents_queue=settings.agents_queue
+        )
+        attrs = TypedSearchAttributes(
+            [
+                SearchAttributePair(temporal.PATTERN, pattern),
+                SearchAttributePair(temporal.TENANT, inp.tenant),
+                SearchAttributePair(temporal.RUN_NAME, spec.name),
+            ]
+        )
+        coro = client.execute_workflow(
+            WORKFLOW_BY_PATTERN[pattern].run,
+            inp,
+            id=wf_id,
+            task_queue=settings.ORCHESTRATION_QUEUE,
+            search_attributes=attrs,
+        )
     else:
         coro = client.execute_workflow(BARE[pattern].run, "bench", id=wf_id, task_queue=bare_queue)
     t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server)
@@ -275,8 +321,10 @@ async def anatomy(client: Client, wf_id: str) -> Counter[str]:
 async def bench(args: argparse.Namespace, console: Console) -> None:
     info = machine_info()
     console.print(f"[bold]acc pattern overhead benchmark[/]  {info['date']}")
-    console.print(f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
-                  f"loadavg {info['loadavg']}")  # fmt: skip
+    console.print(
+        f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
+        f"loadavg {info['loadavg']}"
+    )
     patterns = args.patterns or list(SPECS)
     samples: dict[tuple[str, str], list[dict[str, Any]]] = {
         (p, c): [] for p in patterns for c in ("ours", "bare")
@@ -290,10 +338,14 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         client, server = env.client, server_pid()
         suffix = uuid.uuid4().hex[:8]
         settings = load_settings(
-            DATA_DIR=tmp / ".acc", DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
-            DATABASE_SCHEMA=None, ORCHESTRATION_QUEUE=f"bench-orch-{suffix}", AGENTS_QUEUE=None,
-            EVENTS_TOPIC=f"bench-events-{suffix}", KAFKA_BOOTSTRAP=f"{HOST}:{kafka_port}",
-        )  # fmt: skip
+            DATA_DIR=tmp / ".acc",
+            DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
+            DATABASE_SCHEMA=None,
+            ORCHESTRATION_QUEUE=f"bench-orch-{suffix}",
+            AGENTS_QUEUE=None,
+            EVENTS_TOPIC=f"bench-events-{suffix}",
+            KAFKA_BOOTSTRAP=f"{HOST}:{kafka_port}",
+        )
         await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
         engine = db.create_engine(settings)
         stack.push_async_callback(engine.dispose)
@@ -302,15 +354,25 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         await bus.start()
         stack.push_async_callback(bus.stop)
         bare_queue = f"bench-bare-{suffix}"
-        workers = [*build_workers(client, settings, bus, ArtifactStore(
-            engine, settings.INLINE_OUTPUT_LIMIT)), Worker(
-            client, task_queue=bare_queue, workflows=[*BARE.values(), BareWorker],
-            activities=[run_command], max_concurrent_activities=100)]  # fmt: skip
+        workers = [
+            *build_workers(
+                client, settings, bus, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
+            ),
+            Worker(
+                client,
+                task_queue=bare_queue,
+                workflows=[*BARE.values(), BareWorker],
+                activities=[run_command],
+                max_concurrent_activities=100,
+            ),
+        ]
         for worker in workers:
             await stack.enter_async_context(worker)
         address = client.service_client.config.target_host
-        console.print(f"Temporal {address} (pid {server}), Tansu {settings.kafka_bootstrap}, "
-                      f"{len(workers)} workers in-process")  # fmt: skip
+        console.print(
+            f"Temporal {address} (pid {server}), Tansu {settings.kafka_bootstrap}, "
+            f"{len(workers)} workers in-process"
+        )
         total = args.warmup + args.runs
         for i in range(total):
             for pattern in patterns:
@@ -324,13 +386,27 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
     report(args, console, patterns, samples, shapes)
 
 
-def report(args: argparse.Namespace, console: Console, patterns: list[str],
-           samples: dict[tuple[str, str], list[dict[str, Any]]],
-           shapes: dict[tuple[str, str], Counter[str]]) -> None:  # fmt: skip
-    table = Table(title=f"Start to result, ms ({args.runs} runs per case after {args.warmup} "
-                        "warm-up, interleaved)")  # fmt: skip
-    for column in ("pattern", "ours p50", "ours p95", "bare p50", "bare p95",
-                   "ratio p50", "ratio p95", "goal <= 1.1x"):  # fmt: skip
+def report(
+    args: argparse.Namespace,
+    console: Console,
+    patterns: list[str],
+    samples: dict[tuple[str, str], list[dict[str, Any]]],
+    shapes: dict[tuple[str, str], Counter[str]],
+) -> None:
+    table = Table(
+        title=f"Start to result, ms ({args.runs} runs per case after {args.warmup} "
+        "warm-up, interleaved)"
+    )
+    for column in (
+        "pattern",
+        "ours p50",
+        "ours p95",
+        "bare p50",
+        "bare p95",
+        "ratio p50",
+        "ratio p95",
+        "goal <= 1.1x",
+    ):
         table.add_column(column, justify="left" if column == "pattern" else "right")
     for p in patterns:
         ours, bare = ([s["ms"] for s in samples[(p, c)]] for c in ("ours", "bare"))
@@ -339,16 +415,29 @@ def report(args: argparse.Namespace, console: Console, patterns: list[str],
         met = "[green]met[/]" if max(r50, r95) <= 1.1 else "[red]NOT met[/]"
         table.add_row(p, *(f"{c:.1f}" for c in ms), f"{r50:.2f}x", f"{r95:.2f}x", met)
     console.print(table)
-    detail = Table(title="What acc adds per run: ours / bare (one history each, children "
-                         "included; CPU = mean ms per run)")  # fmt: skip
-    for column in ("pattern", "histories", "events", "workflow tasks", "activities",
-                   "markers (local act.)", "SA upserts", "history KB", "worker CPU",
-                   "server CPU"):  # fmt: skip
+    detail = Table(
+        title="What acc adds per run: ours / bare (one history each, children "
+        "included; CPU = mean ms per run)"
+    )
+    for column in (
+        "pattern",
+        "histories",
+        "events",
+        "workflow tasks",
+        "activities",
+        "markers (local act.)",
+        "SA upserts",
+        "history KB",
+        "worker CPU",
+        "server CPU",
+    ):
         detail.add_column(column, justify="left" if column == "pattern" else "right")
     for p in patterns:
         o, b = shapes[(p, "ours")], shapes[(p, "bare")]
-        cells = [f"{o[k]} / {b[k]}" for k in ("histories", "events", "wft", "activities",
-                                              "markers", "upserts")]  # fmt: skip
+        cells = [
+            f"{o[k]} / {b[k]}"
+            for k in ("histories", "events", "wft", "activities", "markers", "upserts")
+        ]
         cells.append(f"{o['bytes'] / 1024:.1f} / {b['bytes'] / 1024:.1f}")
         for key in ("cpu", "server"):
             mean = [statistics.fmean(s[key] for s in samples[(p, c)]) for c in ("ours", "bare")]

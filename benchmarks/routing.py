@@ -59,12 +59,16 @@ def build(rng: random.Random, agents: int) -> tuple[Registry, list[Snapshot], di
     registry = Registry()
     for i in range(agents):
         caps = {c: round(rng.random(), 3) for c in rng.sample(CAPABILITIES, rng.randint(1, 6))}
-        registry.register(AgentProfile(
-            name=f"agent-{i:04d}", backend=rng.choice(BACKENDS),
-            capabilities={**caps, "general": round(rng.random(), 3)},
-            capacity=rng.randint(1, 8), enabled=rng.random() > 0.03,
-            tags=frozenset(rng.sample(["gpu", "cheap", "eu", "fast"], rng.randint(0, 2))),
-        ))  # fmt: skip
+        registry.register(
+            AgentProfile(
+                name=f"agent-{i:04d}",
+                backend=rng.choice(BACKENDS),
+                capabilities={**caps, "general": round(rng.random(), 3)},
+                capacity=rng.randint(1, 8),
+                enabled=rng.random() > 0.03,
+                tags=frozenset(rng.sample(["gpu", "cheap", "eu", "fast"], rng.randint(0, 2))),
+            )
+        )
     names = [p.name for p in registry]
     snapshots = []
     for i in range(10):
@@ -89,19 +93,31 @@ def requests(rng: random.Random, count: int, names: list[str]) -> list[RouteRequ
             task_key=f"run-{i}/step",
         )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 class NaiveRouter(Router):
     """The baseline: every registered agent, every decision, scored and sorted."""
 
-    def route(self, request: RouteRequest, *, load: Mapping[str, int] | None = None,
-              open_breakers: Set[str] = frozenset(),
-              affinity: Mapping[str, str] | None = None) -> RoutingDecision:  # fmt: skip
+    def route(
+        self,
+        request: RouteRequest,
+        *,
+        load: Mapping[str, int] | None = None,
+        open_breakers: Set[str] = frozenset(),
+        affinity: Mapping[str, str] | None = None,
+    ) -> RoutingDecision:
         load, affinity = load or {}, affinity or {}
-        decision = RoutingDecision(capability=request.capability, agent="", backend="",
-                                   strategy=self.strategy, score=0, reasons=[],
-                                   candidates=0, considered=len(self.registry))  # fmt: skip
+        decision = RoutingDecision(
+            capability=request.capability,
+            agent="",
+            backend="",
+            strategy=self.strategy,
+            score=0,
+            reasons=[],
+            candidates=0,
+            considered=len(self.registry),
+        )
         if request.experiment:
             variant = self.experiments[request.experiment].assign(
                 request.affinity_key or request.task_key
@@ -115,11 +131,15 @@ class NaiveRouter(Router):
         prefer = [r for r in rules if r.action == "prefer"]
 
         def free(p: AgentProfile) -> bool:
-            return (p.enabled and f"agent:{p.name}" not in open_breakers
-                    and f"backend:{p.backend}" not in open_breakers
-                    and load.get(p.name, 0) < p.capacity
-                    and all(r.targets(p) == (r.action == "require")
-                            for r in rules if r.action != "prefer"))  # fmt: skip
+            return (
+                p.enabled
+                and f"agent:{p.name}" not in open_breakers
+                and f"backend:{p.backend}" not in open_breakers
+                and load.get(p.name, 0) < p.capacity
+                and all(
+                    r.targets(p) == (r.action == "require") for r in rules if r.action != "prefer"
+                )
+            )
 
         def eligible(p: AgentProfile, min_skill: float) -> bool:
             return p.capabilities.get(request.capability, -1.0) >= min_skill and free(p)
@@ -133,18 +153,23 @@ class NaiveRouter(Router):
                 (p for p in self.registry if eligible(p, min_skill)),
                 key=lambda p: (
                     next((i for i, r in enumerate(prefer) if r.targets(p)), len(prefer)),
-                    -score(decision.strategy, p.capabilities[request.capability],
-                           load.get(p.name, 0), p.capacity),
+                    -score(
+                        decision.strategy,
+                        p.capabilities[request.capability],
+                        load.get(p.name, 0),
+                        p.capacity,
+                    ),
                     p.name,
                 ),
-            )  # fmt: skip
+            )
             if ranked:
                 return self._decide(decision, ranked[0], load)
         raise NoAgentAvailable(request.capability, {})
 
 
-def timed(router: Router, request: RouteRequest, snapshot: Snapshot,
-          affinity: dict[str, str]) -> tuple[int, str]:  # fmt: skip
+def timed(
+    router: Router, request: RouteRequest, snapshot: Snapshot, affinity: dict[str, str]
+) -> tuple[int, str]:
     """Nanoseconds of one decision, and the agent chosen."""
     load, breakers = snapshot
     start = time.perf_counter_ns()
@@ -164,28 +189,43 @@ def main() -> int:
     rng = random.Random(args.seed)
     registry, snapshots, affinity = build(rng, args.agents)
     rules = [
-        RoutingRule(name="cheap-on-budget", priority=10, tags={"budget"}, action="prefer",
-                    agent_tags={"cheap"}),
-        RoutingRule(name="gpu-jobs", priority=5, tags={"gpu-job"}, action="require",
-                    agent_tags={"gpu"}),
+        RoutingRule(
+            name="cheap-on-budget",
+            priority=10,
+            tags={"budget"},
+            action="prefer",
+            agent_tags={"cheap"},
+        ),
+        RoutingRule(
+            name="gpu-jobs", priority=5, tags={"gpu-job"}, action="require", agent_tags={"gpu"}
+        ),
         RoutingRule(name="no-gpu", tags={"no-gpu"}, action="exclude", agent_tags={"gpu"}),
-    ]  # fmt: skip
-    ab = Experiment(name="ab", variants=[
-        Variant(name="control", weight=3, strategy="balanced"),
-        Variant(name="skill", weight=1, strategy="skill"),
-        Variant(name="load", weight=1, strategy="least_loaded"),  # no bound: full scans
-    ])  # fmt: skip
-    routers = {"Router (indexed, bounded scan)": Router(registry, rules, [ab]),
-               "baseline (scan + sort all)": NaiveRouter(registry, rules, [ab])}  # fmt: skip
+    ]
+    ab = Experiment(
+        name="ab",
+        variants=[
+            Variant(name="control", weight=3, strategy="balanced"),
+            Variant(name="skill", weight=1, strategy="skill"),
+            Variant(name="load", weight=1, strategy="least_loaded"),  # no bound: full scans
+        ],
+    )
+    routers = {
+        "Router (indexed, bounded scan)": Router(registry, rules, [ab]),
+        "baseline (scan + sort all)": NaiveRouter(registry, rules, [ab]),
+    }
     names = [p.name for p in registry]
     reqs = requests(rng, args.decisions + 500, names)
     info = machine_info()
     console.print(f"[bold]acc routing decision benchmark[/]  {info['date']}")
-    console.print(f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
-                  f"load average {info['loadavg']}")  # fmt: skip
-    console.print(f"{len(registry)} agents, {len(CAPABILITIES) + 1} capabilities, "
-                  f"{args.decisions} decisions (+500 warm-up), seed {args.seed}, "
-                  f"strategies {STRATEGIES}")  # fmt: skip
+    console.print(
+        f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
+        f"load average {info['loadavg']}"
+    )
+    console.print(
+        f"{len(registry)} agents, {len(CAPABILITIES) + 1} capabilities, "
+        f"{args.decisions} decisions (+500 warm-up), seed {args.seed}, "
+        f"strategies {STRATEGIES}"
+    )
 
     samples: dict[str, list[float]] = {label: [] for label in routers}
     mismatches = 0
@@ -207,8 +247,12 @@ def main() -> int:
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for label, values in samples.items():
         mean = statistics.fmean(values)
-        table.add_row(label, *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100)),
-                      f"{mean:.1f}", f"{1e6 / mean:,.0f}")  # fmt: skip
+        table.add_row(
+            label,
+            *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100)),
+            f"{mean:.1f}",
+            f"{1e6 / mean:,.0f}",
+        )
     console.print(table)
     p99 = percentile(samples[next(iter(routers))], 99)
     console.print(f"decisions where the two disagree: {mismatches}")

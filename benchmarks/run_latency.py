@@ -48,9 +48,14 @@ START_TO_CLOSE = timedelta(seconds=STEP_TIMEOUT_SECONDS + 15)
 SPEC = {
     "name": "bench-latency",
     "pattern": "pipeline",
-    "steps": [{"name": "hello", "agent": {"backend": "shell", "command": ["echo", "hello"]},
-               "timeout_seconds": STEP_TIMEOUT_SECONDS}],
-}  # fmt: skip
+    "steps": [
+        {
+            "name": "hello",
+            "agent": {"backend": "shell", "command": ["echo", "hello"]},
+            "timeout_seconds": STEP_TIMEOUT_SECONDS,
+        }
+    ],
+}
 E = EventType
 MILESTONES = {
     E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "start",
@@ -113,8 +118,12 @@ def ours_once(http: httpx.Client) -> dict[str, float | str]:
     t2 = time.perf_counter()
     if view["status"] != "completed" or (view.get("output") or "").strip() != "hello":
         raise RuntimeError(f"run {run_id} ended {view['status']}: {view.get('error')}")
-    return {"id": run_id, "total": (t2 - t0) * 1e3, "client: POST /v1/runs": (t1 - t0) * 1e3,
-            "client: GET ?wait=30 until completed": (t2 - t1) * 1e3}  # fmt: skip
+    return {
+        "id": run_id,
+        "total": (t2 - t0) * 1e3,
+        "client: POST /v1/runs": (t1 - t0) * 1e3,
+        "client: GET ?wait=30 until completed": (t2 - t1) * 1e3,
+    }
 
 
 async def bare_once(client: Client, queue: str) -> dict[str, float | str]:
@@ -145,24 +154,34 @@ async def history_phases(client: Client, sample: dict[str, float | str]) -> None
 
 def summary(samples: list[dict[str, float | str]], key: str = "total") -> dict[str, float]:
     values = [float(s[key]) for s in samples if key in s]
-    return {"runs": len(values), "p50_ms": percentile(values, 50),
-            "p95_ms": percentile(values, 95), "mean_ms": statistics.fmean(values)}  # fmt: skip
+    return {
+        "runs": len(values),
+        "p50_ms": percentile(values, 50),
+        "p95_ms": percentile(values, 95),
+        "mean_ms": statistics.fmean(values),
+    }
 
 
 async def bench(args: argparse.Namespace) -> dict[str, object]:
     info = machine_info()
     console.print(f"[bold]acc run latency benchmark[/]  {info['date']}")
-    console.print(f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
-                  f"loadavg {info['loadavg']}")  # fmt: skip
+    console.print(
+        f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
+        f"loadavg {info['loadavg']}"
+    )
     samples: dict[str, list[dict[str, float | str]]] = {"ours": [], "bare": []}
     with AccStack() as stack:
-        console.print(f"acc up ready in {stack.start():.1f}s (Temporal at "
-                      f"{stack.temporal_address}, API at {stack.api_url})")  # fmt: skip
-        client = await Client.connect(stack.temporal_address, namespace="default",
-                                      data_converter=pydantic_data_converter)  # fmt: skip
+        console.print(
+            f"acc up ready in {stack.start():.1f}s (Temporal at "
+            f"{stack.temporal_address}, API at {stack.api_url})"
+        )
+        client = await Client.connect(
+            stack.temporal_address, namespace="default", data_converter=pydantic_data_converter
+        )
         queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
-        async with Worker(client, task_queue=queue, workflows=[BareWorkflow],
-                          activities=[echo_hello]):  # fmt: skip
+        async with Worker(
+            client, task_queue=queue, workflows=[BareWorkflow], activities=[echo_hello]
+        ):
             with httpx.Client(base_url=stack.api_url, timeout=60) as http:
                 for i in range(args.warmup + args.runs):
                     order = ("ours", "bare") if i % 2 == 0 else ("bare", "ours")
@@ -183,38 +202,59 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     ours, bare = summary(samples["ours"]), summary(samples["bare"])
     phase_keys = [k for k in samples["ours"][0] if k not in ("id", "total")]
     return {
-        "machine": info, "runs": args.runs, "warmup": args.warmup,
+        "machine": info,
+        "runs": args.runs,
+        "warmup": args.warmup,
         "one_request": args.one_request,
         "cases": {"ours": ours, "bare": bare},
         "ratio": {"p50": ours["p50_ms"] / bare["p50_ms"], "p95": ours["p95_ms"] / bare["p95_ms"]},
-        "phases_ms": {case: {k: summary(samples[case], k) for k in phase_keys
-                             if any(k in s for s in samples[case])} for case in samples},
+        "phases_ms": {
+            case: {
+                k: summary(samples[case], k)
+                for k in phase_keys
+                if any(k in s for s in samples[case])
+            }
+            for case in samples
+        },
         "samples_ms": {case: [s["total"] for s in samples[case]] for case in samples},
-    }  # fmt: skip
+    }
 
 
 def report(result: dict[str, object]) -> None:
     cases: dict[str, dict[str, float]] = result["cases"]  # type: ignore[assignment]
     ratio: dict[str, float] = result["ratio"]  # type: ignore[assignment]
-    table = Table(title=f"One-step run, start to result ({result['runs']} runs, "
-                        f"{result['warmup']} warm-up)")  # fmt: skip
+    table = Table(
+        title=f"One-step run, start to result ({result['runs']} runs, {result['warmup']} warm-up)"
+    )
     for column in ("case", "runs", "p50 ms", "p95 ms", "mean ms"):
         table.add_column(column, justify="left" if column == "case" else "right")
     ours_label = "ours, POST ?wait" if result.get("one_request") else "ours, POST + GET ?wait"
     labels = {"ours": ours_label, "bare": "bare temporalio client+worker"}
     for case, stats in cases.items():
-        table.add_row(labels[case], str(stats["runs"]), f"{stats['p50_ms']:.1f}",
-                      f"{stats['p95_ms']:.1f}", f"{stats['mean_ms']:.1f}")  # fmt: skip
-    table.add_row("[bold]ratio ours/bare[/]", "", f"[bold]{ratio['p50']:.2f}x[/]",
-                  f"[bold]{ratio['p95']:.2f}x[/]", "")  # fmt: skip
+        table.add_row(
+            labels[case],
+            str(stats["runs"]),
+            f"{stats['p50_ms']:.1f}",
+            f"{stats['p95_ms']:.1f}",
+            f"{stats['mean_ms']:.1f}",
+        )
+    table.add_row(
+        "[bold]ratio ours/bare[/]",
+        "",
+        f"[bold]{ratio['p50']:.2f}x[/]",
+        f"[bold]{ratio['p95']:.2f}x[/]",
+        "",
+    )
     console.print(table)
     phases: dict[str, dict[str, dict[str, float]]] = result["phases_ms"]  # type: ignore[assignment]
     detail = Table(title="Where the time goes (p50 / p95 ms of each phase)")
     for column in ("phase", "ours", "bare"):
         detail.add_column(column, justify="left" if column == "phase" else "right")
     for key in phases["ours"]:
-        cells = [f"{p[key]['p50_ms']:.1f} / {p[key]['p95_ms']:.1f}" if key in p else "-"
-                 for p in (phases["ours"], phases["bare"])]  # fmt: skip
+        cells = [
+            f"{p[key]['p50_ms']:.1f} / {p[key]['p95_ms']:.1f}" if key in p else "-"
+            for p in (phases["ours"], phases["bare"])
+        ]
         detail.add_row(key, *cells)
     console.print(detail)
     verdict = "met" if max(ratio.values()) < 1.3 else "NOT met"

@@ -115,12 +115,16 @@ def main() -> int:
 
     info = machine_info()
     console.print(f"[bold]acc startup benchmark[/]  {info['date']}")
-    console.print(f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
-                  f"loadavg {info['loadavg']}")  # fmt: skip
+    console.print(
+        f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
+        f"loadavg {info['loadavg']}"
+    )
     results: dict[str, list[float]] = {
-        "acc up (full stack)": [], "acc up (self-reported)": [],
-        "temporal start-dev alone": [], "acc up stop (SIGINT to exit)": [],
-    }  # fmt: skip
+        "acc up (full stack)": [],
+        "acc up (self-reported)": [],
+        "temporal start-dev alone": [],
+        "acc up stop (SIGINT to exit)": [],
+    }
     leaks: list[int] = []
     for run in range(args.runs):
         order = ["temporal", "acc"] if run % 2 == 0 else ["acc", "temporal"]

@@ -121,16 +121,27 @@ class Case:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACC_")}
         if name == "acc":
             argv = [sys.executable, "-m", "cli", "worker"]
-            env.update(ACC_TEMPORAL_ADDRESS=address, ACC_KAFKA_BOOTSTRAP=kafka,
-                       ACC_DATA_DIR=str(tmp / ".acc"), ACC_DATABASE_URL=f"sqlite:///{tmp}/acc.db",
-                       ACC_ORCHESTRATION_QUEUE=self.queue, ACC_EVENTS_TOPIC=f"bench-{suffix}",
-                       ACC_LOG_LEVEL="INFO")  # fmt: skip
+            env.update(
+                ACC_TEMPORAL_ADDRESS=address,
+                ACC_KAFKA_BOOTSTRAP=kafka,
+                ACC_DATA_DIR=str(tmp / ".acc"),
+                ACC_DATABASE_URL=f"sqlite:///{tmp}/acc.db",
+                ACC_ORCHESTRATION_QUEUE=self.queue,
+                ACC_EVENTS_TOPIC=f"bench-{suffix}",
+                ACC_LOG_LEVEL="INFO",
+            )
         else:
             argv = [sys.executable, __file__, "--bare-worker", address, self.queue]
         repo = Path(__file__).resolve().parent.parent
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=repo, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=repo,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.ids: list[str] = []
 
     async def ready(self, timeout: float = 60) -> None:
@@ -154,18 +165,31 @@ class Case:
         wf_id = f"bench-wait-{self.name}-{uuid.uuid4().hex[:12]}"
         self.ids.append(wf_id)
         if self.name == "bare":
-            await self.client.start_workflow(BareWaiting.run, "approval required", id=wf_id,
-                                              task_queue=self.queue)  # fmt: skip
+            await self.client.start_workflow(
+                BareWaiting.run, "approval required", id=wf_id, task_queue=self.queue
+            )
             return
-        spec = parse_spec({"name": "bench-waiting", "pattern": "pipeline", "steps": [
-            {"name": "gated", "agent": {"backend": "shell", "command": ["echo", "ok"]},
-             "approval": {"reason": "benchmark: waits for a decision"}}]})  # fmt: skip
+        spec = parse_spec(
+            {
+                "name": "bench-waiting",
+                "pattern": "pipeline",
+                "steps": [
+                    {
+                        "name": "gated",
+                        "agent": {"backend": "shell", "command": ["echo", "ok"]},
+                        "approval": {"reason": "benchmark: waits for a decision"},
+                    }
+                ],
+            }
+        )
         inp = RunInput(run_id=wf_id, tenant="default", spec=spec, agents_queue=self.queue)
-        attrs = TypedSearchAttributes([
-            SearchAttributePair(temporal.PATTERN, spec.pattern),
-            SearchAttributePair(temporal.TENANT, inp.tenant),
-            SearchAttributePair(temporal.RUN_NAME, spec.name),
-        ])  # fmt: skip
+        attrs = TypedSearchAttributes(
+            [
+                SearchAttributePair(temporal.PATTERN, spec.pattern),
+                SearchAttributePair(temporal.TENANT, inp.tenant),
+                SearchAttributePair(temporal.RUN_NAME, spec.name),
+            ]
+        )
         await self.client.start_workflow(
             PipelineWorkflow.run, inp, id=wf_id, task_queue=self.queue, search_attributes=attrs
         )
@@ -226,10 +250,18 @@ async def measure(case: Case, runs: int, settle: float) -> dict[str, Any]:
     if waiting != len(sample):
         raise RuntimeError(f"{case.name}: only {waiting} of {len(sample)} sampled runs wait")
     after = await settled_rss(case.proc.pid, settle)
-    print(f"  {case.name}: {runs} runs started and picked up in {started_s:.1f}s, "
-          f"{waiting}/{len(sample)} sampled runs waiting (state query)", flush=True)  # fmt: skip
-    return {"case": case.name, "runs": runs, "before": before, "after": after,
-            "per_run": (after - before) / runs}  # fmt: skip
+    print(
+        f"  {case.name}: {runs} runs started and picked up in {started_s:.1f}s, "
+        f"{waiting}/{len(sample)} sampled runs waiting (state query)",
+        flush=True,
+    )
+    return {
+        "case": case.name,
+        "runs": runs,
+        "before": before,
+        "after": after,
+        "per_run": (after - before) / runs,
+    }
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -239,8 +271,10 @@ async def bench(args: argparse.Namespace) -> None:
     console = Console(soft_wrap=True, width=150)
     info = machine_info()
     console.print(f"[bold]acc worker memory per waiting run[/]  {info['date']}")
-    console.print(f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
-                  f"loadavg {info['loadavg']}")  # fmt: skip
+    console.print(
+        f"machine: {info['nproc']} x {info['cpu']}, Python {info['python']}, "
+        f"loadavg {info['loadavg']}"
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="acc-waiting-") as tmp_name:
         tmp, port = Path(tmp_name), free_ports(1)[0]
@@ -258,16 +292,30 @@ async def bench(args: argparse.Namespace) -> None:
                 await env.shutdown()
         finally:
             stop_process(tansu)
-    table = Table(title=f"Worker RSS per waiting run ({args.runs} runs per case after {WARMUP} "
-                        "warm-up runs; max_cached_workflows = 1000, the default)")  # fmt: skip
-    for column in ("case", "runs", "RSS before MB", "RSS after MB", "MB per waiting run",
-                   "goal < 1 MB"):  # fmt: skip
+    table = Table(
+        title=f"Worker RSS per waiting run ({args.runs} runs per case after {WARMUP} "
+        "warm-up runs; max_cached_workflows = 1000, the default)"
+    )
+    for column in (
+        "case",
+        "runs",
+        "RSS before MB",
+        "RSS after MB",
+        "MB per waiting run",
+        "goal < 1 MB",
+    ):
         table.add_column(column, justify="left" if column == "case" else "right")
     labels = {"acc": "acc (`python -m cli worker`)", "bare": "bare temporalio worker"}
     for r in results:
         met = "[green]met[/]" if r["per_run"] < 1 else "[red]NOT met[/]"
-        table.add_row(labels[r["case"]], str(r["runs"]), f"{r['before']:.1f}",
-                      f"{r['after']:.1f}", f"{r['per_run']:.3f}", met)  # fmt: skip
+        table.add_row(
+            labels[r["case"]],
+            str(r["runs"]),
+            f"{r['before']:.1f}",
+            f"{r['after']:.1f}",
+            f"{r['per_run']:.3f}",
+            met,
+        )
     console.print(table)
     console.print(f"loadavg at end: {machine_info()['loadavg']}")
 
@@ -276,8 +324,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=500, help="waiting runs per case (500)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before RSS reads (2)")
-    parser.add_argument("--bare-worker", nargs=2, metavar=("ADDRESS", "QUEUE"),
-                        help="internal: run the bare baseline worker process")  # fmt: skip
+    parser.add_argument(
+        "--bare-worker",
+        nargs=2,
+        metavar=("ADDRESS", "QUEUE"),
+        help="internal: run the bare baseline worker process",
+    )
     args = parser.parse_args()
     if args.bare_worker:
         asyncio.run(bare_worker(*args.bare_worker))

@@ -83,8 +83,15 @@ def agents() -> None:
         name = a.name if a.enabled else f"[dim]{a.name} (disabled)[/]"
         in_flight = "?" if load is None else str(load[a.name])
         breaker = "?" if breakers is None else states.get(agent_breaker(a.name), "closed")
-        table.add_row(name, a.agent.backend, skills, str(a.capacity), in_flight,
-                      ", ".join(sorted(a.tags)), _state(breaker))  # fmt: skip
+        table.add_row(
+            name,
+            a.agent.backend,
+            skills,
+            str(a.capacity),
+            in_flight,
+            ", ".join(sorted(a.tags)),
+            _state(breaker),
+        )
     console.print(table)
     if breakers:
         rows = Table("breaker", "state", "failures", "probe in", title="Circuit breakers")
@@ -106,24 +113,42 @@ def _load() -> tuple[Settings, AgentsConfig]:
 
 
 def _requests(
-    task: str, capability: str | None, min_skill: float, preferred: str | None,
-    affinity: str | None, experiment: str | None,
-) -> list[tuple[str, RouteRequest]]:  # fmt: skip
+    task: str,
+    capability: str | None,
+    min_skill: float,
+    preferred: str | None,
+    affinity: str | None,
+    experiment: str | None,
+) -> list[tuple[str, RouteRequest]]:
     path = Path(task)
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         steps = list(_routed(load_spec(path), ""))
         if not steps:
             raise CliError(f"{path} has no routed steps (agent backend: routed)")
-        return [(label, RouteRequest(
-            capability=agent.capability, min_skill=agent.min_skill, preferred=agent.preferred,
-            affinity_key=agent.affinity_key, experiment=agent.experiment, task_key=label,
-        )) for label, agent in steps]  # fmt: skip
+        return [
+            (
+                label,
+                RouteRequest(
+                    capability=agent.capability,
+                    min_skill=agent.min_skill,
+                    preferred=agent.preferred,
+                    affinity_key=agent.affinity_key,
+                    experiment=agent.experiment,
+                    task_key=label,
+                ),
+            )
+            for label, agent in steps
+        ]
     if capability is None:
         raise CliError("a task given as text needs --capability")
     request = RouteRequest(
-        capability=capability, min_skill=min_skill, preferred=preferred, affinity_key=affinity,
-        experiment=experiment, task_key=task,
-    )  # fmt: skip
+        capability=capability,
+        min_skill=min_skill,
+        preferred=preferred,
+        affinity_key=affinity,
+        experiment=experiment,
+        task_key=task,
+    )
     return [(task, request)]
 
 
@@ -151,8 +176,11 @@ async def _connect(settings: Settings) -> Redis | None:
         await redis.ping()
     except (RedisError, OSError) as exc:
         await redis.aclose()
-        err_console.print(f"[yellow]Redis is not reachable at {settings.redis_url} ({exc}):[/] "
-                          "no live load, breakers or affinity", highlight=False)  # fmt: skip
+        err_console.print(
+            f"[yellow]Redis is not reachable at {settings.redis_url} ({exc}):[/] "
+            "no live load, breakers or affinity",
+            highlight=False,
+        )
         return None
     return redis
 

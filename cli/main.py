@@ -89,8 +89,11 @@ def _urls(settings: Settings) -> dict[str, str]:
 
 
 def _start(settings: Settings, parts: list[stack.Part]) -> None:
-    columns = (SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
-               TimeElapsedColumn())  # fmt: skip
+    columns = (
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         tasks = {part.name: progress.add_task(part.title, total=1) for part in parts}
         for wave in sorted({part.wave for part in parts}):

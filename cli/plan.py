@@ -61,8 +61,10 @@ def describe_agent(agent: AgentSpec) -> str:
 
 def describe_step(step: StepSpec) -> str:
     extra = " [approval]" if step.approval else ""
-    return (f"[bold]{step.name}[/] ({step.agent.backend}: {describe_agent(step.agent)}){extra}"
-            f"  ≤{step.timeout_seconds:g}s")  # fmt: skip
+    return (
+        f"[bold]{step.name}[/] ({step.agent.backend}: {describe_agent(step.agent)}){extra}"
+        f"  ≤{step.timeout_seconds:g}s"
+    )
 
 
 def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
@@ -91,8 +93,10 @@ def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
             tree.add("score each answer: " + describe_step(spec.scorer))
             est.add(spec.scorer, len(tasks) * len(spec.agents))
     elif isinstance(spec, ConsensusSpec):
-        tree.add(f"{len(spec.participants)} proposals, then up to {spec.max_rounds} voting "
-                 f"round(s) until {spec.rule}")  # fmt: skip
+        tree.add(
+            f"{len(spec.participants)} proposals, then up to {spec.max_rounds} voting "
+            f"round(s) until {spec.rule}"
+        )
         for p in spec.participants:
             node = tree.add(f"{p.name} (weight {p.weight:g})")
             node.add("propose: " + describe_step(p.propose))
@@ -104,16 +108,20 @@ def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
     elif isinstance(spec, EventDrivenSpec):
         for h in spec.handlers:
             tree.add(f"on {h.on}: " + describe_step(h.step))
-        tree.add(f"until a {spec.stop_on!r} event; continue-as-new every "
-                 f"{spec.events_per_history} events")  # fmt: skip
+        tree.add(
+            f"until a {spec.stop_on!r} event; continue-as-new every "
+            f"{spec.events_per_history} events"
+        )
         est.notes.append("event-driven: cost grows with the events it receives")
     return tree, est
 
 
 def _supervisor(spec: SupervisorSpec, tree: Tree, est: Estimate) -> None:
     tree.add("manager: " + describe_step(spec.manager))
-    workers = tree.add(f"workers (child workflows, ≤{spec.max_parallel_workers} at once, "
-                       f"≤{spec.max_workers_per_iteration} per iteration)")  # fmt: skip
+    workers = tree.add(
+        f"workers (child workflows, ≤{spec.max_parallel_workers} at once, "
+        f"≤{spec.max_workers_per_iteration} per iteration)"
+    )
     for capability, step in spec.workers.items():
         workers.add(f"{capability}: " + describe_step(step))
     gate = f"  gate ≥ {spec.quality_threshold:g}, ≤{spec.max_iterations} iteration(s)"

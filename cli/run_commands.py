@@ -24,8 +24,19 @@ RunId = Annotated[str, typer.Argument(help="The run's id")]
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, coordinate, watch, history, replay, fork, approve, reject, cancel,
-                    spawn, schema):  # fmt: skip
+    for command in (
+        run,
+        coordinate,
+        watch,
+        history,
+        replay,
+        fork,
+        approve,
+        reject,
+        cancel,
+        spawn,
+        schema,
+    ):
         app.command()(command)
     # Short aliases, hidden from the command list.
     app.command("r", hidden=True)(run)
@@ -44,8 +55,10 @@ def _start_and_follow(spec: RunSpec, detach: bool, as_json: bool, step: bool) ->
             try:
                 final = follow(api, accepted["id"], console, on_waiting=decide)
             except KeyboardInterrupt:
-                console.print(f"Detached; the run goes on. `acc watch {accepted['id']}` "
-                              f"follows it, `acc cancel {accepted['id']}` stops it.")  # fmt: skip
+                console.print(
+                    f"Detached; the run goes on. `acc watch {accepted['id']}` "
+                    f"follows it, `acc cancel {accepted['id']}` stops it."
+                )
                 raise typer.Exit(130) from None
     except CliError as exc:
         raise fail(str(exc)) from None
@@ -62,8 +75,11 @@ def _ask(api: ApiClient) -> Any:
         what = waiting.get("step") or "the run"
         answer = Prompt.ask(
             f"[bold yellow]{waiting['kind']}[/] for [bold]{what}[/]: {waiting['reason']}. "
-            "Continue?", choices=["y", "n"], default="y", console=console,
-        )  # fmt: skip
+            "Continue?",
+            choices=["y", "n"],
+            default="y",
+            console=console,
+        )
         api.decide(view["id"], answer == "y", comment="interactive step-through")
 
     return decide
@@ -142,16 +158,20 @@ def coordinate(
       acc coordinate pipeline -a "echo hello" -a "tr a-z A-Z"
       acc coordinate scatter-gather -a "echo yes" -a "echo yes" -a "echo no" --reducer majority
     """
-    steps = [{"name": f"agent-{n}", "agent": {"backend": "shell", "command": cmd}}
-             for n, cmd in enumerate(agent, 1)]  # fmt: skip
+    steps = [
+        {"name": f"agent-{n}", "agent": {"backend": "shell", "command": cmd}}
+        for n, cmd in enumerate(agent, 1)
+    ]
     raw: dict[str, Any] = {"name": name, "input": input_, "pattern": pattern}
     if pattern == "pipeline":
         raw["steps"] = steps
     elif pattern == "scatter-gather":
         raw |= {"agents": steps, "reducer": reducer}
     else:
-        raise fail(f"coordinate builds pipeline or scatter-gather runs; for {pattern!r} write a "
-                   "spec file (see examples/) and use `acc run`")  # fmt: skip
+        raise fail(
+            f"coordinate builds pipeline or scatter-gather runs; for {pattern!r} write a "
+            "spec file (see examples/) and use `acc run`"
+        )
     try:
         run_spec = parse_spec(raw)
     except ValueError as exc:
@@ -186,8 +206,13 @@ def history(
     table = Table("pattern", "status", "started", "closed")
     table.add_column("id", no_wrap=True)  # whole, so it can be copied
     for r in runs:
-        table.add_row(r["pattern"] or "", r["status"], _clock(r["started_at"]),
-                      _clock(r["closed_at"]), r["id"])  # fmt: skip
+        table.add_row(
+            r["pattern"] or "",
+            r["status"],
+            _clock(r["started_at"]),
+            _clock(r["closed_at"]),
+            r["id"],
+        )
     console.print(table)
 
 
@@ -223,15 +248,21 @@ def replay(
     table = Table("#", "step / event", "status", "backend", "output or error", title=run_id)
     for e in timeline.entries:
         detail = (e.error or e.output or e.input or "").strip().replace("\n", " ⏎ ")[:70]
-        table.add_row("" if e.index is None else str(e.index), f"{e.kind}: {e.name}", e.status,
-                      e.backend or "", detail)  # fmt: skip
+        table.add_row(
+            "" if e.index is None else str(e.index),
+            f"{e.kind}: {e.name}",
+            e.status,
+            e.backend or "",
+            detail,
+        )
     console.print(table)
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
     result = asyncio.run(replayer.replay_workflow(history_, raise_on_replay_failure=False))
     if result.replay_failure is not None:
         raise fail(f"replay FAILED against the current code: {result.replay_failure}")
-    console.print(f"[green]Replay OK:[/] {len(history_.events)} events reproduced by the "
-                  "current code.")  # fmt: skip
+    console.print(
+        f"[green]Replay OK:[/] {len(history_.events)} events reproduced by the current code."
+    )
 
 
 def fork(
@@ -253,8 +284,9 @@ def fork(
     try:
         with ApiClient(settings().api_url) as api:
             accepted = api.fork(run_id, from_step, input_)
-            console.print(f"Fork [bold]{accepted['id']}[/] of {run_id} started from step "
-                          f"{from_step}")  # fmt: skip
+            console.print(
+                f"Fork [bold]{accepted['id']}[/] of {run_id} started from step {from_step}"
+            )
             if detach:
                 raise typer.Exit(0)
             final = follow(api, accepted["id"], console)
@@ -309,8 +341,13 @@ def spawn(
     result = complexity.plan(plan_text, worker or ["default"], limit)
     table = Table("#", "capability", "complexity", "why", "subtask")
     for n, a in enumerate(result.assignments, 1):
-        table.add_row(str(n), a.capability, f"{a.complexity:.2f}", ", ".join(a.reasons),
-                      a.task.replace("\n", " ⏎ ")[:60])  # fmt: skip
+        table.add_row(
+            str(n),
+            a.capability,
+            f"{a.complexity:.2f}",
+            ", ".join(a.reasons),
+            a.task.replace("\n", " ⏎ ")[:60],
+        )
     console.print(table)
     for note in result.notes:
         console.print(note)

@@ -26,8 +26,13 @@ STEP_STYLE = {
     "failed": ("✗", "red"),
     "cancelled": ("■", "magenta"),
 }
-RUN_STYLE = {"completed": "green", "running": "yellow", "waiting": "bold yellow", "failed": "red",
-             "cancelled": "magenta"}  # fmt: skip
+RUN_STYLE = {
+    "completed": "green",
+    "running": "yellow",
+    "waiting": "bold yellow",
+    "failed": "red",
+    "cancelled": "magenta",
+}
 
 
 class CliError(Exception):
@@ -134,8 +139,9 @@ def render(run: dict[str, Any]) -> Group:
         f"  {done}/{len(steps) + len(pending)} steps",
     )
     if run.get("waiting"):
-        header.append(f"  waiting for {run['waiting']['kind']}: {run['waiting']['reason']}",
-                      "bold yellow")  # fmt: skip
+        header.append(
+            f"  waiting for {run['waiting']['kind']}: {run['waiting']['reason']}", "bold yellow"
+        )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("", width=2)
     table.add_column("step")

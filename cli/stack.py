@@ -27,10 +27,13 @@ from core.temporal import dev_server_search_attribute_args
 
 STOP_GRACE_SECONDS = 10.0
 TEMPORAL_LOW_LATENCY = [
-    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-    "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
-    "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000",
-]  # fmt: skip
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "history.timerProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "history.visibilityProcessorMaxPollRPS=1000",
+]
 
 
 class StackError(Exception):
@@ -75,50 +78,104 @@ def plan(settings: Settings) -> list[Part]:
     host = settings.TEMPORAL_HOST
     parts: list[Part] = []
     if settings.TEMPORAL_ADDRESS is None:
-        parts.append(Part(
-            "temporal", "Temporal dev server + Web UI",
-            [binary(settings, "temporal"), "server", "start-dev",
-             "--ip", host, "--port", str(settings.TEMPORAL_PORT),
-             "--ui-port", str(settings.TEMPORAL_UI_PORT),
-             "--metrics-port", str(settings.TEMPORAL_METRICS_PORT),
-             "--namespace", settings.TEMPORAL_NAMESPACE,
-             "--db-filename", str(data / "temporal.db"), "--ui-disable-news-fetch",
-             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-             "--log-level", "warn",
-             *TEMPORAL_LOW_LATENCY, *dev_server_search_attribute_args()],
-            [(settings.TEMPORAL_PORT, "ACC_TEMPORAL_PORT"),
-             (settings.TEMPORAL_UI_PORT, "ACC_TEMPORAL_UI_PORT"),
-             (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT")],
-            "temporal",
-        ))  # fmt: skip
+        parts.append(
+            Part(
+                "temporal",
+                "Temporal dev server + Web UI",
+                [
+                    binary(settings, "temporal"),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    host,
+                    "--port",
+                    str(settings.TEMPORAL_PORT),
+                    "--ui-port",
+                    str(settings.TEMPORAL_UI_PORT),
+                    "--metrics-port",
+                    str(settings.TEMPORAL_METRICS_PORT),
+                    "--namespace",
+                    settings.TEMPORAL_NAMESPACE,
+                    "--db-filename",
+                    str(data / "temporal.db"),
+                    "--ui-disable-news-fetch",
+                    "--sqlite-pragma",
+                    "journal_mode=wal",
+                    "--sqlite-pragma",
+                    "synchronous=normal",
+                    "--log-level",
+                    "warn",
+                    *TEMPORAL_LOW_LATENCY,
+                    *dev_server_search_attribute_args(),
+                ],
+                [
+                    (settings.TEMPORAL_PORT, "ACC_TEMPORAL_PORT"),
+                    (settings.TEMPORAL_UI_PORT, "ACC_TEMPORAL_UI_PORT"),
+                    (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT"),
+                ],
+                "temporal",
+            )
+        )
     if settings.KAFKA_BOOTSTRAP is None:
         url = f"tcp://127.0.0.1:{settings.KAFKA_PORT}"
-        parts.append(Part(
-            "kafka", "Kafka-protocol broker (Tansu)",
-            [str(tansu_binary()), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            [(settings.KAFKA_PORT, "ACC_KAFKA_PORT")],
-            "kafka",
-            # In-memory broker: nothing to flush, and it can wait seconds for a consumer
-            # group join in progress before exiting.
-            stop_grace=1.0,
-        ))  # fmt: skip
+        parts.append(
+            Part(
+                "kafka",
+                "Kafka-protocol broker (Tansu)",
+                [
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                [(settings.KAFKA_PORT, "ACC_KAFKA_PORT")],
+                "kafka",
+                # In-memory broker: nothing to flush, and it can wait seconds for a consumer
+                # group join in progress before exiting.
+                stop_grace=1.0,
+            )
+        )
     if settings.REDIS_URL is None:
-        parts.append(Part(
-            "redis", "Redis (embedded)",
-            [binary(settings, "redis-server"), "--port", "0",
-             "--unixsocket", str(data / "redis.sock"), "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", str(data)],
-            probe="redis",
-        ))  # fmt: skip
+        parts.append(
+            Part(
+                "redis",
+                "Redis (embedded)",
+                [
+                    binary(settings, "redis-server"),
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(data / "redis.sock"),
+                    "--unixsocketperm",
+                    "700",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(data),
+                ],
+                probe="redis",
+            )
+        )
     parts.append(Part("database", "SQL database", [], probe="database"))
     # The API does not need the workers to start, so both start in the second wave.
     worker = [sys.executable, "-m", "cli", "worker"]
     parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
-    parts.append(Part(
-        "api", "API + dashboard", [sys.executable, "-m", "cli", "api"],
-        [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1,
-    ))  # fmt: skip
+    parts.append(
+        Part(
+            "api",
+            "API + dashboard",
+            [sys.executable, "-m", "cli", "api"],
+            [(settings.API_PORT, "ACC_API_PORT")],
+            "api",
+            wave=1,
+        )
+    )
     return parts
 
 

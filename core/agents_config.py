@@ -81,9 +81,13 @@ class DeclaredAgent(Strict):
 
     def profile(self) -> AgentProfile:
         return AgentProfile(
-            name=self.name, backend=self.agent.backend, capabilities=self.capabilities,
-            capacity=self.capacity, tags=self.tags, enabled=self.enabled,
-        )  # fmt: skip
+            name=self.name,
+            backend=self.agent.backend,
+            capabilities=self.capabilities,
+            capacity=self.capacity,
+            tags=self.tags,
+            enabled=self.enabled,
+        )
 
 
 class AgentsConfig(Strict):
@@ -96,9 +100,11 @@ class AgentsConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentsConfig:
-        for what, names in (("agent", [a.name for a in self.agents]),
-                            ("rule", [r.name for r in self.rules]),
-                            ("experiment", [e.name for e in self.experiments])):  # fmt: skip
+        for what, names in (
+            ("agent", [a.name for a in self.agents]),
+            ("rule", [r.name for r in self.rules]),
+            ("experiment", [e.name for e in self.experiments]),
+        ):
             if duplicates := sorted({n for n in names if names.count(n) > 1}):
                 raise ValueError(f"{what} names used twice: {', '.join(duplicates)}")
         declared = {agent.name for agent in self.agents}
@@ -120,9 +126,12 @@ class AgentsConfig(Strict):
 
     def router(self) -> Router:
         return Router(
-            self.registry(), self.rules, self.experiments, strategy=self.strategy,
+            self.registry(),
+            self.rules,
+            self.experiments,
+            strategy=self.strategy,
             fallback_agent=self.fallback_agent,
-        )  # fmt: skip
+        )
 
 
 def load_agents(path: Path | None) -> AgentsConfig:

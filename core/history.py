@@ -102,8 +102,9 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
             run_input = (
                 _decode(attrs.input, RunInput) if workflow_type != "AgentStepWorkflow" else None
             )
-            entries.append(TimelineEntry(kind="run", name=workflow_type, status="started",
-                                         time=when))  # fmt: skip
+            entries.append(
+                TimelineEntry(kind="run", name=workflow_type, status="started", time=when)
+            )
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name == "run_agent":
@@ -119,11 +120,16 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
             attrs = event.activity_task_started_event_attributes
             if (entry := steps.get(attrs.scheduled_event_id)) is not None:
                 entry.attempt, entry.status = attrs.attempt, "running"
-        elif kind in (E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-                      E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED):  # fmt: skip
+        elif kind in (
+            E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+            E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
+        ):
             is_activity = kind == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-            attrs = (event.activity_task_completed_event_attributes if is_activity
-                     else event.child_workflow_execution_completed_event_attributes)  # fmt: skip
+            attrs = (
+                event.activity_task_completed_event_attributes
+                if is_activity
+                else event.child_workflow_execution_completed_event_attributes
+            )
             scheduled = attrs.scheduled_event_id if is_activity else attrs.initiated_event_id
             if (entry := steps.get(scheduled)) is not None:
                 result: AgentResult = _decode(attrs.result, AgentResult)
@@ -145,10 +151,15 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             attrs = event.workflow_execution_signaled_event_attributes
             payload = _decode(attrs.input, ExternalEvent) if attrs.signal_name == "event" else None
-            entries.append(TimelineEntry(
-                kind="signal", name=attrs.signal_name, status="received", time=when,
-                input=_excerpt(payload.model_dump_json() if payload else None),
-            ))  # fmt: skip
+            entries.append(
+                TimelineEntry(
+                    kind="signal",
+                    name=attrs.signal_name,
+                    status="received",
+                    time=when,
+                    input=_excerpt(payload.model_dump_json() if payload else None),
+                )
+            )
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             attrs = event.workflow_execution_update_accepted_event_attributes
             request = attrs.accepted_request
@@ -156,10 +167,15 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
                 _decode(request.input.args, Decision) if request.input.name == "decide" else None
             )
             verdict = ("approved" if decision.approve else "rejected") if decision else "accepted"
-            entries.append(TimelineEntry(
-                kind="update", name=request.input.name, status=verdict, time=when,
-                input=_excerpt(decision.model_dump_json() if decision else None),
-            ))  # fmt: skip
+            entries.append(
+                TimelineEntry(
+                    kind="update",
+                    name=request.input.name,
+                    status=verdict,
+                    time=when,
+                    input=_excerpt(decision.model_dump_json() if decision else None),
+                )
+            )
         elif kind in CLOSED:
             status = CLOSED[kind]
             entry = TimelineEntry(kind="run", name=workflow_type, status=status, time=when)
@@ -167,8 +183,7 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
                 entry.error = _failure(event.workflow_execution_failed_event_attributes.failure)
             entries.append(entry)
     run_id = run_input.run_id if run_input else ""
-    timeline = Timeline(run_id=run_id, workflow_type=workflow_type, status=status,
-                        entries=entries)  # fmt: skip
+    timeline = Timeline(run_id=run_id, workflow_type=workflow_type, status=status, entries=entries)
     return ParsedHistory(timeline=timeline, input=run_input, results=results)
 
 
@@ -188,9 +203,16 @@ _STEP_FAILURES = {
 
 def _step(task: AgentTask, when: datetime) -> TimelineEntry:
     given = task.template if task.template is not None else task.input.text
-    return TimelineEntry(kind="step", name=task.step_name, status="scheduled", time=when,
-                         index=task.step_index, group=task.group, backend=task.agent.backend,
-                         input=_excerpt(given))  # fmt: skip
+    return TimelineEntry(
+        kind="step",
+        name=task.step_name,
+        status="scheduled",
+        time=when,
+        index=task.step_index,
+        group=task.group,
+        backend=task.agent.backend,
+        input=_excerpt(given),
+    )
 
 
 def _finish(entry: TimelineEntry, status: str, when: datetime) -> None:

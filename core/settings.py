@@ -15,10 +15,10 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SHELL_COMMANDS = (
-    "echo", "printf", "cat", "tr", "wc", "sort", "uniq", "head", "tail", "grep", "sed",
-    "awk", "cut", "ls", "date", "sleep", "true", "false", "python3", "git", "pytest", "ruff",
-)  # fmt: skip
+DEFAULT_SHELL_COMMANDS = tuple(
+    "echo printf cat tr wc sort uniq head tail grep sed awk cut ls date sleep true false "
+    "python3 git pytest ruff".split()
+)
 
 
 class Settings(BaseSettings):

@@ -42,16 +42,20 @@ async def deliver(client: Client, raw: bytes) -> str:
         await client.get_workflow_handle(message.run_id).signal("event", message.event)
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            log.warning("bridge: run %s is unknown or has ended; event %s skipped",
-                        message.run_id, message.event.id)  # fmt: skip
+            log.warning(
+                "bridge: run %s is unknown or has ended; event %s skipped",
+                message.run_id,
+                message.event.id,
+            )
             return "skipped"
         raise
     return "delivered"
 
 
 async def run_bridge(client: Client, settings: Settings, stop: asyncio.Event) -> None:
-    consumer = build_consumer(settings.kafka_bootstrap, settings.SIGNALS_TOPIC, group_id=GROUP,
-                              auto_commit=False)  # fmt: skip
+    consumer = build_consumer(
+        settings.kafka_bootstrap, settings.SIGNALS_TOPIC, group_id=GROUP, auto_commit=False
+    )
     try:
         await consumer.start()
         while not stop.is_set():

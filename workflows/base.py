@@ -136,10 +136,16 @@ class PatternWorkflow:
     async def _publish(self, kind: str, **fields: object) -> None:
         """A run-level event, from a local activity (workflow code does no I/O)."""
         state = self.run_state
-        event = RunEvent.model_validate({
-            "run_id": state.run_id, "tenant": state.tenant, "type": kind,
-            "pattern": state.pattern, "name": state.name, **fields,
-        })  # fmt: skip
+        event = RunEvent.model_validate(
+            {
+                "run_id": state.run_id,
+                "tenant": state.tenant,
+                "type": kind,
+                "pattern": state.pattern,
+                "name": state.name,
+                **fields,
+            }
+        )
         await workflow.execute_local_activity_method(
             RunEventActivities.publish_run_event,
             event,
@@ -164,8 +170,14 @@ class PatternWorkflow:
         state = self.run_state
         carried = self.inp.carried
         index = len(state.steps) + (carried.steps_before if carried else 0)
-        record = StepState(index=index, name=name, group=group, kind=kind,
-                           status="running", started_at=workflow.now())  # fmt: skip
+        record = StepState(
+            index=index,
+            name=name,
+            group=group,
+            kind=kind,
+            status="running",
+            started_at=workflow.now(),
+        )
         state.steps.append(record)
         state.current_step = index
         if name in state.pending:
@@ -341,8 +353,10 @@ class PatternWorkflow:
             decision = self._decision
             assert decision is not None
             verdict = "approved" if decision.approve else "rejected"
-            self.note(f"{kind} for {step or 'the run'} {verdict} by {decision.by}"
-                      + (f": {decision.comment}" if decision.comment else ""))  # fmt: skip
+            self.note(
+                f"{kind} for {step or 'the run'} {verdict} by {decision.by}"
+                + (f": {decision.comment}" if decision.comment else "")
+            )
             if not decision.approve:
                 raise ApplicationError(
                     f"{kind} rejected by {decision.by}"

@@ -21,9 +21,20 @@ import re
 from dataclasses import dataclass, field
 
 HEAVY = (
-    "refactor", "migrate", "migration", "concurren", "security", "database", "schema",
-    "performance", "distributed", "architecture", "async", "protocol", "algorithm",
-)  # fmt: skip
+    "refactor",
+    "migrate",
+    "migration",
+    "concurren",
+    "security",
+    "database",
+    "schema",
+    "performance",
+    "distributed",
+    "architecture",
+    "async",
+    "protocol",
+    "algorithm",
+)
 CAPABILITY_KEYWORDS: dict[str, tuple[str, ...]] = {
     "testing": ("test", "pytest", "coverage", "spec"),
     "review": ("review", "audit", "lint"),
@@ -98,14 +109,18 @@ def plan(text: str, capabilities: list[str], limit: int) -> Plan:
     assignments = []
     for task, named in subtasks:
         score, reasons = complexity(task)
-        assignments.append(Assignment(task, capability_for(task, named, capabilities),
-                                      score, reasons))  # fmt: skip
+        assignments.append(
+            Assignment(task, capability_for(task, named, capabilities), score, reasons)
+        )
     assignments.sort(key=lambda a: -a.complexity)
     result = Plan(assignments)
     if len(assignments) > limit:
         result = _degrade(assignments, limit)
-    result.notes.insert(0, f"spawning {len(result.assignments)} worker(s): " + ", ".join(
-        f"{a.capability} ({a.complexity:.2f})" for a in result.assignments))  # fmt: skip
+    result.notes.insert(
+        0,
+        f"spawning {len(result.assignments)} worker(s): "
+        + ", ".join(f"{a.capability} ({a.complexity:.2f})" for a in result.assignments),
+    )
     return result
 
 
@@ -123,6 +138,5 @@ def _degrade(assignments: list[Assignment], limit: int) -> Plan:
         )
         for group in kept
     ]
-    note = (f"spawn limit {limit} reached: {len(assignments)} subtasks merged into "
-            f"{limit} workers")  # fmt: skip
+    note = f"spawn limit {limit} reached: {len(assignments)} subtasks merged into {limit} workers"
     return Plan(merged, [note])

@@ -38,26 +38,42 @@ class ConsensusWorkflow(PatternWorkflow):
         rounds: list[dict[str, Any]] = []
         previous: dict[str, str | None] = {}
         for number in range(1, spec.max_rounds + 1):
-            ballot = json.dumps({
-                "task": spec.input, "round": number, "previous_votes": previous,
-                "proposals": [{"id": i, "by": p[0], "text": p[1]} for i, p in proposals.items()],
-            })  # fmt: skip
-            answers = await asyncio.gather(*(
-                self._vote(p, ballot, number) for p in spec.participants
-            ))  # fmt: skip
+            ballot = json.dumps(
+                {
+                    "task": spec.input,
+                    "round": number,
+                    "previous_votes": previous,
+                    "proposals": [
+                        {"id": i, "by": p[0], "text": p[1]} for i, p in proposals.items()
+                    ],
+                }
+            )
+            answers = await asyncio.gather(
+                *(self._vote(p, ballot, number) for p in spec.participants)
+            )
             previous = {
                 p.name: parse_vote(a.output.text, ids) if a is not None else None
                 for p, a in zip(spec.participants, answers, strict=True)
             }
             winner, share, reached = self._tally(spec, previous)
-            rounds.append({"round": number, "votes": previous, "leader": winner,
-                           "share": round(share, 4), "agreed": reached})  # fmt: skip
-            self.note(f"round {number}: {winner or 'nobody'} leads with {share:.0%}"
-                      + (" - agreement" if reached else ""))  # fmt: skip
+            rounds.append(
+                {
+                    "round": number,
+                    "votes": previous,
+                    "leader": winner,
+                    "share": round(share, 4),
+                    "agreed": reached,
+                }
+            )
+            self.note(
+                f"round {number}: {winner or 'nobody'} leads with {share:.0%}"
+                + (" - agreement" if reached else "")
+            )
             if reached and winner is not None:
                 self.quality = round(share, 4)
-                return _record(True, spec, rounds, proposals, winner,
-                               f"{spec.rule} reached in round {number}")  # fmt: skip
+                return _record(
+                    True, spec, rounds, proposals, winner, f"{spec.rule} reached in round {number}"
+                )
         self.quality = 0.0
         reason = f"no {spec.rule} agreement after {spec.max_rounds} round(s)"
         return _record(False, spec, rounds, proposals, None, reason)
@@ -65,8 +81,9 @@ class ConsensusWorkflow(PatternWorkflow):
     async def _propose(self, spec: ConsensusSpec) -> dict[str, tuple[str, str]]:
         async def one(p: Participant) -> AgentResult | ApplicationError:
             try:
-                return await self.agent_step(p.propose, Output.of(spec.input), group="proposals",
-                                             name=f"{p.name}-propose")  # fmt: skip
+                return await self.agent_step(
+                    p.propose, Output.of(spec.input), group="proposals", name=f"{p.name}-propose"
+                )
             except ApplicationError as err:
                 return err
 
@@ -78,23 +95,26 @@ class ConsensusWorkflow(PatternWorkflow):
             else:
                 self.note(f"{p.name} made no proposal: {answer.message}")
         if not proposals:
-            raise ApplicationError("no participant made a proposal", type="NoProposals",
-                                   non_retryable=True)  # fmt: skip
+            raise ApplicationError(
+                "no participant made a proposal", type="NoProposals", non_retryable=True
+            )
         return proposals
 
     async def _vote(self, p: Participant, ballot: str, number: int) -> AgentResult | None:
         """A voter whose step fails abstains for the round."""
         try:
-            return await self.agent_step(p.vote, Output.of(ballot), group=f"round-{number}",
-                                         name=f"{p.name}-vote")  # fmt: skip
+            return await self.agent_step(
+                p.vote, Output.of(ballot), group=f"round-{number}", name=f"{p.name}-vote"
+            )
         except ApplicationError as err:
             self.note(f"{p.name} abstained in round {number}: {err.message}")
             return None
 
     @staticmethod
     def _tally(spec: ConsensusSpec, votes: dict[str, str | None]) -> tuple[str | None, float, bool]:
-        weights = {p.name: (p.weight if spec.rule == "weighted" else 1.0)
-                   for p in spec.participants}  # fmt: skip
+        weights = {
+            p.name: (p.weight if spec.rule == "weighted" else 1.0) for p in spec.participants
+        }
         totals: dict[str, float] = {}
         for voter, choice in votes.items():
             if choice is not None:
@@ -119,12 +139,18 @@ def _record(
     winner: str | None,
     reason: str,
 ) -> Output:
-    return Output.of(json.dumps({
-        "agreed": agreed,
-        "rule": spec.rule,
-        "reason": reason,
-        "winner": {"id": winner, "by": proposals[winner][0], "text": proposals[winner][1]}
-        if winner else None,
-        "proposals": {i: {"by": p[0], "text": p[1]} for i, p in proposals.items()},
-        "rounds": rounds,
-    }, indent=2))  # fmt: skip
+    return Output.of(
+        json.dumps(
+            {
+                "agreed": agreed,
+                "rule": spec.rule,
+                "reason": reason,
+                "winner": {"id": winner, "by": proposals[winner][0], "text": proposals[winner][1]}
+                if winner
+                else None,
+                "proposals": {i: {"by": p[0], "text": p[1]} for i, p in proposals.items()},
+                "rounds": rounds,
+            },
+            indent=2,
+        )
+    )

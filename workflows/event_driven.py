@@ -73,8 +73,9 @@ class EventDrivenWorkflow(PatternWorkflow):
             self.note(f"event {event.id} ({event.type}) has no handler")
             return
         try:
-            await self.agent_step(handler.step, Output.of(json.dumps(event.data)),
-                                  group=f"event-{event.id}")  # fmt: skip
+            await self.agent_step(
+                handler.step, Output.of(json.dumps(event.data)), group=f"event-{event.id}"
+            )
         except ApplicationError as err:
             self.note(f"handler for event {event.id} failed: {err.message}")
 

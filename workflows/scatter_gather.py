@@ -53,8 +53,11 @@ class ScatterGatherWorkflow(PatternWorkflow):
         need = spec.quorum or len(jobs)
         self.note(f"{len(wins)} of {len(jobs)} jobs succeeded (quorum {need})")
         if failures and spec.on_partial_failure == "fail":
-            raise ApplicationError(f"{len(failures)} job(s) failed: {failures[0]}",
-                                   type="PartialFailure", non_retryable=True)  # fmt: skip
+            raise ApplicationError(
+                f"{len(failures)} job(s) failed: {failures[0]}",
+                type="PartialFailure",
+                non_retryable=True,
+            )
         if len(wins) < need:
             raise ApplicationError(
                 f"quorum not reached: {len(wins)} of {len(jobs)} succeeded, {need} needed",
@@ -67,10 +70,14 @@ class ScatterGatherWorkflow(PatternWorkflow):
             assert spec.scorer is not None
             return await self._best(spec.scorer, [a.output for _, a in wins])
         collected = [
-            {"agent": agent.name, "task": n, "output": a.output.text,
-             "artifact": a.output.artifact_id}
+            {
+                "agent": agent.name,
+                "task": n,
+                "output": a.output.text,
+                "artifact": a.output.artifact_id,
+            }
             for (agent, n, _), a in wins
-        ]  # fmt: skip
+        ]
         return Output.of(json.dumps(collected, indent=2))
 
     def _majority(self, texts: list[str]) -> Output:

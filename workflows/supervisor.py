@@ -40,13 +40,15 @@ class SupervisorWorkflow(PatternWorkflow):
             if feedback:
                 brief += f"\n\nReviewer feedback on the previous attempt:\n{feedback}"
             plan_text = (await self.agent_step(spec.manager, Output.of(brief), group=group)).output
-            plan = complexity.plan(plan_text.text, list(spec.workers),
-                                   spec.max_workers_per_iteration)  # fmt: skip
+            plan = complexity.plan(
+                plan_text.text, list(spec.workers), spec.max_workers_per_iteration
+            )
             for note in plan.notes:
                 self.note(f"{group}: {note}")
             if not plan.assignments:
-                raise ApplicationError("the manager planned no subtasks", type="EmptyPlan",
-                                       non_retryable=True)  # fmt: skip
+                raise ApplicationError(
+                    "the manager planned no subtasks", type="EmptyPlan", non_retryable=True
+                )
             combined = await self._work(spec, plan, group)
             review = await self.agent_step(spec.reviewer, Output.of(combined), group=group)
             score, feedback = parse_score(review.output.text)
@@ -70,9 +72,11 @@ class SupervisorWorkflow(PatternWorkflow):
             async with slots:
                 try:
                     result = await self.child_step(
-                        step, Output.of(assignment.task), group=group,
+                        step,
+                        Output.of(assignment.task),
+                        group=group,
                         name=f"{step.name}",
-                    )  # fmt: skip
+                    )
                 except ApplicationError as err:
                     return f"FAILED: {err.message}"
             return result.output.text.strip()

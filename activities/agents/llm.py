@@ -64,8 +64,11 @@ NO_KEY = "acc-no-key"  # the SDKs insist on a key even for servers that ignore i
 HEARTBEAT_SECONDS = 1.0
 EXCERPT_CHARS = 200
 STATUS_TYPES = {
-    401: "AuthenticationFailed", 403: "AuthenticationFailed", 404: "NotFound", 429: "RateLimited"
-}  # fmt: skip
+    401: "AuthenticationFailed",
+    403: "AuthenticationFailed",
+    404: "NotFound",
+    429: "RateLimited",
+}
 
 
 class Price(BaseModel):
@@ -82,14 +85,26 @@ FREE = Price(input=0, output=0)
 # List prices in USD per million (input, output) tokens as published in mid-2026. Prices
 # change: ACC_LLM_PRICES_FILE overrides any of them and adds models.
 LIST_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-5.5": (5, 30), "gpt-5.4": (2.5, 15), "gpt-5.4-mini": (0.75, 4.5),
-    "gpt-5.4-nano": (0.2, 1.25), "gpt-5": (1.25, 10), "gpt-5-mini": (0.25, 2),
-    "gpt-5-nano": (0.05, 0.4), "gpt-4.1": (2, 8), "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-4.1-nano": (0.1, 0.4), "gpt-4o": (2.5, 10), "gpt-4o-mini": (0.15, 0.6),
-    "claude-opus-4-8": (5, 25), "claude-opus-4-7": (5, 25), "claude-opus-4-6": (5, 25),
-    "claude-opus-4-5": (5, 25), "claude-sonnet-4-6": (3, 15), "claude-sonnet-4-5": (3, 15),
+    "gpt-5.5": (5, 30),
+    "gpt-5.4": (2.5, 15),
+    "gpt-5.4-mini": (0.75, 4.5),
+    "gpt-5.4-nano": (0.2, 1.25),
+    "gpt-5": (1.25, 10),
+    "gpt-5-mini": (0.25, 2),
+    "gpt-5-nano": (0.05, 0.4),
+    "gpt-4.1": (2, 8),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4.1-nano": (0.1, 0.4),
+    "gpt-4o": (2.5, 10),
+    "gpt-4o-mini": (0.15, 0.6),
+    "claude-opus-4-8": (5, 25),
+    "claude-opus-4-7": (5, 25),
+    "claude-opus-4-6": (5, 25),
+    "claude-opus-4-5": (5, 25),
+    "claude-sonnet-4-6": (3, 15),
+    "claude-sonnet-4-5": (3, 15),
     "claude-haiku-4-5": (1, 5),
-}  # fmt: skip
+}
 BUILTIN_PRICES = {name: Price(input=i, output=o) for name, (i, o) in LIST_PRICES.items()}
 
 _PRICE_FILE = TypeAdapter(dict[str, Price])

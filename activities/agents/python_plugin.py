@@ -66,8 +66,13 @@ class PythonBackend:
                 type="PluginMissing",
                 non_retryable=True,
             )
-        call = PluginCall(input=ctx.input_text, params=agent.params, run_id=ctx.task.run_id,
-                          step=ctx.task.step_name, workdir=ctx.workdir)  # fmt: skip
+        call = PluginCall(
+            input=ctx.input_text,
+            params=agent.params,
+            run_id=ctx.task.run_id,
+            step=ctx.task.step_name,
+            workdir=ctx.workdir,
+        )
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         reply = plugin(call)
         if inspect.isawaitable(reply):

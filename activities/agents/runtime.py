@@ -72,8 +72,15 @@ RATE_WAIT_SECONDS = 2.0  # wait in the activity up to this (heartbeat timeout 5 
 class LiveRouter:
     """The declared agents' router, fed with the state all workers share in Redis."""
 
-    def __init__(self, settings: Settings, redis: Redis, agents: AgentsConfig, *,
-                 prefix: str = "acc:", clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        agents: AgentsConfig,
+        *,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+    ) -> None:
         self.agents, self.router = agents, agents.router()
         self.breakers = CircuitBreakers(
             redis, BreakerConfig.from_settings(settings), prefix=prefix, clock=clock
@@ -89,9 +96,10 @@ class LiveRouter:
         names = {profile.name for _, _, profile in self.router.registry.capable(request.capability)}
         names |= {self.router.fallback_agent} if self.router.fallback_agent else set()
         load, refusing, affinity = await asyncio.gather(
-            self.leases.in_flight(sorted(names)), self.breakers.refusing(),
+            self.leases.in_flight(sorted(names)),
+            self.breakers.refusing(),
             self._affinity(tenant, request.affinity_key),
-        )  # fmt: skip
+        )
         try:
             return self.router.route(request, load=load, open_breakers=refusing, affinity=affinity)
         except ValueError as exc:  # an unknown experiment; details as the API's 422s have them
@@ -145,9 +153,16 @@ class _HeldLease:
 class AgentRuntime:
     """Runs a step's agent under its guards; see the module docstring."""
 
-    def __init__(self, settings: Settings, redis: Redis, backends: dict[str, AgentBackend],
-                 agents: AgentsConfig | None = None, *, prefix: str = "acc:",
-                 clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        backends: dict[str, AgentBackend],
+        agents: AgentsConfig | None = None,
+        *,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+    ) -> None:
         agents = agents or AgentsConfig()
         self.live = LiveRouter(settings, redis, agents, prefix=prefix, clock=clock)
         self._backends, self._clock = backends, clock
@@ -176,13 +191,18 @@ class AgentRuntime:
         if not len(self.live.router.registry):
             raise ApplicationError(
                 f"step {task.step_name!r} is routed but no agents are declared: set "
-                "ACC_AGENTS_FILE on the workers", type="NoAgentsDeclared", non_retryable=True,
-            )  # fmt: skip
+                "ACC_AGENTS_FILE on the workers",
+                type="NoAgentsDeclared",
+                non_retryable=True,
+            )
         request = RouteRequest(
-            capability=routed.capability, min_skill=routed.min_skill,
-            affinity_key=routed.affinity_key, preferred=routed.preferred,
-            experiment=routed.experiment, task_key=f"{task.run_id}/{task.step_index}",
-        )  # fmt: skip
+            capability=routed.capability,
+            min_skill=routed.min_skill,
+            affinity_key=routed.affinity_key,
+            preferred=routed.preferred,
+            experiment=routed.experiment,
+            task_key=f"{task.run_id}/{task.step_index}",
+        )
         for _ in range(ROUTE_ATTEMPTS):
             try:
                 decision = await self.live.decide(request, task.tenant)
@@ -199,12 +219,14 @@ class AgentRuntime:
         else:
             raise ApplicationError(
                 f"agent {decision.agent} filled up {ROUTE_ATTEMPTS} times while routing",
-                type="AtCapacity", next_retry_delay=timedelta(seconds=1),
-            )  # fmt: skip
+                type="AtCapacity",
+                next_retry_delay=timedelta(seconds=1),
+            )
         if routed.affinity_key is not None:
             await self.live.remember(task.tenant, routed.affinity_key, declared.name)
-        await publish(decision_event(decision, task.run_id, tenant=task.tenant,
-                                     step=task.step_name))  # fmt: skip
+        await publish(
+            decision_event(decision, task.run_id, tenant=task.tenant, step=task.step_name)
+        )
         spec = declared.agent
         if routed.prompt and "prompt" in type(spec).model_fields:
             spec = spec.model_copy(update={"prompt": routed.prompt})
@@ -214,8 +236,11 @@ class AgentRuntime:
         agent = ctx.task.agent
         backend = self._backends.get(agent.backend)
         if backend is None:
-            raise ApplicationError(f"no {agent.backend!r} backend on this worker",
-                                   type="BackendUnavailable", non_retryable=True)  # fmt: skip
+            raise ApplicationError(
+                f"no {agent.backend!r} backend on this worker",
+                type="BackendUnavailable",
+                non_retryable=True,
+            )
         agent_key = agent_breaker(name) if name else None
         keys = [k for k in (agent_key, backend_breaker(agent.backend)) if k]
         limiter = self._limiters.get(agent.provider) if isinstance(agent, LlmAgent) else None
@@ -240,8 +265,14 @@ class AgentRuntime:
         await self._record(ctx.task, failed, publish)
         return outcome
 
-    async def _failed(self, exc: Exception, task: AgentTask, keys: list[str],
-                      limiter: RateLimiter | None, publish: Publish) -> None:  # fmt: skip
+    async def _failed(
+        self,
+        exc: Exception,
+        task: AgentTask,
+        keys: list[str],
+        limiter: RateLimiter | None,
+        publish: Publish,
+    ) -> None:
         if not isinstance(exc, ApplicationError):
             await self._record(task, dict.fromkeys(keys, True), publish)
         elif exc.type == "RateLimited":  # the provider's 429: all workers wait, health is fine
@@ -261,9 +292,10 @@ class AgentRuntime:
             raise ApplicationError(
                 f"circuit breaker {key} is {status.state.replace('_', '-')}: "
                 + (f"calls resume in {wait:.1f}s" if wait is not None else "its probe is running"),
-                status.model_dump(mode="json"), type="CircuitOpen",
+                status.model_dump(mode="json"),
+                type="CircuitOpen",
                 next_retry_delay=timedelta(seconds=max(wait, 0.1)) if wait is not None else None,
-            )  # fmt: skip
+            )
 
     async def _record(self, task: AgentTask, failed: dict[str, bool], publish: Publish) -> None:
         """Report the call to each breaker (key: whether it failed); publish state changes."""
@@ -278,8 +310,11 @@ def _limiter(
     redis: Redis, provider: str, limits: dict[str, int], prefix: str, clock: Clock
 ) -> RateLimiter:
     if unknown := sorted(set(limits) - {"requests_per_minute", "tokens_per_minute"}):
-        raise ValueError(f"ACC_RATE_LIMITS[{provider!r}] has unknown limits {unknown}: "
-                         "use requests_per_minute and tokens_per_minute")  # fmt: skip
+        raise ValueError(
+            f"ACC_RATE_LIMITS[{provider!r}] has unknown limits {unknown}: "
+            "use requests_per_minute and tokens_per_minute"
+        )
     rpm, tpm = limits.get("requests_per_minute", 0), limits.get("tokens_per_minute", 0)
-    return RateLimiter(redis, provider, requests_per_minute=rpm, tokens_per_minute=tpm,
-                       prefix=prefix, clock=clock)  # fmt: skip
+    return RateLimiter(
+        redis, provider, requests_per_minute=rpm, tokens_per_minute=tpm, prefix=prefix, clock=clock
+    )

@@ -62,10 +62,15 @@ class AgentView(BaseModel):
     @classmethod
     def of(cls, agent: DeclaredAgent, in_flight: int, breaker: BreakerState | None) -> AgentView:
         return cls(
-            name=agent.name, backend=agent.agent.backend, capabilities=agent.capabilities,
-            capacity=agent.capacity, in_flight=in_flight, tags=sorted(agent.tags),
-            enabled=agent.enabled, breaker=breaker or "closed",
-        )  # fmt: skip
+            name=agent.name,
+            backend=agent.agent.backend,
+            capabilities=agent.capabilities,
+            capacity=agent.capacity,
+            in_flight=in_flight,
+            tags=sorted(agent.tags),
+            enabled=agent.enabled,
+            breaker=breaker or "closed",
+        )
 
 
 @router.get("", operation_id="agents-list")

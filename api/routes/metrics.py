@@ -21,10 +21,18 @@ async def metrics(live: LiveRouterDep, services: ServicesDep) -> Response:
     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
     counters, for Prometheus to scrape."""
     registry = CollectorRegistry()
-    state = Gauge("acc_breaker_state", "Circuit breaker state (1 = current)",
-                  ["key", "state"], registry=registry)  # fmt: skip
-    failures = Gauge("acc_breaker_failures", "Failures counted in the breaker's window",
-                     ["key"], registry=registry)  # fmt: skip
+    state = Gauge(
+        "acc_breaker_state",
+        "Circuit breaker state (1 = current)",
+        ["key", "state"],
+        registry=registry,
+    )
+    failures = Gauge(
+        "acc_breaker_failures",
+        "Failures counted in the breaker's window",
+        ["key"],
+        registry=registry,
+    )
     redis_up = Gauge("acc_redis_up", "Redis answered this scrape", registry=registry)
     try:
         statuses = await live.breakers.states()
@@ -36,8 +44,12 @@ async def metrics(live: LiveRouterDep, services: ServicesDep) -> Response:
         for name in BREAKER_STATES:
             state.labels(status.key, name).set(1 if status.state == name else 0)
         failures.labels(status.key).set(status.failures)
-    events = Gauge("acc_api_events_total", "Events this API published, by outcome",
-                   ["outcome"], registry=registry)  # fmt: skip
+    events = Gauge(
+        "acc_api_events_total",
+        "Events this API published, by outcome",
+        ["outcome"],
+        registry=registry,
+    )
     events.labels("published").set(services.bus.published)
     events.labels("failed").set(services.bus.failed)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -17,8 +17,15 @@ from core.settings import child_environment, load_settings
 from tests.conftest import free_port
 
 # Settings that would point `acc up` at services other than the ones it starts itself.
-EXTERNAL = ("ACC_TEMPORAL_ADDRESS", "ACC_TEMPORAL_UI_URL", "ACC_KAFKA_BOOTSTRAP", "ACC_API_URL",
-            "ACC_DATABASE_URL", "ACC_DATABASE_SCHEMA", "ACC_REDIS_URL")  # fmt: skip
+EXTERNAL = (
+    "ACC_TEMPORAL_ADDRESS",
+    "ACC_TEMPORAL_UI_URL",
+    "ACC_KAFKA_BOOTSTRAP",
+    "ACC_API_URL",
+    "ACC_DATABASE_URL",
+    "ACC_DATABASE_SCHEMA",
+    "ACC_REDIS_URL",
+)
 
 
 def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -40,9 +47,13 @@ def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """`acc up` until it serves (readyz and its state file), stopped with Ctrl-C at the end
     unless a test stopped it already."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", "up"],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -93,8 +93,11 @@ def test_pipeline_fills_templates_from_the_run_input_and_earlier_steps(
         "shouted:  THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG\n"
     )
     steps = [(s["index"], s["name"], s["status"]) for s in run["steps"]]
-    assert steps == [(0, "count", "completed"), (1, "shout", "completed"),
-                     (2, "report", "completed")]  # fmt: skip
+    assert steps == [
+        (0, "count", "completed"),
+        (1, "shout", "completed"),
+        (2, "report", "completed"),
+    ]
     assert run["steps"][0]["result"]["output"]["text"] == "9"
     # `shout` read the run's input, not `count`'s output.
     assert run["steps"][1]["result"]["output"]["text"] == (
@@ -129,15 +132,19 @@ def test_a_fork_reuses_the_steps_before_it_and_takes_the_edited_input(
     stack: Stack, pipeline_run: dict[str, Any]
 ) -> None:
     parent = pipeline_run["id"]
-    forked = stack.http.post(f"/v1/runs/{parent}/fork",
-                             json={"from_step": 1, "input": "hello fork"})  # fmt: skip
+    forked = stack.http.post(
+        f"/v1/runs/{parent}/fork", json={"from_step": 1, "input": "hello fork"}
+    )
     assert forked.status_code == 202, forked.text
     run = stack.finished(forked.json()["id"])
     assert run["status"] == "completed", run
     assert run["parent_run_id"] == parent
     steps = run["steps"]
     assert [(s["index"], s["name"], s["reused"]) for s in steps] == [
-        (0, "count", True), (1, "shout", False), (2, "report", False)]  # fmt: skip
+        (0, "count", True),
+        (1, "shout", False),
+        (2, "report", False),
+    ]
     assert steps[0]["result"] == pipeline_run["steps"][0]["result"]
     assert steps[1]["result"]["output"]["text"] == "HELLO FORK"
     assert run["output"] == (
@@ -154,8 +161,7 @@ def test_scatter_gather_picks_the_best_scored_answer(stack: Stack) -> None:
     assert run["status"] == "completed", run
     assert run["output"].strip() == "1 3 5 9"
     assert run["quality"] == 1.0
-    assert run["notes"] == ["6 of 6 jobs succeeded (quorum 6)",
-                            "best_score: answer 0 scored 1.00"]  # fmt: skip
+    assert run["notes"] == ["6 of 6 jobs succeeded (quorum 6)", "best_score: answer 0 scored 1.00"]
     jobs = [(s["name"], s["group"]) for s in run["steps"] if s["group"] != "score"]
     assert sorted(jobs) == sorted(
         (agent, f"task-{n}") for agent in ("sorter", "reverser", "echoer") for n in (0, 1)
@@ -163,8 +169,11 @@ def test_scatter_gather_picks_the_best_scored_answer(stack: Stack) -> None:
     scores = [s for s in run["steps"] if s["group"] == "score"]
     assert len(scores) == 6 and {s["name"] for s in scores} == {"in-order"}
     assert all(s["status"] == "completed" for s in run["steps"])
-    answers = {(s["name"], s["group"]): s["result"]["output"]["text"].strip()
-               for s in run["steps"] if s["group"] != "score"}  # fmt: skip
+    answers = {
+        (s["name"], s["group"]): s["result"]["output"]["text"].strip()
+        for s in run["steps"]
+        if s["group"] != "score"
+    }
     assert answers[("reverser", "task-0")] == "1 9 3 5"
     assert answers[("echoer", "task-1")] == "42 7 19"
 
@@ -182,8 +191,7 @@ def test_consensus_agrees_in_the_second_round(stack: Stack) -> None:
     ]
     assert [r["agreed"] for r in record["rounds"]] == [False, True]
     assert run["quality"] == 1.0
-    assert run["notes"] == ["round 1: p1 leads with 33%",
-                            "round 2: p3 leads with 100% - agreement"]  # fmt: skip
+    assert run["notes"] == ["round 1: p1 leads with 33%", "round 2: p3 leads with 100% - agreement"]
     groups = [s["group"] for s in run["steps"]]
     assert groups == ["proposals"] * 3 + ["round-1"] * 3 + ["round-2"] * 3
 
@@ -238,9 +246,11 @@ def test_supervisor_passes_the_gate_on_the_second_iteration(stack: Stack) -> Non
     # The manager saw the reviewer's feedback in iteration 2 and planned the docs.
     reviews = [s["result"]["output"]["text"] for s in run["steps"] if s["name"] == "reviewer"]
     assert json.loads(reviews[0]) == {"score": 0.67, "feedback": "missing: [docs]"}
-    for marker in ("[code] done: implement slugify(text)",
-                   "[tests] done: write unit tests for slugify",
-                   "[docs] done: document slugify in the README"):  # fmt: skip
+    for marker in (
+        "[code] done: implement slugify(text)",
+        "[tests] done: write unit tests for slugify",
+        "[docs] done: document slugify in the README",
+    ):
         assert marker in run["output"]
 
 
@@ -262,8 +272,9 @@ def test_event_driven_handles_each_event_once_until_stopped(stack: Stack) -> Non
     assert run["events_handled"] == 2
     assert json.loads(run["output"]) == {"events_handled": 2}
     assert run["notes"] == ["stopped by event e3"]
-    steps = [(s["name"], s["group"], s["status"], s["result"]["output"]["text"])
-             for s in run["steps"]]  # fmt: skip
+    steps = [
+        (s["name"], s["group"], s["status"], s["result"]["output"]["text"]) for s in run["steps"]
+    ]
     assert steps == [
         ("on-created", "event-e1", "completed", "order 42 created for alice\n"),
         ("on-shipped", "event-e2", "completed", "order 42 shipped with dhl\n"),
@@ -283,17 +294,23 @@ def test_an_approved_step_runs_and_the_run_completes(stack: Stack) -> None:
     assert waiting["waiting"]["step"] == "deploy"
     assert waiting["waiting"]["reason"] == "deploy to production?"
     assert [(s["name"], s["status"]) for s in waiting["steps"]] == [
-        ("build", "completed"), ("deploy", "running")]  # fmt: skip
+        ("build", "completed"),
+        ("deploy", "running"),
+    ]
     assert waiting["pending"] == ["announce"]
-    approved = stack.http.post(f"/v1/runs/{run_id}/approve",
-                               json={"comment": "ship it", "by": "alice"})  # fmt: skip
+    approved = stack.http.post(
+        f"/v1/runs/{run_id}/approve", json={"comment": "ship it", "by": "alice"}
+    )
     assert approved.status_code == 200, approved.text
     run = stack.finished(run_id)
     assert run["status"] == "completed", run
     assert run["output"] == "RELEASED: BUILD-42 IS DEPLOYED"
     assert run["notes"] == ["approval for deploy approved by alice: ship it"]
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
-        ("build", "completed"), ("deploy", "completed"), ("announce", "completed")]  # fmt: skip
+        ("build", "completed"),
+        ("deploy", "completed"),
+        ("announce", "completed"),
+    ]
     again = stack.http.post(f"/v1/runs/{run_id}/approve")
     assert again.status_code == 409, again.text
     # The answer to /approve no longer shows the question it answered as open.
@@ -304,15 +321,18 @@ def test_an_approved_step_runs_and_the_run_completes(stack: Stack) -> None:
 def test_a_rejected_step_fails_the_run(stack: Stack) -> None:
     run_id = stack.start("approval-budget")
     stack.until(run_id, "waiting")
-    rejected = stack.http.post(f"/v1/runs/{run_id}/reject",
-                               json={"comment": "not today", "by": "bob"})  # fmt: skip
+    rejected = stack.http.post(
+        f"/v1/runs/{run_id}/reject", json={"comment": "not today", "by": "bob"}
+    )
     assert rejected.status_code == 200, rejected.text
     run = stack.finished(run_id)
     assert run["status"] == "failed", run
     assert run["error"] == "approval rejected by bob: not today"
     assert run["notes"] == ["approval for deploy rejected by bob: not today"]
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
-        ("build", "completed"), ("deploy", "failed")]  # fmt: skip
+        ("build", "completed"),
+        ("deploy", "failed"),
+    ]
     assert run["steps"][1]["result"] is None  # the deploy agent never ran
     assert run["pending"] == ["announce"]
     # The answer to /reject no longer shows the question it answered as open.

@@ -29,8 +29,11 @@ class Stack:
     def acc(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +141,13 @@ def test_a_busy_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None
         busy.listen()
         env = stack_env(tmp_path, ACC_API_PORT=str(busy.getsockname()[1]))
         result = subprocess.run(
-            [sys.executable, "-m", "cli", "up"], env=env, cwd=tmp_path,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [sys.executable, "-m", "cli", "up"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"port {env['ACC_API_PORT']}" in result.stderr and "ACC_API_PORT" in result.stderr
     assert not (tmp_path / ".acc" / "logs").exists()  # nothing was started

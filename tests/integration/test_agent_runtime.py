@@ -44,12 +44,20 @@ NOW = 1_800_000_000.0
 NO_PROVIDER = {"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None, "LLM_PRICES_FILE": None}
 AGENTS = {
     "agents": [
-        {"name": "strong", "capabilities": {"code": 0.9}, "capacity": 1,
-         "agent": {"backend": "llm", "model": "m", "prompt": "their prompt"}},
-        {"name": "weak", "capabilities": {"code": 0.5}, "capacity": 2,
-         "agent": {"backend": "shell", "command": "cat"}},
+        {
+            "name": "strong",
+            "capabilities": {"code": 0.9},
+            "capacity": 1,
+            "agent": {"backend": "llm", "model": "m", "prompt": "their prompt"},
+        },
+        {
+            "name": "weak",
+            "capabilities": {"code": 0.5},
+            "capacity": 2,
+            "agent": {"backend": "shell", "command": "cat"},
+        },
     ]
-}  # fmt: skip
+}
 
 
 class FakeClock:
@@ -98,8 +106,15 @@ class Harness:
     async def run(
         self, agent: dict[str, Any], index: int = 0, beat: Callable[..., None] = lambda *_: None
     ) -> AgentOutcome:
-        task = AgentTask.model_validate({"run_id": "run-1", "tenant": "t1", "step_index": index,
-                                         "step_name": f"s{index}", "agent": agent})  # fmt: skip
+        task = AgentTask.model_validate(
+            {
+                "run_id": "run-1",
+                "tenant": "t1",
+                "step_index": index,
+                "step_name": f"s{index}",
+                "agent": agent,
+            }
+        )
         ctx = AgentContext(task, "the input", Path("."), beat, _no_emit)
         return await self.runtime.run(ctx, self.publish)
 
@@ -122,15 +137,25 @@ async def make(redis_url: str) -> AsyncIterator[Callable[..., Harness]]:
     redis, prefix = Redis.from_url(redis_url), f"test-{uuid.uuid4().hex[:12]}:"
     made: list[AgentRuntime] = []
 
-    def build(backends: dict[str, Any] | None = None, agents: dict[str, Any] = AGENTS,
-              **settings: Any) -> Harness:  # fmt: skip
+    def build(
+        backends: dict[str, Any] | None = None, agents: dict[str, Any] = AGENTS, **settings: Any
+    ) -> Harness:
         clock, backend = FakeClock(), Backend()
-        values = {"BREAKER_FAILURE_THRESHOLD": 2, "BREAKER_RESET_SECONDS": 30,
-                  "AGENT_LEASE_SECONDS": 60, **NO_PROVIDER, **settings}  # fmt: skip
+        values = {
+            "BREAKER_FAILURE_THRESHOLD": 2,
+            "BREAKER_RESET_SECONDS": 30,
+            "AGENT_LEASE_SECONDS": 60,
+            **NO_PROVIDER,
+            **settings,
+        }
         runtime = AgentRuntime(
-            load_settings(**values), redis, backends or {"llm": backend, "shell": backend},
-            AgentsConfig.model_validate(agents), prefix=prefix, clock=clock,
-        )  # fmt: skip
+            load_settings(**values),
+            redis,
+            backends or {"llm": backend, "shell": backend},
+            AgentsConfig.model_validate(agents),
+            prefix=prefix,
+            clock=clock,
+        )
         made.append(runtime)
         return Harness(runtime, backend, clock, redis, prefix)
 
@@ -276,8 +301,13 @@ def llm_server() -> Iterator[OpenAICompatibleServer]:
 
 
 def llm(server: OpenAICompatibleServer, prompt: str, max_tokens: int = 5) -> dict[str, Any]:
-    return {"backend": "llm", "model": "local", "prompt": prompt, "max_tokens": max_tokens,
-            "base_url": f"{server.url}/v1"}  # fmt: skip
+    return {
+        "backend": "llm",
+        "model": "local",
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "base_url": f"{server.url}/v1",
+    }
 
 
 async def test_provider_rate_limits_are_shared_and_a_429_blocks_every_worker(
@@ -316,8 +346,7 @@ async def test_tokens_are_acquired_as_max_tokens_and_the_rest_charged_after(
         outcome = await h.run(llm(llm_server, "one two three", max_tokens=1))
         assert outcome.usage == Usage(input_tokens=5, output_tokens=1)  # "the input" appended
         # Another worker's view: 6 tokens used (1 acquired + 5 charged) of 60 per minute.
-        other = RateLimiter(h.redis, "openai", tokens_per_minute=60, prefix=h.prefix,
-                            clock=h.clock)  # fmt: skip
+        other = RateLimiter(h.redis, "openai", tokens_per_minute=60, prefix=h.prefix, clock=h.clock)
         assert await other.try_acquire(55) == pytest.approx(1.0)
         assert await other.try_acquire(54) == 0
     finally:
@@ -332,8 +361,9 @@ class Pool:
         self.tasks: list[tuple[str | None, str | None, AgentTask]] = []
         self.pending: set[asyncio.Task[None]] = set()
 
-    async def dispatch(self, agent_id: str | None, capability: str | None, task: AgentTask,
-                       task_token: bytes) -> None:  # fmt: skip
+    async def dispatch(
+        self, agent_id: str | None, capability: str | None, task: AgentTask, task_token: bytes
+    ) -> None:
         self.tasks.append((agent_id, capability, task))
         job = asyncio.create_task(self._answer(task, task_token))
         self.pending.add(job)
@@ -344,8 +374,9 @@ class Pool:
         await asyncio.sleep(0.2)  # after run_agent returned
         await handle.heartbeat("working")
         if "fail" in task.input.text:
-            await handle.fail(ApplicationError("the laptop gave up", type="AgentFailed",
-                                               non_retryable=True))  # fmt: skip
+            await handle.fail(
+                ApplicationError("the laptop gave up", type="AgentFailed", non_retryable=True)
+            )
         else:
             text = f"{task.agent.prompt}: {task.input.text.upper()}"  # type: ignore[union-attr]
             await handle.complete(AgentResult(output=Output.of(text)))
@@ -359,26 +390,33 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
     await db.init_schema(engine, settings.DATABASE_SCHEMA)
     bus, pool = EventBus.from_settings(settings), Pool(temporal_env)
     await bus.start()
-    agents = AgentActivities(settings, bus, ArtifactStore(engine, 8192),
-                             backends={"remote": RemoteBackend(pool)})  # fmt: skip
+    agents = AgentActivities(
+        settings, bus, ArtifactStore(engine, 8192), backends={"remote": RemoteBackend(pool)}
+    )
     activities: list[Callable[..., Any]] = [
         agents.run_agent,
         RunEventActivities(bus).publish_run_event,
     ]
-    worker = Worker(temporal_env.client, task_queue=settings.ORCHESTRATION_QUEUE,
-                    workflows=WORKFLOWS, activities=activities)  # fmt: skip
+    worker = Worker(
+        temporal_env.client,
+        task_queue=settings.ORCHESTRATION_QUEUE,
+        workflows=WORKFLOWS,
+        activities=activities,
+    )
     step = {"backend": "remote", "capability": "code", "prompt": "shout"}
     async with worker:
         results: list[Output | str | None] = []
         for text in ("hello laptop", "please fail"):
             run_id = f"remote-{uuid.uuid4().hex[:8]}"
-            spec = parse_spec({"name": "remote", "input": text,
-                               "steps": [{"name": "ask", "agent": step}]})  # fmt: skip
+            spec = parse_spec(
+                {"name": "remote", "input": text, "steps": [{"name": "ask", "agent": step}]}
+            )
             handle = await temporal_env.client.start_workflow(
                 PipelineWorkflow.run,
                 RunInput(run_id=run_id, tenant="t1", spec=spec, agents_queue=settings.agents_queue),
-                id=run_id, task_queue=settings.ORCHESTRATION_QUEUE,
-            )  # fmt: skip
+                id=run_id,
+                task_queue=settings.ORCHESTRATION_QUEUE,
+            )
             try:
                 results.append((await handle.result()).output)
             except WorkflowFailureError as exc:
@@ -386,7 +424,8 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
     await bus.stop()
     await engine.dispose()
     assert [(a, c, t.input.text) for a, c, t in pool.tasks] == [
-        (None, "code", "hello laptop"), (None, "code", "please fail"),
-    ]  # fmt: skip
+        (None, "code", "hello laptop"),
+        (None, "code", "please fail"),
+    ]
     assert results[0] == Output.of("shout: HELLO LAPTOP")
     assert "the laptop gave up" in str(results[1])

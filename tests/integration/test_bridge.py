@@ -27,8 +27,9 @@ async def test_bridge_turns_topic_messages_into_run_events(
     settings = make_settings(SIGNALS_TOPIC=f"signals-{uuid.uuid4().hex[:8]}")
     await ensure_topics(settings.kafka_bootstrap, [settings.SIGNALS_TOPIC])
     cat = {"name": "h", "agent": {"backend": "shell", "command": "cat"}}
-    spec = parse_spec({"name": "bridge", "pattern": "event-driven",
-                       "handlers": [{"on": "push", "step": cat}]})  # fmt: skip
+    spec = parse_spec(
+        {"name": "bridge", "pattern": "event-driven", "handlers": [{"on": "push", "step": cat}]}
+    )
     run_id = f"bridge-{uuid.uuid4().hex[:8]}"
     client = temporal_env.client
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)

@@ -54,14 +54,21 @@ async def until(
 
 
 async def test_pipeline_templates_pick_earlier_outputs(http: httpx.AsyncClient) -> None:
-    view = await run(http, {
-        "name": "tpl", "input": "world",
-        "steps": [
-            {"name": "a", "agent": echo("first")},
-            {"name": "b", "agent": py("import sys; print(sys.stdin.read().upper())"),
-             "input": "{{run.input}} + {{steps.a.output}}"},
-        ],
-    })  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "tpl",
+            "input": "world",
+            "steps": [
+                {"name": "a", "agent": echo("first")},
+                {
+                    "name": "b",
+                    "agent": py("import sys; print(sys.stdin.read().upper())"),
+                    "input": "{{run.input}} + {{steps.a.output}}",
+                },
+            ],
+        },
+    )
     assert view["status"] == "completed", view
     assert view["output"].strip() == "WORLD + FIRST"
     assert view["quality"] == 1.0
@@ -70,43 +77,78 @@ async def test_pipeline_templates_pick_earlier_outputs(http: httpx.AsyncClient) 
 async def test_an_unknown_template_key_fails_the_step_without_retrying(
     http: httpx.AsyncClient,
 ) -> None:
-    view = await run(http, {"name": "tpl-bad", "steps": [
-        {"name": "a", "agent": echo("x"), "input": "{{steps.nope.output}}",
-         "retry": {"max_attempts": 5}},
-    ]})  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "tpl-bad",
+            "steps": [
+                {
+                    "name": "a",
+                    "agent": echo("x"),
+                    "input": "{{steps.nope.output}}",
+                    "retry": {"max_attempts": 5},
+                },
+            ],
+        },
+    )
     assert view["status"] == "failed"
     assert "unknown template key {{steps.nope.output}}" in view["error"]
 
 
 async def test_scatter_gather_majority_and_quorum(http: httpx.AsyncClient) -> None:
-    view = await run(http, {
-        "name": "vote", "pattern": "scatter-gather", "reducer": "majority",
-        "agents": [{"name": "a1", "agent": echo("yes")}, {"name": "a2", "agent": echo("yes")},
-                   {"name": "a3", "agent": echo("no")}],
-    })  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "vote",
+            "pattern": "scatter-gather",
+            "reducer": "majority",
+            "agents": [
+                {"name": "a1", "agent": echo("yes")},
+                {"name": "a2", "agent": echo("yes")},
+                {"name": "a3", "agent": echo("no")},
+            ],
+        },
+    )
     assert view["status"] == "completed", view
     assert view["output"] == "yes" and view["quality"] == pytest.approx(0.6667)
     assert len(view["steps"]) == 3
 
-    short = await run(http, {
-        "name": "quorum", "pattern": "scatter-gather", "quorum": 2,
-        "agents": [{"name": "ok", "agent": echo("x")},
-                   {"name": "bad1", "agent": {"backend": "shell", "command": "false"}},
-                   {"name": "bad2", "agent": {"backend": "shell", "command": "false"}}],
-    })  # fmt: skip
+    short = await run(
+        http,
+        {
+            "name": "quorum",
+            "pattern": "scatter-gather",
+            "quorum": 2,
+            "agents": [
+                {"name": "ok", "agent": echo("x")},
+                {"name": "bad1", "agent": {"backend": "shell", "command": "false"}},
+                {"name": "bad2", "agent": {"backend": "shell", "command": "false"}},
+            ],
+        },
+    )
     assert short["status"] == "failed"
     assert "quorum not reached: 1 of 3 succeeded, 2 needed" in short["error"]
 
 
 async def test_scatter_gather_best_score_uses_the_scorer(http: httpx.AsyncClient) -> None:
-    view = await run(http, {
-        "name": "best", "pattern": "scatter-gather", "reducer": "best_score",
-        "tasks": ["t"], "max_concurrency": 1,
-        "agents": [{"name": "terse", "agent": echo("ok")},
-                   {"name": "thorough", "agent": echo("a complete and careful answer")}],
-        "scorer": {"name": "judge",
-                   "agent": py("import sys; print(min(1, len(sys.stdin.read()) / 40))")},
-    })  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "best",
+            "pattern": "scatter-gather",
+            "reducer": "best_score",
+            "tasks": ["t"],
+            "max_concurrency": 1,
+            "agents": [
+                {"name": "terse", "agent": echo("ok")},
+                {"name": "thorough", "agent": echo("a complete and careful answer")},
+            ],
+            "scorer": {
+                "name": "judge",
+                "agent": py("import sys; print(min(1, len(sys.stdin.read()) / 40))"),
+            },
+        },
+    )
     assert view["status"] == "completed", view
     assert view["output"].strip() == "a complete and careful answer"
     assert view["quality"] == pytest.approx(30 / 40)
@@ -124,10 +166,13 @@ VOTE_OWN = (
 
 async def test_consensus_agrees_by_majority_and_records_rounds(http: httpx.AsyncClient) -> None:
     participants = [
-        {"name": n, "propose": {"name": "propose", "agent": echo(t)},
-         "vote": {"name": "vote", "agent": py(VOTE_FOR_B)}}
+        {
+            "name": n,
+            "propose": {"name": "propose", "agent": echo(t)},
+            "vote": {"name": "vote", "agent": py(VOTE_FOR_B)},
+        }
         for n, t in (("ann", "A"), ("bob", "B"), ("cy", "B"))
-    ]  # fmt: skip
+    ]
     view = await run(http, {"name": "agree", "pattern": "consensus", "participants": participants})
     assert view["status"] == "completed", view
     record = json.loads(view["output"])
@@ -138,12 +183,17 @@ async def test_consensus_agrees_by_majority_and_records_rounds(http: httpx.Async
 
 async def test_consensus_without_agreement_says_why(http: httpx.AsyncClient) -> None:
     participants = [
-        {"name": n, "propose": {"name": "propose", "agent": echo(n.upper())},
-         "vote": {"name": "vote", "agent": py(VOTE_OWN.format(me=n))}}
+        {
+            "name": n,
+            "propose": {"name": "propose", "agent": echo(n.upper())},
+            "vote": {"name": "vote", "agent": py(VOTE_OWN.format(me=n))},
+        }
         for n in ("ann", "bob", "cy")
-    ]  # fmt: skip
-    view = await run(http, {"name": "split", "pattern": "consensus", "max_rounds": 2,
-                            "participants": participants})  # fmt: skip
+    ]
+    view = await run(
+        http,
+        {"name": "split", "pattern": "consensus", "max_rounds": 2, "participants": participants},
+    )
     assert view["status"] == "completed", view
     record = json.loads(view["output"])
     assert record["agreed"] is False and record["winner"] is None
@@ -158,13 +208,29 @@ UNDO = "import sys; print('undo', sys.stdin.read().strip())"
 async def test_saga_compensates_in_reverse_and_reports_a_failed_compensation(
     http: httpx.AsyncClient,
 ) -> None:
-    view = await run(http, {"name": "trip", "pattern": "saga", "steps": [
-        {"name": "flight", "agent": echo("FL-1"),
-         "compensate": {"name": "cancel-flight", "agent": py(UNDO)}},
-        {"name": "hotel", "agent": echo("HT-2"),
-         "compensate": {"name": "cancel-hotel", "agent": {"backend": "shell", "command": "false"}}},
-        {"name": "car", "agent": {"backend": "shell", "command": "false"}},
-    ]})  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "trip",
+            "pattern": "saga",
+            "steps": [
+                {
+                    "name": "flight",
+                    "agent": echo("FL-1"),
+                    "compensate": {"name": "cancel-flight", "agent": py(UNDO)},
+                },
+                {
+                    "name": "hotel",
+                    "agent": echo("HT-2"),
+                    "compensate": {
+                        "name": "cancel-hotel",
+                        "agent": {"backend": "shell", "command": "false"},
+                    },
+                },
+                {"name": "car", "agent": {"backend": "shell", "command": "false"}},
+            ],
+        },
+    )
     assert view["status"] == "failed"
     assert "step 'car' failed" in view["error"]
     assert "compensation failed: hotel" in view["error"]
@@ -192,13 +258,23 @@ REVIEWER = (
 
 async def test_supervisor_iterates_until_the_quality_gate_passes(http: httpx.AsyncClient) -> None:
     upper = {"name": "worker", "agent": {"backend": "shell", "command": "tr a-z A-Z"}}
-    view = await run(http, {
-        "name": "boss", "pattern": "supervisor", "input": "build a thing",
-        "manager": {"name": "manager", "agent": py(MANAGER)},
-        "workers": {"default": upper, "testing": {"name": "tester", "agent": py(
-            "import sys; print('tested:', sys.stdin.read().strip())")}},
-        "reviewer": {"name": "reviewer", "agent": py(REVIEWER)},
-    })  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "boss",
+            "pattern": "supervisor",
+            "input": "build a thing",
+            "manager": {"name": "manager", "agent": py(MANAGER)},
+            "workers": {
+                "default": upper,
+                "testing": {
+                    "name": "tester",
+                    "agent": py("import sys; print('tested:', sys.stdin.read().strip())"),
+                },
+            },
+            "reviewer": {"name": "reviewer", "agent": py(REVIEWER)},
+        },
+    )
     assert view["status"] == "completed", view
     assert view["quality"] == 0.9
     assert "EXTRA" in view["output"] and "tested: write tests for it" in view["output"]
@@ -210,24 +286,35 @@ async def test_supervisor_iterates_until_the_quality_gate_passes(http: httpx.Asy
 
 async def test_supervisor_degrades_past_the_spawn_limit(http: httpx.AsyncClient) -> None:
     plan = "print('\\n'.join(f'- task {i}' for i in range(5)))"
-    view = await run(http, {
-        "name": "limits", "pattern": "supervisor", "max_workers_per_iteration": 2,
-        "manager": {"name": "manager", "agent": py(plan)},
-        "workers": {"default": {"name": "worker", "agent": {"backend": "shell", "command": "cat"}}},
-        "reviewer": {"name": "reviewer", "agent": echo("1.0")},
-    })  # fmt: skip
+    view = await run(
+        http,
+        {
+            "name": "limits",
+            "pattern": "supervisor",
+            "max_workers_per_iteration": 2,
+            "manager": {"name": "manager", "agent": py(plan)},
+            "workers": {
+                "default": {"name": "worker", "agent": {"backend": "shell", "command": "cat"}}
+            },
+            "reviewer": {"name": "reviewer", "agent": echo("1.0")},
+        },
+    )
     assert view["status"] == "completed", view
-    assert any("spawn limit 2 reached: 5 subtasks merged into 2 workers" in n
-               for n in view["notes"])  # fmt: skip
+    assert any(
+        "spawn limit 2 reached: 5 subtasks merged into 2 workers" in n for n in view["notes"]
+    )
     assert len([s for s in view["steps"] if s["kind"] == "child"]) == 2
     assert all(f"task {i}" in view["output"] for i in range(5))
 
 
 async def test_approval_waits_then_continues_or_fails(http: httpx.AsyncClient) -> None:
-    spec = {"name": "gate", "steps": [
-        {"name": "plan", "agent": echo("plan")},
-        {"name": "apply", "agent": echo("applied"), "approval": {"reason": "touches prod"}},
-    ]}  # fmt: skip
+    spec = {
+        "name": "gate",
+        "steps": [
+            {"name": "plan", "agent": echo("plan")},
+            {"name": "apply", "agent": echo("applied"), "approval": {"reason": "touches prod"}},
+        ],
+    }
     run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
     waiting = await until(http, run_id, lambda v: v["status"] == "waiting")
     assert waiting["waiting"]["kind"] == "approval" and waiting["waiting"]["step"] == "apply"
@@ -260,12 +347,20 @@ async def test_approval_waits_then_continues_or_fails(http: httpx.AsyncClient) -
 
 
 async def test_budget_pauses_for_approval_or_fails(http: httpx.AsyncClient) -> None:
-    steps = [{"name": "slow", "agent": {"backend": "shell", "command": "sleep 1.2"}},
-             {"name": "next", "agent": echo("after")}]  # fmt: skip
-    paused_id = (await http.post("/v1/runs", json={
-        "name": "budget", "steps": steps,
-        "budget": {"max_wall_seconds": 1, "on_exceed": "pause"},
-    })).json()["id"]  # fmt: skip
+    steps = [
+        {"name": "slow", "agent": {"backend": "shell", "command": "sleep 1.2"}},
+        {"name": "next", "agent": echo("after")},
+    ]
+    paused_id = (
+        await http.post(
+            "/v1/runs",
+            json={
+                "name": "budget",
+                "steps": steps,
+                "budget": {"max_wall_seconds": 1, "on_exceed": "pause"},
+            },
+        )
+    ).json()["id"]
     paused = await until(http, paused_id, lambda v: v["status"] == "waiting")
     assert paused["waiting"]["kind"] == "budget"
     assert "budget exceeded" in paused["waiting"]["reason"]
@@ -273,8 +368,7 @@ async def test_budget_pauses_for_approval_or_fails(http: httpx.AsyncClient) -> N
     done = (await http.get(f"/v1/runs/{paused_id}", params={"wait": 20})).json()
     assert done["status"] == "completed" and done["output"] == "after\n"
 
-    failed = await run(http, {"name": "budget", "steps": steps,
-                              "budget": {"max_wall_seconds": 1}})  # fmt: skip
+    failed = await run(http, {"name": "budget", "steps": steps, "budget": {"max_wall_seconds": 1}})
     assert failed["status"] == "failed" and failed["error"].startswith("budget exceeded")
     assert [s["name"] for s in failed["steps"]] == ["slow"]
 
@@ -283,15 +377,20 @@ async def test_fork_reuses_earlier_steps_and_takes_an_edited_input(
     http: httpx.AsyncClient,
 ) -> None:
     counter = "import sys, time; print(sys.stdin.read().strip() + '|' + str(time.time_ns()))"
-    spec = {"name": "forkme", "input": "seed", "steps": [
-        {"name": "a", "agent": py(counter)},
-        {"name": "b", "agent": py("import sys; print(sys.stdin.read().strip().upper())")},
-        {"name": "c", "agent": py("import sys; print(sys.stdin.read().strip() + '!')")},
-    ]}  # fmt: skip
+    spec = {
+        "name": "forkme",
+        "input": "seed",
+        "steps": [
+            {"name": "a", "agent": py(counter)},
+            {"name": "b", "agent": py("import sys; print(sys.stdin.read().strip().upper())")},
+            {"name": "c", "agent": py("import sys; print(sys.stdin.read().strip() + '!')")},
+        ],
+    }
     parent = await run(http, spec)
     assert parent["status"] == "completed"
-    fork = await http.post(f"/v1/runs/{parent['id']}/fork",
-                           json={"from_step": 1, "input": "edited"})  # fmt: skip
+    fork = await http.post(
+        f"/v1/runs/{parent['id']}/fork", json={"from_step": 1, "input": "edited"}
+    )
     assert fork.status_code == 202, fork.text
     child = (await http.get(f"/v1/runs/{fork.json()['id']}", params={"wait": 20})).json()
     assert child["status"] == "completed" and child["parent_run_id"] == parent["id"]
@@ -307,15 +406,20 @@ async def test_fork_reuses_earlier_steps_and_takes_an_edited_input(
 
 
 async def test_timeline_lists_steps_and_decisions(http: httpx.AsyncClient) -> None:
-    spec = {"name": "tl", "steps": [
-        {"name": "one", "agent": echo("1")},
-        {"name": "two", "agent": {"backend": "shell", "command": "false"}},
-    ]}  # fmt: skip
+    spec = {
+        "name": "tl",
+        "steps": [
+            {"name": "one", "agent": echo("1")},
+            {"name": "two", "agent": {"backend": "shell", "command": "false"}},
+        ],
+    }
     view = await run(http, spec)
     timeline = (await http.get(f"/v1/runs/{view['id']}/timeline")).json()
     steps = [e for e in timeline["entries"] if e["kind"] == "step"]
     assert [(s["index"], s["name"], s["status"]) for s in steps] == [
-        (0, "one", "completed"), (1, "two", "failed")]  # fmt: skip
+        (0, "one", "completed"),
+        (1, "two", "failed"),
+    ]
     assert steps[0]["output"] == "1\n" and steps[0]["backend"] == "shell"
     assert "false exited with code 1" in steps[1]["error"]
     assert timeline["status"] == "failed" and timeline["workflow_type"] == "PipelineWorkflow"
@@ -327,16 +431,22 @@ PRINT_REF = "import json, sys; print(json.load(sys.stdin)['ref'])"
 async def test_event_driven_handles_events_once_and_continues_as_new(
     http: httpx.AsyncClient,
 ) -> None:
-    spec = {"name": "react", "pattern": "event-driven", "events_per_history": 2, "handlers": [
-        {"on": "push", "step": {"name": "build", "agent": py(PRINT_REF)}},
-    ]}  # fmt: skip
+    spec = {
+        "name": "react",
+        "pattern": "event-driven",
+        "events_per_history": 2,
+        "handlers": [
+            {"on": "push", "step": {"name": "build", "agent": py(PRINT_REF)}},
+        ],
+    }
     run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
     for n, ref in enumerate(["main", "dev", "main", "feat", "x"]):
         event = {"id": f"e{n}", "type": "push", "data": {"ref": ref}}
         resp = await http.post(f"/v1/runs/{run_id}/events", json=event)
         assert resp.status_code == 202, resp.text
-    dup = await http.post(f"/v1/runs/{run_id}/events",
-                          json={"id": "e0", "type": "push", "data": {"ref": "again"}})  # fmt: skip
+    dup = await http.post(
+        f"/v1/runs/{run_id}/events", json={"id": "e0", "type": "push", "data": {"ref": "again"}}
+    )
     assert dup.status_code == 202
     await until(http, run_id, lambda v: v["events_handled"] == 5)
     await http.post(f"/v1/runs/{run_id}/events", json={"id": "stop-1", "type": "stop"})
@@ -346,6 +456,7 @@ async def test_event_driven_handles_events_once_and_continues_as_new(
     # Continued as new twice: the last history holds only the fifth event's step.
     assert [s["index"] for s in done["steps"]] == [4]
     not_events = await run(http, {"name": "p", "steps": [{"name": "a", "agent": echo("x")}]})
-    refused = await http.post(f"/v1/runs/{not_events['id']}/events",
-                              json={"id": "1", "type": "push"})  # fmt: skip
+    refused = await http.post(
+        f"/v1/runs/{not_events['id']}/events", json={"id": "1", "type": "push"}
+    )
     assert refused.status_code == 409

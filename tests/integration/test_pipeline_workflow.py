@@ -173,9 +173,18 @@ async def test_waiting_and_end_events_tell_what_the_run_needs_and_how_it_ended(
     temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings()
-    gated = parse_spec({"name": "gated", "steps": [
-        {"name": "a", "agent": {"backend": "shell", "command": "echo x"},
-         "approval": {"reason": "check first"}}]})  # fmt: skip
+    gated = parse_spec(
+        {
+            "name": "gated",
+            "steps": [
+                {
+                    "name": "a",
+                    "agent": {"backend": "shell", "command": "echo x"},
+                    "approval": {"reason": "check first"},
+                }
+            ],
+        }
+    )
     async with running_workers(temporal_env.client, settings):
         handle = await start(temporal_env, settings, gated)
         for _ in range(200):

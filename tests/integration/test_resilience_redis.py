@@ -92,10 +92,17 @@ async def test_requests_and_tokens_per_minute_hold_across_workers(
     one, two, prefix = workers
     clock = FakeClock()
     a, b = (
-        RateLimiter(r, "openai", requests_per_minute=10, tokens_per_minute=1_000, prefix=prefix,
-                    clock=clock, sleep=clock.sleep)
+        RateLimiter(
+            r,
+            "openai",
+            requests_per_minute=10,
+            tokens_per_minute=1_000,
+            prefix=prefix,
+            clock=clock,
+            sleep=clock.sleep,
+        )
         for r in (one, two)
-    )  # fmt: skip
+    )
     for i in range(10):
         assert await (a if i % 2 else b).try_acquire() == 0
     assert await a.try_acquire() == pytest.approx(6.0)  # 60 s / 10 requests

@@ -31,10 +31,20 @@ HERE = Path(__file__).parent / "histories"
 async def main() -> None:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    broker = subprocess.Popen([str(tansu_binary()), "broker", "--listener-url", url,
-                               "--advertised-listener-url", url,
-                               "--storage-engine", "memory://tansu/"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    broker = subprocess.Popen(
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         port=None,

@@ -28,8 +28,10 @@ def echo(text: str) -> dict[str, Any]:
 
 
 FALSE = {"backend": "shell", "command": ["false"]}
-VOTE_B = ("import json, sys; b = json.load(sys.stdin); "
-          "print(next(p['id'] for p in b['proposals'] if p['text'] == 'B'))")  # fmt: skip
+VOTE_B = (
+    "import json, sys; b = json.load(sys.stdin); "
+    "print(next(p['id'] for p in b['proposals'] if p['text'] == 'B'))"
+)
 MANAGER = (
     "import json, sys; extra = 'feedback' in sys.stdin.read(); "
     "tasks = ['code it', 'test it'] + (['polish it'] if extra else []); "
@@ -38,32 +40,69 @@ MANAGER = (
 REVIEWER = "import sys; print(0.9 if 'POLISH' in sys.stdin.read() else 0.2)"
 
 SPECS: dict[str, dict[str, Any]] = {
-    "pipeline": {"name": "pipeline", "input": "hi", "steps": [
-        {"name": "a", "agent": {"backend": "shell", "command": "tr a-z A-Z"}},
-        {"name": "b", "agent": echo("done"), "input": "{{steps.a.output}}"}]},
-    "pipeline-failed": {"name": "pipeline-failed", "steps": [
-        {"name": "a", "agent": echo("x")}, {"name": "b", "agent": FALSE}]},
-    "scatter-gather": {"name": "scatter", "pattern": "scatter-gather", "reducer": "majority",
-                       "tasks": ["t1", "t2"], "max_concurrency": 2,
-                       "agents": [{"name": "a1", "agent": echo("yes")},
-                                  {"name": "a2", "agent": echo("no")}]},
-    "consensus": {"name": "consensus", "pattern": "consensus", "participants": [
-        {"name": n, "propose": {"name": "p", "agent": echo(t)},
-         "vote": {"name": "v", "agent": py(VOTE_B)}} for n, t in (("x", "A"), ("y", "B"))]},
-    "saga": {"name": "saga", "pattern": "saga", "steps": [
-        {"name": "a", "agent": echo("1"), "compensate": {"name": "undo-a", "agent": echo("u")}},
-        {"name": "b", "agent": FALSE}]},
-    "supervisor": {"name": "supervisor", "pattern": "supervisor",
-                   "manager": {"name": "m", "agent": py(MANAGER)},
-                   "workers": {"default": {"name": "w", "agent": {"backend": "shell",
-                                                                  "command": "tr a-z A-Z"}}},
-                   "reviewer": {"name": "r", "agent": py(REVIEWER)}},
-    "approval": {"name": "approval", "budget": {"max_tokens": 1000}, "steps": [
-        {"name": "a", "agent": echo("a"), "approval": {"reason": "check"}}]},
-    "event-driven": {"name": "events", "pattern": "event-driven", "events_per_history": 2,
-                     "handlers": [{"on": "*", "step": {"name": "h", "agent": {
-                         "backend": "shell", "command": "cat"}}}]},
-}  # fmt: skip
+    "pipeline": {
+        "name": "pipeline",
+        "input": "hi",
+        "steps": [
+            {"name": "a", "agent": {"backend": "shell", "command": "tr a-z A-Z"}},
+            {"name": "b", "agent": echo("done"), "input": "{{steps.a.output}}"},
+        ],
+    },
+    "pipeline-failed": {
+        "name": "pipeline-failed",
+        "steps": [{"name": "a", "agent": echo("x")}, {"name": "b", "agent": FALSE}],
+    },
+    "scatter-gather": {
+        "name": "scatter",
+        "pattern": "scatter-gather",
+        "reducer": "majority",
+        "tasks": ["t1", "t2"],
+        "max_concurrency": 2,
+        "agents": [{"name": "a1", "agent": echo("yes")}, {"name": "a2", "agent": echo("no")}],
+    },
+    "consensus": {
+        "name": "consensus",
+        "pattern": "consensus",
+        "participants": [
+            {
+                "name": n,
+                "propose": {"name": "p", "agent": echo(t)},
+                "vote": {"name": "v", "agent": py(VOTE_B)},
+            }
+            for n, t in (("x", "A"), ("y", "B"))
+        ],
+    },
+    "saga": {
+        "name": "saga",
+        "pattern": "saga",
+        "steps": [
+            {"name": "a", "agent": echo("1"), "compensate": {"name": "undo-a", "agent": echo("u")}},
+            {"name": "b", "agent": FALSE},
+        ],
+    },
+    "supervisor": {
+        "name": "supervisor",
+        "pattern": "supervisor",
+        "manager": {"name": "m", "agent": py(MANAGER)},
+        "workers": {
+            "default": {"name": "w", "agent": {"backend": "shell", "command": "tr a-z A-Z"}}
+        },
+        "reviewer": {"name": "r", "agent": py(REVIEWER)},
+    },
+    "approval": {
+        "name": "approval",
+        "budget": {"max_tokens": 1000},
+        "steps": [{"name": "a", "agent": echo("a"), "approval": {"reason": "check"}}],
+    },
+    "event-driven": {
+        "name": "events",
+        "pattern": "event-driven",
+        "events_per_history": 2,
+        "handlers": [
+            {"on": "*", "step": {"name": "h", "agent": {"backend": "shell", "command": "cat"}}}
+        ],
+    },
+}
 
 
 async def start(
@@ -71,10 +110,15 @@ async def start(
 ) -> WorkflowHandle[Any, Any]:
     spec = parse_spec(SPECS[key])
     run_id = f"replay-{key}-{uuid.uuid4().hex[:6]}"
-    inp = RunInput(run_id=run_id, tenant="replay", spec=spec,
-                   agents_queue=settings.agents_queue, **extra)  # fmt: skip
-    return await client.start_workflow(WORKFLOW_BY_PATTERN[spec.pattern].run, inp, id=run_id,
-                                       task_queue=settings.ORCHESTRATION_QUEUE)  # fmt: skip
+    inp = RunInput(
+        run_id=run_id, tenant="replay", spec=spec, agents_queue=settings.agents_queue, **extra
+    )
+    return await client.start_workflow(
+        WORKFLOW_BY_PATTERN[spec.pattern].run,
+        inp,
+        id=run_id,
+        task_queue=settings.ORCHESTRATION_QUEUE,
+    )
 
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> None:
@@ -106,8 +150,14 @@ async def fork(client: Client, settings: Settings, _: str) -> list[WorkflowHandl
     parent = await start(client, settings, "pipeline")
     await finish(parent)
     parsed = parse(await parent.fetch_history())
-    child = await start(client, settings, "pipeline", recorded={0: parsed.results[0]},
-                        edited_inputs={1: "edited"}, parent_run_id=parent.id)  # fmt: skip
+    child = await start(
+        client,
+        settings,
+        "pipeline",
+        recorded={0: parsed.results[0]},
+        edited_inputs={1: "edited"},
+        parent_run_id=parent.id,
+    )
     await finish(child)
     return [child]
 
@@ -115,8 +165,9 @@ async def fork(client: Client, settings: Settings, _: str) -> list[WorkflowHandl
 async def events(client: Client, settings: Settings, _: str) -> list[WorkflowHandle[Any, Any]]:
     handle = await start(client, settings, "event-driven")
     for n in range(3):
-        await handle.signal("event", ExternalEvent(id=f"e{n}", type="push",
-                                                   data={"n": json.dumps(n)}))  # fmt: skip
+        await handle.signal(
+            "event", ExternalEvent(id=f"e{n}", type="push", data={"n": json.dumps(n)})
+        )
     await asyncio.sleep(2)
     await handle.signal("event", ExternalEvent(id="stop", type="stop"))
     await finish(handle)
@@ -125,7 +176,13 @@ async def events(client: Client, settings: Settings, _: str) -> list[WorkflowHan
 
 Scenario = Callable[[Client, Settings, str], Awaitable[list[WorkflowHandle[Any, Any]]]]
 SCENARIOS: dict[str, Scenario] = {
-    "pipeline": simple, "pipeline-failed": simple, "scatter-gather": simple,
-    "consensus": simple, "saga": simple, "supervisor": simple,
-    "approval": approval, "fork": fork, "event-driven": events,
-}  # fmt: skip
+    "pipeline": simple,
+    "pipeline-failed": simple,
+    "scatter-gather": simple,
+    "consensus": simple,
+    "saga": simple,
+    "supervisor": simple,
+    "approval": approval,
+    "fork": fork,
+    "event-driven": events,
+}

@@ -24,8 +24,16 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_every_pattern_has_a_saved_history() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"pipeline", "scatter-gather", "consensus", "saga", "supervisor",
-            "event-driven", "approval", "fork"} <= names  # fmt: skip
+    assert {
+        "pipeline",
+        "scatter-gather",
+        "consensus",
+        "saga",
+        "supervisor",
+        "event-driven",
+        "approval",
+        "fork",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -52,8 +52,18 @@ def repo(tmp_path: Path) -> Path:
     git("init", "-q", str(path))
     (path / "README.md").write_text("# demo\n")
     git("-C", str(path), "add", "README.md")
-    git("-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.com",
-        "commit", "-q", "-m", "first")  # fmt: skip
+    git(
+        "-C",
+        str(path),
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "first",
+    )
     return path
 
 
@@ -147,10 +157,19 @@ async def test_success_streams_events_and_reports_output_usage_and_session(
     assert outcome.usage.output_tokens == 222
     assert outcome.usage.cost_usd == pytest.approx(0.0418362)
     assert run["argv"] == [
-        "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet",
-        "--allowedTools", "Read,Write,Bash(git diff:*)", "--max-turns", "5",
-        "--", "- Add a NOTES.md describing the repository\n\nKeep it short.",
-    ]  # fmt: skip
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--model",
+        "sonnet",
+        "--allowedTools",
+        "Read,Write,Bash(git diff:*)",
+        "--max-turns",
+        "5",
+        "--",
+        "- Add a NOTES.md describing the repository\n\nKeep it short.",
+    ]
 
     assert [kind for kind, _ in recorder.events] == ["agent.message"] * 4
     assert [(e["kind"], e.get("tool"), e["text"][:20]) for _, e in recorder.events] == [

@@ -27,14 +27,24 @@ pytestmark = pytest.mark.integration
 
 DECLARED = {
     "agents": [
-        {"name": "strong", "capabilities": {"code": 0.9, "review": 0.4}, "capacity": 1,
-         "tags": ["gpu"], "agent": {"backend": "llm", "model": "m", "prompt": "p"}},
-        {"name": "weak", "capabilities": {"code": 0.5}, "capacity": 2,
-         "agent": {"backend": "shell", "command": "cat"}},
+        {
+            "name": "strong",
+            "capabilities": {"code": 0.9, "review": 0.4},
+            "capacity": 1,
+            "tags": ["gpu"],
+            "agent": {"backend": "llm", "model": "m", "prompt": "p"},
+        },
+        {
+            "name": "weak",
+            "capabilities": {"code": 0.5},
+            "capacity": 2,
+            "agent": {"backend": "shell", "command": "cat"},
+        },
     ],
-    "experiments": [{"name": "ab", "variants": [{"name": "a", "weight": 1,
-                                                 "strategy": "least_loaded"}]}],
-}  # fmt: skip
+    "experiments": [
+        {"name": "ab", "variants": [{"name": "a", "weight": 1, "strategy": "least_loaded"}]}
+    ],
+}
 
 
 @dataclass
@@ -49,10 +59,14 @@ class Api:
 async def api(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Api]:
     """The agents router in an app whose state holds what the real lifespan provides."""
     settings = load_settings(
-        REDIS_URL=redis_url, DATA_DIR=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'acc.db'}",
-        DATABASE_SCHEMA=None, BREAKER_FAILURE_THRESHOLD=1, BREAKER_RESET_SECONDS=30,
+        REDIS_URL=redis_url,
+        DATA_DIR=tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'acc.db'}",
+        DATABASE_SCHEMA=None,
+        BREAKER_FAILURE_THRESHOLD=1,
+        BREAKER_RESET_SECONDS=30,
         KAFKA_BOOTSTRAP=kafka_bootstrap,
-    )  # fmt: skip
+    )
     engine, bus = db.create_engine(settings), EventBus.from_settings(settings)
     await bus.start()
     app = FastAPI()
@@ -65,9 +79,11 @@ async def api(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIter
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
         yield Api(
-            http, app, CircuitBreakers(redis, BreakerConfig.from_settings(settings), prefix=prefix),
+            http,
+            app,
+            CircuitBreakers(redis, BreakerConfig.from_settings(settings), prefix=prefix),
             ConcurrencyLimiter(redis, prefix=prefix),
-        )  # fmt: skip
+        )
     keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
     if keys:
         await redis.delete(*keys)
@@ -83,18 +99,35 @@ async def test_agents_are_listed_with_their_load_and_breakers(api: Api) -> None:
     resp = await api.http.get("/v1/agents")
     assert resp.status_code == 200, resp.text
     assert resp.json() == [
-        {"name": "strong", "backend": "llm", "capabilities": {"code": 0.9, "review": 0.4},
-         "capacity": 1, "in_flight": 0, "tags": ["gpu"], "enabled": True, "breaker": "open"},
-        {"name": "weak", "backend": "shell", "capabilities": {"code": 0.5},
-         "capacity": 2, "in_flight": 1, "tags": [], "enabled": True, "breaker": "closed"},
-    ]  # fmt: skip
+        {
+            "name": "strong",
+            "backend": "llm",
+            "capabilities": {"code": 0.9, "review": 0.4},
+            "capacity": 1,
+            "in_flight": 0,
+            "tags": ["gpu"],
+            "enabled": True,
+            "breaker": "open",
+        },
+        {
+            "name": "weak",
+            "backend": "shell",
+            "capabilities": {"code": 0.5},
+            "capacity": 2,
+            "in_flight": 1,
+            "tags": [],
+            "enabled": True,
+            "breaker": "closed",
+        },
+    ]
 
     await api.breakers.backend("shell").record_success()  # closed and unchanged: not stored
     await api.breakers.backend("llm").record_failure()
     breakers = (await api.http.get("/v1/agents/breakers")).json()
     assert [(b["key"], b["state"], b["allows"]) for b in breakers] == [
-        ("agent:strong", "open", False), ("backend:llm", "open", False),
-    ]  # fmt: skip
+        ("agent:strong", "open", False),
+        ("backend:llm", "open", False),
+    ]
     assert breakers[0]["retry_at"] == pytest.approx(breakers[0]["opened_at"] + 30)
 
 

@@ -36,11 +36,15 @@ def test_a_successful_transcript() -> None:
     assert stream.session_id == "s-1"
     assert not stream.is_error and not stream.login_problem()
     assert stream.text == "Added NOTES.md with a short description of the repository."
-    assert stream.usage == Usage(input_tokens=16 + 5744 + 49386, output_tokens=222,
-                                 cost_usd=0.0418362)  # fmt: skip
+    assert stream.usage == Usage(
+        input_tokens=16 + 5744 + 49386, output_tokens=222, cost_usd=0.0418362
+    )
     assert [(e["kind"], e.get("tool")) for e in events] == [
-        ("text", None), ("tool_use", "Bash"), ("tool_use", "Write"), ("text", None),
-    ]  # fmt: skip
+        ("text", None),
+        ("tool_use", "Bash"),
+        ("tool_use", "Write"),
+        ("text", None),
+    ]
     assert events[1] == {
         "role": "assistant",
         "kind": "tool_use",
@@ -135,8 +139,16 @@ def test_long_text_and_tool_input_are_cut_to_an_excerpt() -> None:
 def test_usage_tolerates_missing_and_null_counters() -> None:
     stream = ClaudeStream()
     usage = {"input_tokens": 5, "cache_read_input_tokens": None, "output_tokens": 7}
-    stream.feed(line(type="result", subtype="success", is_error=False, result="ok", usage=usage,
-                     total_cost_usd=None))  # fmt: skip
+    stream.feed(
+        line(
+            type="result",
+            subtype="success",
+            is_error=False,
+            result="ok",
+            usage=usage,
+            total_cost_usd=None,
+        )
+    )
     assert stream.usage == Usage(input_tokens=5, output_tokens=7, cost_usd=0.0)
 
 
@@ -147,9 +159,14 @@ def test_cli_arguments() -> None:
         prompt="p", repo="/r", model="opus", allowed_tools=["Read", "Bash(git log:*)"], max_turns=3
     )
     assert cli_arguments(full, "sess-1")[4:] == [
-        "--model", "opus", "--allowedTools", "Read,Bash(git log:*)", "--max-turns", "3",
+        "--model",
+        "opus",
+        "--allowedTools",
+        "Read,Bash(git log:*)",
+        "--max-turns",
+        "3",
         "--resume=sess-1",
-    ]  # fmt: skip
+    ]
 
 
 async def test_reading_skips_lines_over_the_limit_and_beats_per_line() -> None:

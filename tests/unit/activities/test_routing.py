@@ -70,9 +70,11 @@ def available(p: AgentProfile, load: dict[str, int], breakers: frozenset[str]) -
 def best(agents: list[AgentProfile], capability: str, load: dict[str, int]) -> str:
     return min(
         agents,
-        key=lambda p: (-score("balanced", p.capabilities[capability], load.get(p.name, 0),
-                              p.capacity), p.name),
-    ).name  # fmt: skip
+        key=lambda p: (
+            -score("balanced", p.capabilities[capability], load.get(p.name, 0), p.capacity),
+            p.name,
+        ),
+    ).name
 
 
 @given(profiles(), REQUESTS, LOADS, BREAKERS)
@@ -117,9 +119,12 @@ def test_never_picks_an_unavailable_agent_even_preferred_or_as_fallback(
     chosen = next(p for p in agents if p.name == decision.agent)
     assert available(chosen, load, breakers)
     preferred_ok = [
-        p for p in agents if p.name == preferred and available(p, load, breakers)
+        p
+        for p in agents
+        if p.name == preferred
+        and available(p, load, breakers)
         and p.capabilities.get(request.capability, -1) >= request.min_skill
-    ]  # fmt: skip
+    ]
     if preferred_ok:  # else it may still win later, as the best of a lower skill
         assert decision.agent == preferred
     assert decision.fallback_used != bool(preferred_ok)
@@ -140,8 +145,10 @@ def test_affinity_is_sticky_while_the_agent_is_available(
     later = {**later, agent.name: min(later.get(agent.name, 0), agent.capacity - 1)}
     assert router.route(request, load=later, affinity=affinity).agent == agent.name
     # Full or broken, the agent is left for another one, and the reasons say so.
-    for snapshot in ({"load": {agent.name: agent.capacity}},
-                     {"open_breakers": {agent_breaker(agent.name)}}):  # fmt: skip
+    for snapshot in (
+        {"load": {agent.name: agent.capacity}},
+        {"open_breakers": {agent_breaker(agent.name)}},
+    ):
         try:
             moved = router.route(request, affinity=affinity, **snapshot)
         except NoAgentAvailable:
@@ -173,17 +180,26 @@ def test_rules_exclude_require_and_prefer(
             assert "cheap" in tags
         else:
             free_cheap = [
-                p for p in agents if "cheap" in p.tags and available(p, load, frozenset())
+                p
+                for p in agents
+                if "cheap" in p.tags
+                and available(p, load, frozenset())
                 and p.capabilities.get(request.capability, -1) >= request.min_skill
-            ]  # fmt: skip
+            ]
             assert ("cheap" in tags) or not free_cheap
 
 
 def test_rules_match_on_capability_and_request_tags() -> None:
     gpu = AgentProfile(name="gpu", backend="llm", capabilities={"code": 0.1}, tags={"gpu"})
     fast = AgentProfile(name="fast", backend="llm", capabilities={"code": 0.9, "review": 0.9})
-    rule = RoutingRule(name="gpu-jobs", priority=5, capability="code", tags={"cuda"},
-                       action="require", agents={"gpu"})  # fmt: skip
+    rule = RoutingRule(
+        name="gpu-jobs",
+        priority=5,
+        capability="code",
+        tags={"cuda"},
+        action="require",
+        agents={"gpu"},
+    )
     router = Router(Registry([gpu, fast]), [rule])
     assert router.route(RouteRequest(capability="code")).agent == "fast"
     assert router.route(RouteRequest(capability="code", tags={"cuda"})).agent == "gpu"
@@ -213,10 +229,13 @@ def test_ab_assignment_is_deterministic_and_follows_the_weights(
 def test_experiment_variant_sets_the_strategy_and_is_recorded() -> None:
     busy_expert = AgentProfile(name="expert", backend="llm", capabilities={"code": 1.0}, capacity=4)
     idle_novice = AgentProfile(name="novice", backend="llm", capabilities={"code": 0.1})
-    experiment = Experiment(name="load-vs-skill", variants=[
-        Variant(name="skill", weight=1, strategy="skill"),
-        Variant(name="load", weight=1, strategy="least_loaded"),
-    ])  # fmt: skip
+    experiment = Experiment(
+        name="load-vs-skill",
+        variants=[
+            Variant(name="skill", weight=1, strategy="skill"),
+            Variant(name="load", weight=1, strategy="least_loaded"),
+        ],
+    )
     router = Router(Registry([busy_expert, idle_novice]), experiments=[experiment])
     seen = {}
     for i in range(40):
@@ -255,8 +274,11 @@ def test_no_agent_available_lists_every_reason_and_the_event_carries_the_decisio
     ]
     router = Router(Registry(agents), fallback_agent="ghost")
     with pytest.raises(NoAgentAvailable) as raised:
-        router.route(RouteRequest(capability="code"), load={"full": 2},
-                     open_breakers={backend_breaker("shell")})  # fmt: skip
+        router.route(
+            RouteRequest(capability="code"),
+            load={"full": 2},
+            open_breakers={backend_breaker("shell")},
+        )
     assert raised.value.excluded == {
         "off": "disabled",
         "full": "at capacity (2/2)",
@@ -267,6 +289,9 @@ def test_no_agent_available_lists_every_reason_and_the_event_carries_the_decisio
     decision = router.route(RouteRequest(capability="code", affinity_key="k"), load={"full": 1})
     event = decision_event(decision, "run-9", tenant="acme", step="build")
     assert (event.type, event.run_id, event.tenant, event.step) == (
-        "routing.decided", "run-9", "acme", "build",
-    )  # fmt: skip
+        "routing.decided",
+        "run-9",
+        "acme",
+        "build",
+    )
     assert event.data["agent"] == "broken" and event.data["reasons"] == decision.reasons

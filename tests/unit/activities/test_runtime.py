@@ -25,9 +25,16 @@ NOWHERE = "redis://127.0.0.1:9/0"  # the discard port: nothing answers
 
 def context(agent: dict[str, Any], input_text: str = "") -> AgentContext:
     task = AgentTask.model_validate(
-        {"run_id": "run-1", "tenant": "t1", "step_index": 3, "step_name": "s",
-         "agent": agent, "template": "{{input}} and more", "input": {"text": "x"}}
-    )  # fmt: skip
+        {
+            "run_id": "run-1",
+            "tenant": "t1",
+            "step_index": 3,
+            "step_name": "s",
+            "agent": agent,
+            "template": "{{input}} and more",
+            "input": {"text": "x"},
+        }
+    )
     return AgentContext(task, input_text, Path("."), heartbeat=lambda *_: None, emit=_emit)
 
 

@@ -28,16 +28,29 @@ def write(tmp_path: Path, spec: dict[str, object]) -> str:
 
 def test_dry_run_shows_the_plan_and_starts_nothing(tmp_path: Path) -> None:
     spec = {
-        "name": "boss", "pattern": "supervisor",
+        "name": "boss",
+        "pattern": "supervisor",
         "input": "- refactor the database schema\n- write tests for the api\n- update docs",
         "manager": {"name": "m", "agent": {"backend": "shell", "command": "cat"}},
-        "workers": {"default": {"name": "w", "agent": {"backend": "shell", "command": "cat"}},
-                    "testing": {"name": "t", "agent": {"backend": "shell", "command": "cat"},
-                                "timeout_seconds": 60}},
-        "reviewer": {"name": "r", "agent": {"backend": "llm", "model": "gpt-4o-mini",
-                                            "prompt": "score it", "max_tokens": 100}},
+        "workers": {
+            "default": {"name": "w", "agent": {"backend": "shell", "command": "cat"}},
+            "testing": {
+                "name": "t",
+                "agent": {"backend": "shell", "command": "cat"},
+                "timeout_seconds": 60,
+            },
+        },
+        "reviewer": {
+            "name": "r",
+            "agent": {
+                "backend": "llm",
+                "model": "gpt-4o-mini",
+                "prompt": "score it",
+                "max_tokens": 100,
+            },
+        },
         "max_iterations": 2,
-    }  # fmt: skip
+    }
     result = runner.invoke(app, ["run", write(tmp_path, spec), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "spawn decision" in result.output and "testing worker" in result.output
@@ -55,11 +68,15 @@ def test_a_bad_spec_file_names_the_field(tmp_path: Path) -> None:
 
 
 def test_spawn_shows_capabilities_complexity_and_degradation() -> None:
-    plan = json.dumps({"subtasks": [
-        {"task": "refactor the database layer for concurrency"},
-        {"task": "write pytest tests", "capability": "testing"},
-        {"task": "fix a typo"},
-    ]})  # fmt: skip
+    plan = json.dumps(
+        {
+            "subtasks": [
+                {"task": "refactor the database layer for concurrency"},
+                {"task": "write pytest tests", "capability": "testing"},
+                {"task": "fix a typo"},
+            ]
+        }
+    )
     result = runner.invoke(app, ["spawn", plan, "-w", "default", "-w", "testing", "--limit", "2"])
     assert result.exit_code == 0, result.output
     assert "testing" in result.output

@@ -84,17 +84,23 @@ def test_a_bare_list_json_file_declares_agents_and_no_file_declares_none(
 @pytest.mark.parametrize(
     ("agent", "field", "message"),
     [
-        ({"agent": {"backend": "shell", "command": "echo", "shel": 1}}, "agents[0].agent.shel",
-         "Extra inputs are not permitted"),
-        ({"agent": {"backend": "routed", "capability": "code"}}, "agents[0].agent",
-         "cannot be routed itself"),
+        (
+            {"agent": {"backend": "shell", "command": "echo", "shel": 1}},
+            "agents[0].agent.shel",
+            "Extra inputs are not permitted",
+        ),
+        (
+            {"agent": {"backend": "routed", "capability": "code"}},
+            "agents[0].agent",
+            "cannot be routed itself",
+        ),
         ({"agent": {"backend": "gpt"}}, "agents[0].agent.backend", "does not match"),
         ({"agent": {"backend": "llm", "prompt": "x"}}, "agents[0].agent.model", "Field required"),
         ({"capabilities": {"code": 1.5}}, "agents[0].capabilities.code", "less than or equal"),
         ({"capacity": 0}, "agents[0].capacity", "greater than or equal to 1"),
         ({"name": "Coder"}, "agents[0].name", "should match pattern"),
     ],
-)  # fmt: skip
+)
 def test_an_invalid_agent_is_named_by_file_field_and_agent(
     tmp_path: Path, agent: dict[str, Any], field: str, message: str
 ) -> None:
@@ -113,16 +119,20 @@ def test_an_invalid_agent_is_named_by_file_field_and_agent(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"agents": [{"name": "a", "agent": {"backend": "shell", "command": "x"}}] * 2},
-         "agent names used twice: a"),
+        (
+            {"agents": [{"name": "a", "agent": {"backend": "shell", "command": "x"}}] * 2},
+            "agent names used twice: a",
+        ),
         ({"fallback_agent": "ghost"}, "fallback_agent 'ghost' is not a declared agent"),
-        ({"rules": [{"name": "r", "action": "prefer", "agents": ["ghost"]}]},
-         "rule 'r' names undeclared agents: ['ghost']"),
+        (
+            {"rules": [{"name": "r", "action": "prefer", "agents": ["ghost"]}]},
+            "rule 'r' names undeclared agents: ['ghost']",
+        ),
         ({"rules": [{"name": "r", "action": "prefer"}]}, "targets no agents"),
         ({"strategy": "random"}, "strategy: Input should be"),
         ({"agent": []}, "agent: Extra inputs are not permitted"),
     ],
-)  # fmt: skip
+)
 def test_inconsistent_files_are_refused_with_the_reason(
     tmp_path: Path, change: dict[str, Any], message: str
 ) -> None:
