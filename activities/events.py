@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from core.bus import EventBus
-from core.contracts import RunEvent
+from core.contracts import PUBLISH_RUN_EVENT, RunEvent
 from core.events import Event
 
 
@@ -13,7 +13,7 @@ class RunEventActivities:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
 
-    @activity.defn
+    @activity.defn(name=PUBLISH_RUN_EVENT)
     async def publish_run_event(self, event: RunEvent) -> None:
         await self._bus.publish(
             Event(

@@ -1,51 +1,62 @@
-"""Clients the routes need, built once at start-up and handed out as typed dependencies."""
+"""What the routes use, built once at start-up (`api.main`) and handed out as narrow typed
+dependencies: a route asks for the Temporal client or the bus, not for everything."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from core import temporal
+from agents.runtime import LiveRouter
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.settings import Settings
 
 
-@dataclass
-class Services:
-    """Everything a request may use. The Temporal client connects on first use, so the API
-    starts (and answers 503 naming the address) while Temporal is still down."""
-
-    settings: Settings
-    engine: AsyncEngine
-    artifacts: ArtifactStore
-    bus: EventBus
-    _client: Client | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def temporal(self) -> Client:
-        if self._client is None:
-            async with self._lock:
-                if self._client is None:
-                    self._client = await temporal.connect(self.settings)
-        return self._client
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def get_temporal(request: Request) -> Client:
+    """The Temporal client: lazy, so the API serves (and answers 503 naming the address)
+    while Temporal is down, and connects on the first call once it is up."""
+    client: Client = request.app.state.temporal
+    return client
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+def get_bus(request: Request) -> EventBus:
+    bus: EventBus = request.app.state.bus
+    return bus
 
 
-def get_artifacts(services: ServicesDep) -> ArtifactStore:
-    return services.artifacts
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
 
 
+def get_artifacts(request: Request) -> ArtifactStore:
+    artifacts: ArtifactStore = request.app.state.artifacts
+    return artifacts
+
+
+def get_redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+def get_router(request: Request) -> LiveRouter:
+    router: LiveRouter = request.app.state.router
+    return router
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+BusDep = Annotated[EventBus, Depends(get_bus)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+RouterDep = Annotated[LiveRouter, Depends(get_router)]

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import temporal
 from core.errors import AccError
 from core.specs import PATTERNS
 
@@ -61,7 +62,7 @@ async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RPCError)
-    address = request.app.state.services.settings.temporal_address
+    address = request.app.state.settings.temporal_address
     if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return error_response(
             503,
@@ -71,6 +72,14 @@ async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
         )
     log.error("Temporal error on %s: %s", request.url.path, exc.message)
     return error_response(502, "temporal_error", exc.message, {"status": exc.status.name})
+
+
+async def on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
+    if temporal.is_connect_failure(exc):  # the lazy client could not connect
+        address = request.app.state.settings.temporal_address
+        message = f"Temporal is unreachable at {address}"
+        return error_response(503, "service_unavailable", message, {"address": address})
+    return await on_unexpected(request, exc)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -83,4 +92,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AccError, on_acc_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RPCError, on_rpc_error)
+    app.add_exception_handler(RuntimeError, on_runtime_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,4 +1,4 @@
-"""The API application: routers, error handlers, and the dashboard's static files."""
+"""The API application: its clients, routers, error handlers, and the dashboard's files."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from redis.asyncio import Redis
 
+from agents.config import load_agents
+from agents.runtime import LiveRouter
 from api import errors
-from api.deps import Services
-from api.routes import agents, artifacts, health, history, metrics, runs, schema
-from core import db
-from core.agents_config import load_agents
+from api.routes import router
+from core import db, temporal
+from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.settings import Settings, load_settings
@@ -27,19 +27,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.agents = load_agents(settings.AGENTS_FILE)
-        app.state.redis = Redis.from_url(settings.redis_url)
-        engine = db.create_engine(settings)
-        await db.init_schema(engine, settings.DATABASE_SCHEMA)
-        bus = EventBus.from_settings(settings)
-        await bus.start_or_degrade()
-        app.state.services = Services(
-            settings, engine, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT), bus
-        )
+        state = app.state
+        state.settings = settings
+        state.temporal = await temporal.connect(settings, lazy=True)
+        state.redis = redis_client.connect(settings)
+        state.router = LiveRouter(settings, state.redis, load_agents(settings.AGENTS_FILE))
+        state.engine = db.create_engine(settings)
+        await db.init_schema(state.engine, settings.DATABASE_SCHEMA)
+        state.artifacts = ArtifactStore(state.engine, settings.INLINE_OUTPUT_LIMIT)
+        state.bus = EventBus.from_settings(settings)
+        await state.bus.start_or_degrade()
         yield
-        await app.state.redis.aclose()
-        await bus.stop()
-        await engine.dispose()
+        await state.redis.aclose()
+        await state.bus.stop()
+        await state.engine.dispose()
 
     app = FastAPI(
         title="acc",
@@ -48,13 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(runs.router)
-    app.include_router(history.router)
-    app.include_router(artifacts.router)
-    app.include_router(schema.router)
-    app.include_router(agents.router)
-    app.include_router(metrics.router)
+    app.include_router(router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")
     return app

@@ -11,7 +11,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,12 @@ from pathlib import Path
 
 import httpx
 
-HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the local servers' helpers live with the tests
+
+from tests.support import servers  # noqa: E402, F401  (the benchmarks start servers with it)
+from tests.support.servers import HOST, free_ports  # noqa: E402
+
 PORT_SETTINGS = (
     "ACC_TEMPORAL_PORT",
     "ACC_TEMPORAL_UI_PORT",
@@ -31,15 +35,6 @@ PORT_SETTINGS = (
     "ACC_API_PORT",
 )
 UP_LINE = re.compile(r"acc is up(?: in ([\d.]+)s)?")
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago (held open together)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def machine_info() -> dict[str, str]:

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
     from activities.agents import AgentActivities
-    from core.contracts import AgentResult, AgentTask
+    from core.contracts import RUN_AGENT, AgentResult, AgentTask
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -87,8 +87,9 @@ class SessionWorkflow:
     @workflow.run
     async def run(self, inp: SessionInput) -> AgentResult:
         return await workflow.execute_activity_method(
-            AgentActivities.run_agent,
+            RUN_AGENT,
             inp.task,
+            result_type=AgentResult,
             task_queue=inp.agents_queue,
             start_to_close_timeout=timedelta(seconds=120),
             heartbeat_timeout=timedelta(seconds=10),
@@ -101,30 +102,27 @@ class SessionWorkflow:
 
 @dataclass
 class Guarded:
-    """A backend entry that goes through the runtime: how run_agent calls it once wired.
-    Counts the sessions open at once."""
+    """The agent runtime as run_agent calls it, counting the sessions open at once."""
 
     runtime: Any
-    publish: Any
     open: ClassVar[int] = 0
     most: ClassVar[int] = 0
 
-    async def run(self, ctx: Any) -> Any:
+    async def run(self, ctx: Any, publish: Any) -> Any:
         Guarded.open += 1
         Guarded.most = max(Guarded.most, Guarded.open)
         try:
-            return await self.runtime.run(ctx, self.publish)
+            return await self.runtime.run(ctx, publish)
         finally:
             Guarded.open -= 1
 
 
 async def serve(max_sessions: int) -> None:
-    from redis.asyncio import Redis
-
-    from activities.agents import default_backends
-    from activities.agents.runtime import AgentRuntime
+    from agents.backends import default_backends
+    from agents.config import load_agents
+    from agents.runtime import AgentRuntime
     from core import db, temporal
-    from core.agents_config import load_agents
+    from core import redis as redis_client
     from core.artifacts import ArtifactStore
     from core.bus import EventBus
     from core.settings import load_settings
@@ -136,12 +134,11 @@ async def serve(max_sessions: int) -> None:
     await db.init_schema(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
     await bus.start()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client.connect(settings)
     backends = default_backends(settings)
     runtime = AgentRuntime(settings, redis, backends, load_agents(settings.AGENTS_FILE))
-    guarded = {kind: Guarded(runtime, bus.publish) for kind in (*backends, "routed")}
     artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
-    agents = AgentActivities(settings, bus, artifacts, guarded)  # type: ignore[arg-type]
+    agents = AgentActivities(settings, bus, artifacts, Guarded(runtime))  # type: ignore[arg-type]
     async with Worker(
         client,
         task_queue=settings.agents_queue,
@@ -401,50 +398,18 @@ def measure_bare(count: int, env: dict[str, str]) -> Row:
 @contextlib.contextmanager
 def servers(tmp: Path) -> Any:
     """Temporal dev server, Tansu broker, redis-server, LLM test server; yields the env."""
-    from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
+    from core import servers
+    from core.settings import load_settings
 
-    temporal_port, ui_port, kafka_port = free_ports(3)
-    kafka = f"tcp://127.0.0.1:{kafka_port}"
+    temporal_port, ui_port, metrics_port, kafka_port = free_ports(4)
     sock = tmp / "redis.sock"
+    ports = load_settings(
+        TEMPORAL_PORT=temporal_port, TEMPORAL_UI_PORT=ui_port, TEMPORAL_METRICS_PORT=metrics_port
+    )
     argvs = [
-        [
-            str(BIN / "temporal"),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(temporal_port),
-            "--ui-port",
-            str(ui_port),
-            "--log-level",
-            "error",
-            *TEMPORAL_LOW_LATENCY,
-        ],
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            kafka,
-            "--advertised-listener-url",
-            kafka,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        [
-            str(BIN / "redis-server"),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp),
-        ],
+        servers.temporal_dev_server(ports),
+        servers.tansu_broker(kafka_port),
+        servers.redis_server(ports, sock, tmp),
     ]
     procs = [
         subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argvs

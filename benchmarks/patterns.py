@@ -32,9 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,25 +47,22 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from _stack import HOST, _proc_table, free_ports, machine_info, percentile, restore_sigint
+    from _stack import _proc_table, machine_info, percentile, restore_sigint, servers
     from rich.console import Console
     from rich.table import Table
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
     from temporalio.common import SearchAttributePair, TypedSearchAttributes
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
-    from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
     from core import db, temporal
+    from core import redis as redis_client
     from core.artifacts import ArtifactStore
     from core.bus import EventBus, ensure_topics
-    from core.contracts import RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
     from core.settings import Settings, load_settings
     from core.specs import parse_spec
     from workers.main import build_workers
-    from workflows import WORKFLOW_BY_PATTERN
 
 STEP_TIMEOUT = 30
 START_TO_CLOSE = timedelta(seconds=STEP_TIMEOUT + 15)  # acc: step timeout + 15 s grace
@@ -211,52 +206,6 @@ BARE: dict[str, Any] = {
 }
 
 
-def start_tansu(port: int, log: Path) -> subprocess.Popen[bytes]:
-    url = f"tcp://{HOST}:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex((HOST, port)) == 0:
-                return proc
-        time.sleep(0.02)
-    stop_process(proc)
-    raise RuntimeError(f"tansu is not listening on {HOST}:{port}")
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-async def start_temporal() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        port=None,
-        data_converter=pydantic_data_converter,
-        search_attributes=[temporal.PATTERN, temporal.TENANT, temporal.RUN_NAME, temporal.QUALITY],
-        dev_server_extra_args=TEMPORAL_LOW_LATENCY,
-    )
-
-
 def server_pid() -> int:
     """The dev server start_local launched: a child of this process running start-dev."""
     return next(
@@ -290,7 +239,7 @@ async def once(
             ]
         )
         coro = client.execute_workflow(
-            WORKFLOW_BY_PATTERN[pattern].run,
+            WORKFLOW_OF_PATTERN[pattern],
             inp,
             id=wf_id,
             task_queue=settings.ORCHESTRATION_QUEUE,
@@ -331,9 +280,9 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
     }
     async with contextlib.AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acc-patterns-")))
-        kafka_port = free_ports(1)[0]
-        stack.callback(stop_process, start_tansu(kafka_port, tmp / "tansu.log"))
-        env = await start_temporal()
+        bootstrap = stack.enter_context(servers.tansu(tmp / "tansu.log"))
+        redis_url = stack.enter_context(servers.redis_server(tmp))
+        env = await servers.temporal_dev_server()
         stack.push_async_callback(env.shutdown)
         client, server = env.client, server_pid()
         suffix = uuid.uuid4().hex[:8]
@@ -344,7 +293,8 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
             ORCHESTRATION_QUEUE=f"bench-orch-{suffix}",
             AGENTS_QUEUE=None,
             EVENTS_TOPIC=f"bench-events-{suffix}",
-            KAFKA_BOOTSTRAP=f"{HOST}:{kafka_port}",
+            KAFKA_BOOTSTRAP=bootstrap,
+            REDIS_URL=redis_url,
         )
         await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
         engine = db.create_engine(settings)
@@ -353,10 +303,12 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         bus = EventBus.from_settings(settings)
         await bus.start()
         stack.push_async_callback(bus.stop)
+        redis = redis_client.connect(settings)
+        stack.push_async_callback(redis.aclose)
         bare_queue = f"bench-bare-{suffix}"
         workers = [
             *build_workers(
-                client, settings, bus, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
+                client, settings, bus, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT), redis
             ),
             Worker(
                 client,

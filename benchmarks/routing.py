@@ -34,7 +34,7 @@ from _stack import machine_info, percentile
 from rich.console import Console
 from rich.table import Table
 
-from activities.routing import (
+from agents.router import (
     STRATEGIES,
     AgentProfile,
     Experiment,

@@ -112,7 +112,7 @@ async def limited(count: int, make: Any) -> list[Any]:
 class Case:
     """One worker process and how to start, check and end its runs."""
 
-    def __init__(self, name: str, client: Client, tmp: Path, kafka: str) -> None:
+    def __init__(self, name: str, client: Client, tmp: Path, kafka: str, redis: str) -> None:
         self.name, self.client, self.tmp = name, client, tmp
         suffix = uuid.uuid4().hex[:8]
         self.queue = f"bench-wait-{name}-{suffix}"
@@ -124,6 +124,7 @@ class Case:
             env.update(
                 ACC_TEMPORAL_ADDRESS=address,
                 ACC_KAFKA_BOOTSTRAP=kafka,
+                ACC_REDIS_URL=redis,
                 ACC_DATA_DIR=str(tmp / ".acc"),
                 ACC_DATABASE_URL=f"sqlite:///{tmp}/acc.db",
                 ACC_ORCHESTRATION_QUEUE=self.queue,
@@ -265,8 +266,7 @@ async def measure(case: Case, runs: int, settle: float) -> dict[str, Any]:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    from _stack import free_ports, machine_info
-    from patterns import start_tansu, start_temporal, stop_process
+    from _stack import machine_info, servers
 
     console = Console(soft_wrap=True, width=150)
     info = machine_info()
@@ -277,21 +277,18 @@ async def bench(args: argparse.Namespace) -> None:
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="acc-waiting-") as tmp_name:
-        tmp, port = Path(tmp_name), free_ports(1)[0]
-        tansu = start_tansu(port, tmp / "tansu.log")
-        try:
-            env = await start_temporal()
+        tmp = Path(tmp_name)
+        with servers.tansu(tmp / "tansu.log") as bootstrap, servers.redis_server(tmp) as redis:
+            env = await servers.temporal_dev_server()
             try:
                 for name in ("acc", "bare"):
-                    case = Case(name, env.client, tmp, f"127.0.0.1:{port}")
+                    case = Case(name, env.client, tmp, bootstrap, redis)
                     try:
                         results.append(await measure(case, args.runs, args.settle))
                     finally:
                         await case.close()
             finally:
                 await env.shutdown()
-        finally:
-            stop_process(tansu)
     table = Table(
         title=f"Worker RSS per waiting run ({args.runs} runs per case after {WARMUP} "
         "warm-up runs; max_cached_workflows = 1000, the default)"

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from core import bus, db, temporal
+from core import redis as redis_client
 from core.settings import Settings
 
 # aiokafka logs every refused connection at ERROR; while waiting for a broker that is noise.
@@ -57,7 +57,7 @@ async def kafka_probe(settings: Settings) -> str | None:
 
 
 async def redis_probe(settings: Settings) -> str | None:
-    client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2)
+    client = redis_client.connect(settings)
     try:
         await client.ping()
     except Exception as exc:

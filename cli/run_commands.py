@@ -200,7 +200,7 @@ def history(
     """List recent runs (alias: `acc ls`)."""
     try:
         with ApiClient(settings().api_url) as api:
-            runs = api.list(status=status, pattern=pattern, limit=limit)
+            runs = api.runs(status=status, pattern=pattern, limit=limit)
     except CliError as exc:
         raise fail(str(exc)) from None
     table = Table("pattern", "status", "started", "closed")

@@ -39,6 +39,14 @@ class CliError(Exception):
     """An error to print as one line, with what to do about it."""
 
 
+class ApiError(CliError):
+    """The API answered with an error: its status and `{"type", "message", "details"}`."""
+
+    def __init__(self, status: int, error: dict[str, Any], text: str) -> None:
+        super().__init__(f"{status} {error.get('message') or text}")
+        self.status, self.error = status, error
+
+
 class SpecLoader(yaml.SafeLoader):
     """YAML 1.2 booleans: only true/false, so `on:` (an event handler key) stays a string."""
 
@@ -92,7 +100,7 @@ class ApiClient:
         body = resp.json() if resp.content else {}
         if resp.status_code >= 400:
             error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise CliError(f"{resp.status_code} {error.get('message') or resp.text}")
+            raise ApiError(resp.status_code, error, resp.text)
         return body
 
     def start(self, spec: RunSpec) -> dict[str, Any]:
@@ -118,9 +126,21 @@ class ApiClient:
         result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/fork", json=body)
         return result
 
-    def list(self, **filters: Any) -> list[dict[str, Any]]:
+    def runs(self, **filters: Any) -> list[dict[str, Any]]:
         params = {k: v for k, v in filters.items() if v is not None}
         result: list[dict[str, Any]] = self.request("GET", "/v1/runs", params=params)
+        return result
+
+    def agents(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/agents")
+        return result
+
+    def breakers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/agents/breakers")
+        return result
+
+    def route(self, request: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/agents/route", json=request)
         return result
 
     def history(self, run_id: str) -> dict[str, Any]:

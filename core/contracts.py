@@ -4,6 +4,10 @@ state, decisions and events sent to runs.
 The API validates a spec (`core.specs`), the workflow receives a `RunInput`, each agent
 step is an `AgentTask` answered by an `AgentResult`, and the workflow's live and final
 state is a `RunState`. All of them travel through Temporal with the pydantic converter.
+
+The names of the workflows and activities are part of the contract too: the API starts
+workflows and the workflows call activities and child workflows by these names, so no
+process imports another's implementation (the workers register them under these names).
 """
 
 from __future__ import annotations
@@ -13,42 +17,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from core.specs import (
-    NAME_PATTERN,
-    AgentSpec,
-    ClaudeCodeAgent,
-    LlmAgent,
-    PythonAgent,
-    RemoteAgent,
-    RoutedAgent,
-    RunSpec,
-    ShellAgent,
-    StepSpec,
-)
+from core.specs import AgentSpec, Pattern, RunSpec, StepSpec
 
-__all__ = [
-    "NAME_PATTERN",
-    "AgentResult",
-    "AgentSpec",
-    "AgentTask",
-    "ClaudeCodeAgent",
-    "Decision",
-    "ExternalEvent",
-    "LlmAgent",
-    "Output",
-    "PythonAgent",
-    "RemoteAgent",
-    "RoutedAgent",
-    "RunEvent",
-    "RunInput",
-    "RunSpec",
-    "RunState",
-    "ShellAgent",
-    "StepSpec",
-    "StepState",
-    "Usage",
-    "Waiting",
-]
+WORKFLOW_OF_PATTERN: dict[Pattern, str] = {
+    "pipeline": "PipelineWorkflow",
+    "scatter-gather": "ScatterGatherWorkflow",
+    "consensus": "ConsensusWorkflow",
+    "saga": "SagaWorkflow",
+    "supervisor": "SupervisorWorkflow",
+    "event-driven": "EventDrivenWorkflow",
+}
+AGENT_STEP_WORKFLOW = "AgentStepWorkflow"  # one agent step in a child workflow
+RUN_AGENT = "run_agent"  # activity: AgentTask -> AgentResult
+PUBLISH_RUN_EVENT = "publish_run_event"  # local activity: RunEvent -> None
 
 RunStatus = Literal[
     "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
@@ -207,3 +188,11 @@ class RunEvent(BaseModel):
     error: str | None = None
     quality: float | None = None
     waiting: Waiting | None = None
+
+
+class AgentStepInput(BaseModel):
+    """Input of the `AgentStepWorkflow` child: one step, run as its own workflow."""
+
+    task: AgentTask
+    step: StepSpec
+    agents_queue: str

@@ -8,6 +8,7 @@ to the run, approvals) and the run's start and end are entries too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,10 +17,20 @@ from pydantic import BaseModel
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.contracts import AgentResult, AgentTask, Decision, ExternalEvent, RunInput, Usage
+from core.contracts import (
+    AGENT_STEP_WORKFLOW,
+    RUN_AGENT,
+    AgentResult,
+    AgentTask,
+    Decision,
+    ExternalEvent,
+    RunInput,
+    Usage,
+)
 
 EXCERPT = 500
 
@@ -87,106 +98,106 @@ def _failure(failure: Failure) -> str:
     return failure.message
 
 
-def parse(history: WorkflowHistory) -> ParsedHistory:
-    entries: list[TimelineEntry] = []
-    steps: dict[int, TimelineEntry] = {}  # scheduling event id -> entry
-    results: dict[int, AgentResult] = {}
-    run_input: RunInput | None = None
-    workflow_type, status = "", "running"
-    attrs: Any  # each event type has its own attributes message
-    for event in history.events:
-        kind, when = event.event_type, _time(event.event_time)
-        if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            attrs = event.workflow_execution_started_event_attributes
-            workflow_type = attrs.workflow_type.name
-            run_input = (
-                _decode(attrs.input, RunInput) if workflow_type != "AgentStepWorkflow" else None
+class _Reader:
+    """Reads one history, event by event: a handler per event type (`HANDLERS`)."""
+
+    def __init__(self) -> None:
+        self.entries: list[TimelineEntry] = []
+        self.steps: dict[int, TimelineEntry] = {}  # scheduling event id -> entry
+        self.results: dict[int, AgentResult] = {}
+        self.run_input: RunInput | None = None
+        self.workflow_type, self.status = "", "running"
+
+    def started(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.workflow_execution_started_event_attributes
+        self.workflow_type = attrs.workflow_type.name
+        if self.workflow_type != AGENT_STEP_WORKFLOW:
+            self.run_input = _decode(attrs.input, RunInput)
+        self.entries.append(
+            TimelineEntry(kind="run", name=self.workflow_type, status="started", time=when)
+        )
+
+    def activity_scheduled(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        if attrs.activity_type.name == RUN_AGENT:
+            self._add_step(event.event_id, _decode(attrs.input, AgentTask), when)
+
+    def child_initiated(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.start_child_workflow_execution_initiated_event_attributes
+        raw = _decode(attrs.input, dict)
+        if raw and "task" in raw:
+            self._add_step(event.event_id, AgentTask.model_validate(raw["task"]), when)
+
+    def activity_started(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.activity_task_started_event_attributes
+        if (entry := self.steps.get(attrs.scheduled_event_id)) is not None:
+            entry.attempt, entry.status = attrs.attempt, "running"
+
+    def activity_completed(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.activity_task_completed_event_attributes
+        self._complete(attrs.scheduled_event_id, attrs.result, when)
+
+    def child_completed(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.child_workflow_execution_completed_event_attributes
+        self._complete(attrs.initiated_event_id, attrs.result, when)
+
+    def step_ended(self, event: HistoryEvent, when: datetime) -> None:
+        """A step failed, timed out or was cancelled (activity or child)."""
+        attrs = getattr(event, _STEP_FAILURES[event.event_type])
+        scheduled = getattr(attrs, "scheduled_event_id", 0) or getattr(
+            attrs, "initiated_event_id", 0
+        )
+        if (entry := self.steps.get(scheduled)) is None:
+            return
+        cancelled = "CANCELED" in E.Name(event.event_type)
+        entry.status, entry.ended_at = ("cancelled" if cancelled else "failed"), when
+        if "failure" in attrs.DESCRIPTOR.fields_by_name and attrs.HasField("failure"):
+            entry.error = _failure(attrs.failure)
+
+    def signaled(self, event: HistoryEvent, when: datetime) -> None:
+        attrs = event.workflow_execution_signaled_event_attributes
+        payload = _decode(attrs.input, ExternalEvent) if attrs.signal_name == "event" else None
+        shown = _excerpt(payload.model_dump_json() if payload else None)
+        self.entries.append(
+            TimelineEntry(
+                kind="signal", name=attrs.signal_name, status="received", time=when, input=shown
             )
-            entries.append(
-                TimelineEntry(kind="run", name=workflow_type, status="started", time=when)
+        )
+
+    def update_accepted(self, event: HistoryEvent, when: datetime) -> None:
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        decision = _decode(request.input.args, Decision) if request.input.name == "decide" else None
+        verdict = ("approved" if decision.approve else "rejected") if decision else "accepted"
+        shown = _excerpt(decision.model_dump_json() if decision else None)
+        self.entries.append(
+            TimelineEntry(
+                kind="update", name=request.input.name, status=verdict, time=when, input=shown
             )
-        elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name == "run_agent":
-                steps[event.event_id] = _step(_decode(attrs.input, AgentTask), when)
-                entries.append(steps[event.event_id])
-        elif kind == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-            attrs = event.start_child_workflow_execution_initiated_event_attributes
-            raw = _decode(attrs.input, dict)
-            if raw and "task" in raw:
-                steps[event.event_id] = _step(AgentTask.model_validate(raw["task"]), when)
-                entries.append(steps[event.event_id])
-        elif kind == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            attrs = event.activity_task_started_event_attributes
-            if (entry := steps.get(attrs.scheduled_event_id)) is not None:
-                entry.attempt, entry.status = attrs.attempt, "running"
-        elif kind in (
-            E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-            E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
-        ):
-            is_activity = kind == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-            attrs = (
-                event.activity_task_completed_event_attributes
-                if is_activity
-                else event.child_workflow_execution_completed_event_attributes
-            )
-            scheduled = attrs.scheduled_event_id if is_activity else attrs.initiated_event_id
-            if (entry := steps.get(scheduled)) is not None:
-                result: AgentResult = _decode(attrs.result, AgentResult)
-                _finish(entry, "completed", when)
-                entry.output = _excerpt(result.output.text)
-                entry.output_artifact, entry.usage = result.output.artifact_id, result.usage
-                if entry.index is not None:
-                    results[entry.index] = result
-        elif kind in _STEP_FAILURES:
-            attrs = getattr(event, _STEP_FAILURES[kind])
-            scheduled = getattr(attrs, "scheduled_event_id", 0) or getattr(
-                attrs, "initiated_event_id", 0
-            )
-            if (entry := steps.get(scheduled)) is not None:
-                failed = "cancelled" if "CANCELED" in E.Name(kind) else "failed"
-                _finish(entry, failed, when)
-                if "failure" in attrs.DESCRIPTOR.fields_by_name and attrs.HasField("failure"):
-                    entry.error = _failure(attrs.failure)
-        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            attrs = event.workflow_execution_signaled_event_attributes
-            payload = _decode(attrs.input, ExternalEvent) if attrs.signal_name == "event" else None
-            entries.append(
-                TimelineEntry(
-                    kind="signal",
-                    name=attrs.signal_name,
-                    status="received",
-                    time=when,
-                    input=_excerpt(payload.model_dump_json() if payload else None),
-                )
-            )
-        elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            attrs = event.workflow_execution_update_accepted_event_attributes
-            request = attrs.accepted_request
-            decision = (
-                _decode(request.input.args, Decision) if request.input.name == "decide" else None
-            )
-            verdict = ("approved" if decision.approve else "rejected") if decision else "accepted"
-            entries.append(
-                TimelineEntry(
-                    kind="update",
-                    name=request.input.name,
-                    status=verdict,
-                    time=when,
-                    input=_excerpt(decision.model_dump_json() if decision else None),
-                )
-            )
-        elif kind in CLOSED:
-            status = CLOSED[kind]
-            entry = TimelineEntry(kind="run", name=workflow_type, status=status, time=when)
-            if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-                entry.error = _failure(event.workflow_execution_failed_event_attributes.failure)
-            entries.append(entry)
-    run_id = run_input.run_id if run_input else ""
-    timeline = Timeline(run_id=run_id, workflow_type=workflow_type, status=status, entries=entries)
-    return ParsedHistory(timeline=timeline, input=run_input, results=results)
+        )
+
+    def closed(self, event: HistoryEvent, when: datetime) -> None:
+        self.status = CLOSED[event.event_type]
+        entry = TimelineEntry(kind="run", name=self.workflow_type, status=self.status, time=when)
+        if event.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            entry.error = _failure(event.workflow_execution_failed_event_attributes.failure)
+        self.entries.append(entry)
+
+    def _add_step(self, event_id: int, task: AgentTask, when: datetime) -> None:
+        self.steps[event_id] = _step(task, when)
+        self.entries.append(self.steps[event_id])
+
+    def _complete(self, scheduled: int, payloads: Payloads, when: datetime) -> None:
+        if (entry := self.steps.get(scheduled)) is None:
+            return
+        result: AgentResult = _decode(payloads, AgentResult)
+        entry.status, entry.ended_at = "completed", when
+        entry.output = _excerpt(result.output.text)
+        entry.output_artifact, entry.usage = result.output.artifact_id, result.usage
+        if entry.index is not None:
+            self.results[entry.index] = result
 
 
+Handler = Callable[[_Reader, HistoryEvent, datetime], None]
 # Event type -> the name of its attributes field (e.g. activity_task_failed_event_attributes).
 _STEP_FAILURES = {
     kind: E.Name(kind).removeprefix("EVENT_TYPE_").lower() + "_event_attributes"
@@ -199,6 +210,34 @@ _STEP_FAILURES = {
         E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
     )
 }
+HANDLERS: dict[int, Handler] = {
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: _Reader.started,
+    E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: _Reader.activity_scheduled,
+    E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: _Reader.child_initiated,
+    E.EVENT_TYPE_ACTIVITY_TASK_STARTED: _Reader.activity_started,
+    E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: _Reader.activity_completed,
+    E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: _Reader.child_completed,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: _Reader.signaled,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: _Reader.update_accepted,
+    **dict.fromkeys(_STEP_FAILURES, _Reader.step_ended),
+    **dict.fromkeys(CLOSED, _Reader.closed),
+}
+
+
+def parse(history: WorkflowHistory) -> ParsedHistory:
+    """The run's timeline, its input and the recorded step results, from its history."""
+    reader = _Reader()
+    for event in history.events:
+        if (handler := HANDLERS.get(event.event_type)) is not None:
+            handler(reader, event, _time(event.event_time))
+    run_id = reader.run_input.run_id if reader.run_input else ""
+    timeline = Timeline(
+        run_id=run_id,
+        workflow_type=reader.workflow_type,
+        status=reader.status,
+        entries=reader.entries,
+    )
+    return ParsedHistory(timeline=timeline, input=reader.run_input, results=reader.results)
 
 
 def _step(task: AgentTask, when: datetime) -> TimelineEntry:
@@ -213,7 +252,3 @@ def _step(task: AgentTask, when: datetime) -> TimelineEntry:
         backend=task.agent.backend,
         input=_excerpt(given),
     )
-
-
-def _finish(entry: TimelineEntry, status: str, when: datetime) -> None:
-    entry.status, entry.ended_at = status, when

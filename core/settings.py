@@ -15,10 +15,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SHELL_COMMANDS = tuple(
-    "echo printf cat tr wc sort uniq head tail grep sed awk cut ls date sleep true false "
-    "python3 git pytest ruff".split()
-)
+# A list of names: packed on a few lines rather than one per line.
+DEFAULT_SHELL_COMMANDS = (
+    "echo", "printf", "cat", "tr", "wc", "sort", "uniq", "head", "tail", "grep", "sed",
+    "awk", "cut", "ls", "date", "sleep", "true", "false", "python3", "git", "pytest", "ruff",
+)  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
+    REDIS_PREFIX: str = Field("acc:", description="Prefix of every Redis key acc writes")
 
     # SQL. Without DATABASE_URL, a SQLite file under DATA_DIR.
     DATABASE_URL: str | None = None

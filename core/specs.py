@@ -297,3 +297,26 @@ def parse_spec(raw: object) -> RunSpec:
 
 def run_spec_schema() -> dict[str, Any]:
     return RUN_SPEC.json_schema()
+
+
+def step_specs(spec: RunSpec) -> list[StepSpec]:
+    """The spec's agent steps as written (not as run: fan-outs and iterations repeat them)."""
+    found: list[StepSpec] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, StepSpec):
+            found.append(value)
+            if isinstance(value, SagaStep) and value.compensate is not None:
+                found.append(value.compensate)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(spec)
+    return found

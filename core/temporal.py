@@ -43,19 +43,29 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect to Temporal, or raise ServiceUnavailable naming the address that was tried."""
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Connect to Temporal, or raise ServiceUnavailable naming the address that was tried.
+
+    A `lazy` client connects on its first call (and again on later calls until it does):
+    a process that serves while Temporal is down uses one, and each call that cannot
+    connect raises RuntimeError("Failed client connect: ...") (`is_connect_failure`)."""
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.TEMPORAL_NAMESPACE,
             data_converter=pydantic_data_converter,
+            lazy=lazy,
         )
     except RuntimeError as exc:
         raise ServiceUnavailable(
             f"Temporal is unreachable at {settings.temporal_address}",
             details={"address": settings.temporal_address, "reason": str(exc)},
         ) from exc
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Whether `exc` is a lazy client failing to connect (Temporal unreachable)."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -9,9 +9,6 @@ and database schema, so tests never see each other's state.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -27,12 +24,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from cli.stack import TEMPORAL_LOW_LATENCY, tansu_binary
 from core import db
+from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus, ensure_topics
 from core.settings import Settings, load_settings
-from core.temporal import PATTERN, QUALITY, RUN_NAME, TENANT
+from tests.support import servers
 from workers.main import build_workers
 
 # hypothesis is imported above on purpose: imported late by its plugin's terminal summary,
@@ -41,21 +38,9 @@ from workers.main import build_workers
 ENV = load_settings()  # what the machine offers: ACC_REDIS_URL, ACC_DATABASE_URL
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(ENV.bin_dir / "temporal"),
-        port=None,  # a fixed port that is taken would silently reuse another server
-        data_converter=pydantic_data_converter,
-        search_attributes=[PATTERN, TENANT, RUN_NAME, QUALITY],
-        dev_server_extra_args=TEMPORAL_LOW_LATENCY,
-    )
+    env = await servers.temporal_dev_server(ENV)
     yield env
     await env.shutdown()
 
@@ -73,30 +58,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Tansu broker (Kafka wire protocol) on a free port."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_tcp(port)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with servers.tansu(tmp_path_factory.mktemp("tansu") / "tansu.log") as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -105,31 +68,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if ENV.REDIS_URL:
         yield ENV.REDIS_URL
         return
-    data = tmp_path_factory.mktemp("redis")
-    sock = data / "redis.sock"
-    proc = subprocess.Popen(
-        [
-            str(ENV.bin_dir / "redis-server"),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_path(sock)
-        yield f"unix://{sock}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with servers.redis_server(tmp_path_factory.mktemp("redis"), ENV) as url:
+        yield url
 
 
 @pytest.fixture
@@ -164,6 +104,7 @@ def make_settings(
             "EVENTS_TOPIC": f"events-{suffix}",
             "KAFKA_BOOTSTRAP": kafka_bootstrap,
             "REDIS_URL": redis_url,
+            "REDIS_PREFIX": f"test-{suffix}:",
             **database,
             **overrides,
         }
@@ -180,11 +121,13 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[E
     await db.init_schema(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
     await bus.start()
+    redis = redis_client.connect(settings)
     workers = build_workers(
         client,
         settings,
         bus,
         ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT),
+        redis,
         # A workflow bug fails the run at once instead of retrying the task forever.
         workflow_failure_exception_types=[Exception],
     )
@@ -197,6 +140,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[E
             await worker.__aexit__(None, None, None)
         await bus.stop()
         await engine.dispose()
+        await redis.aclose()
 
 
 @asynccontextmanager
@@ -207,22 +151,3 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
             yield http
-
-
-def _wait_tcp(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def _wait_path(path: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"{path} did not appear")

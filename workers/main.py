@@ -21,11 +21,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.agents import AgentActivities, default_backends
-from activities.agents.runtime import AgentRuntime
+from activities.agents import AgentActivities
 from activities.events import RunEventActivities
+from agents.backends import default_backends
+from agents.base import AgentBackend
+from agents.config import AgentsConfig, load_agents
+from agents.runtime import AgentRuntime
 from core import db, temporal
-from core.agents_config import AgentsConfig, load_agents
+from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus, ensure_topics
 from core.settings import Settings
@@ -59,10 +62,11 @@ def build_workers(
     settings: Settings,
     bus: EventBus,
     artifacts: ArtifactStore,
+    redis: Redis,
     queues: Sequence[Queue] = ALL_QUEUES,
     *,
-    redis: Redis | None = None,
     declared: AgentsConfig | None = None,
+    backends: dict[str, AgentBackend] | None = None,
     **worker_options: Any,
 ) -> list[Worker]:
     """One Temporal worker per distinct task queue. When agents share the orchestration
@@ -73,9 +77,9 @@ def build_workers(
         workflows[settings.ORCHESTRATION_QUEUE] += WORKFLOWS
         activities[settings.ORCHESTRATION_QUEUE].append(RunEventActivities(bus).publish_run_event)
     if "agents" in queues:
-        backends = default_backends(settings)
-        runtime = AgentRuntime(settings, redis, backends, declared) if redis is not None else None
-        agents = AgentActivities(settings, bus, artifacts, backends, runtime=runtime)
+        backends = backends if backends is not None else default_backends(settings)
+        runtime = AgentRuntime(settings, redis, backends, declared)
+        agents = AgentActivities(settings, bus, artifacts, runtime)
         activities[settings.agents_queue].append(agents.run_agent)
     return [
         Worker(
@@ -105,11 +109,9 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         stack.push_async_callback(engine.dispose)
         artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
         declared = load_agents(settings.AGENTS_FILE)  # a bad file stops start-up, naming the field
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client.connect(settings)
         stack.push_async_callback(redis.aclose)
-        workers = build_workers(
-            client, settings, bus, artifacts, queues, redis=redis, declared=declared
-        )
+        workers = build_workers(client, settings, bus, artifacts, redis, queues, declared=declared)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,8 @@
-"""Coordination patterns as Temporal workflows. Pure orchestration: no I/O here."""
+"""Coordination patterns as Temporal workflows. Pure orchestration: no I/O here.
 
-from typing import Any
+Workflows call activities and child workflows by name (`core.contracts`), so importing
+them loads no activity code; the workers register both under the same names.
+"""
 
 from workflows.agent_step import AgentStepWorkflow
 from workflows.consensus import ConsensusWorkflow
@@ -10,12 +12,12 @@ from workflows.saga import SagaWorkflow
 from workflows.scatter_gather import ScatterGatherWorkflow
 from workflows.supervisor import SupervisorWorkflow
 
-WORKFLOW_BY_PATTERN: dict[str, Any] = {
-    "pipeline": PipelineWorkflow,
-    "scatter-gather": ScatterGatherWorkflow,
-    "consensus": ConsensusWorkflow,
-    "saga": SagaWorkflow,
-    "supervisor": SupervisorWorkflow,
-    "event-driven": EventDrivenWorkflow,
-}
-WORKFLOWS = (*WORKFLOW_BY_PATTERN.values(), AgentStepWorkflow)
+PATTERN_WORKFLOWS = (
+    PipelineWorkflow,
+    ScatterGatherWorkflow,
+    ConsensusWorkflow,
+    SagaWorkflow,
+    SupervisorWorkflow,
+    EventDrivenWorkflow,
+)
+WORKFLOWS = (*PATTERN_WORKFLOWS, AgentStepWorkflow)

@@ -20,9 +20,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.exceptions import is_cancelled_exception as is_cancelled
 
 with workflow.unsafe.imports_passed_through():
-    from activities.agents import AgentActivities
-    from activities.events import RunEventActivities
     from core.contracts import (
+        PUBLISH_RUN_EVENT,
         AgentResult,
         AgentTask,
         Carried,
@@ -31,16 +30,13 @@ with workflow.unsafe.imports_passed_through():
         RunEvent,
         RunInput,
         RunState,
-        StepSpec,
         StepState,
         Waiting,
     )
-    from core.specs import TEMPLATE_KEY
+    from core.specs import TEMPLATE_KEY, StepSpec
     from core.temporal import PATTERN, QUALITY
+    from workflows import steps
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-# The agent enforces the step's own timeout; Temporal's is a backstop a little later.
-TIMEOUT_GRACE = timedelta(seconds=15)
 EVENT_TIMEOUT = timedelta(seconds=10)
 
 
@@ -128,6 +124,7 @@ class PatternWorkflow:
         state.status = status
         state.ended_at, state.current_step, state.waiting = workflow.now(), None, None
         state.quality = self.quality if self.quality is not None else self._completion_share()
+        self._show_progress()
         if workflow.info().typed_search_attributes.get(PATTERN) is not None:
             # Started by acc with its search attributes registered (not so in bare tests).
             workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
@@ -146,8 +143,8 @@ class PatternWorkflow:
                 **fields,
             }
         )
-        await workflow.execute_local_activity_method(
-            RunEventActivities.publish_run_event,
+        await workflow.execute_local_activity(
+            PUBLISH_RUN_EVENT,
             event,
             start_to_close_timeout=EVENT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=3),
@@ -158,6 +155,22 @@ class PatternWorkflow:
         if not steps:
             return 1.0 if self.run_state.status == "completed" else 0.0
         return round(sum(s.status == "completed" for s in steps) / len(steps), 4)
+
+    def _show_progress(self) -> None:
+        """The run's current details in the Temporal Web UI: what runs or waits now."""
+        state = self.run_state
+        done = sum(s.status == "completed" for s in state.steps)
+        lines = [
+            f"**{state.status}** · {done} of {len(state.steps) + len(state.pending)} steps done"
+        ]
+        if state.waiting is not None:
+            subject = f"`{state.waiting.step}`" if state.waiting.step else "the run"
+            lines.append(f"waiting for {state.waiting.kind} of {subject}: {state.waiting.reason}")
+        running = [f"`{s.name}` (#{s.index})" for s in state.steps if s.status == "running"]
+        if running:
+            more = f" and {len(running) - 5} more" if len(running) > 5 else ""
+            lines.append("running " + ", ".join(running[:5]) + more)
+        workflow.set_current_details("\n\n".join(lines))
 
     def note(self, text: str) -> None:
         self.run_state.notes.append(text)
@@ -182,6 +195,7 @@ class PatternWorkflow:
         state.current_step = index
         if name in state.pending:
             state.pending.remove(name)
+        self._show_progress()
         return record
 
     def _task(self, record: StepState, step: StepSpec, given: Output) -> AgentTask:
@@ -251,31 +265,15 @@ class PatternWorkflow:
             if result is not None:
                 record.reused = True
             elif kind == "child":
-                result = await self._run_child(record, step, task)
+                record.child_id = f"{self.inp.run_id}.step-{record.index}"
+                result = await steps.run_child(task, step, self.inp.agents_queue, record.child_id)
             else:
-                result = await workflow.execute_activity_method(
-                    AgentActivities.run_agent,
-                    task,
-                    task_queue=self.inp.agents_queue,
-                    start_to_close_timeout=timedelta(seconds=step.timeout_seconds) + TIMEOUT_GRACE,
-                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                    retry_policy=retry_policy(step),
-                )
+                result = await steps.run_agent(task, step, self.inp.agents_queue)
         except BaseException as err:
-            raise self._failed(record, err) from None
+            failure = self._failed(record, err)
+            self._show_progress()
+            raise failure from None
         return await self._completed(record, result)
-
-    async def _run_child(self, record: StepState, step: StepSpec, task: AgentTask) -> AgentResult:
-        from workflows.agent_step import AgentStepInput, AgentStepWorkflow
-
-        record.child_id = f"{self.inp.run_id}.step-{record.index}"
-        result: AgentResult = await workflow.execute_child_workflow(
-            AgentStepWorkflow.run,
-            AgentStepInput(task=task, step=step, agents_queue=self.inp.agents_queue),
-            id=record.child_id,
-            task_queue=workflow.info().task_queue,
-        )
-        return result
 
     def _failed(self, record: StepState, err: BaseException) -> BaseException:
         record.ended_at = workflow.now()
@@ -296,6 +294,7 @@ class PatternWorkflow:
         record.status, record.ended_at, record.result = "completed", workflow.now(), result
         self._outputs[record.name] = result.output
         self.run_state.usage += result.usage
+        self._show_progress()
         await self.check_budget()
         return result
 
@@ -337,6 +336,7 @@ class PatternWorkflow:
         async with self._waiting_lock:  # one question at a time
             self._decision = None
             state.waiting = Waiting(kind=kind, step=step, reason=reason, since=workflow.now())
+            self._show_progress()
             # Tell whoever watches the bus that a person must act (runs recorded before this
             # event existed replay without it).
             if workflow.patched("announce-waiting"):
@@ -350,6 +350,7 @@ class PatternWorkflow:
                 self._decision = Decision(approve=False, comment="timed out", by="acc")
             finally:
                 state.waiting = None
+                self._show_progress()
             decision = self._decision
             assert decision is not None
             verdict = "approved" if decision.approve else "rejected"
@@ -364,15 +365,6 @@ class PatternWorkflow:
                     type="Rejected",
                     non_retryable=True,
                 )
-
-
-def retry_policy(step: StepSpec) -> RetryPolicy:
-    return RetryPolicy(
-        maximum_attempts=step.retry.max_attempts,
-        initial_interval=timedelta(seconds=step.retry.initial_interval_seconds),
-        backoff_coefficient=step.retry.backoff,
-        non_retryable_error_types=["CommandRejected", "TemplateError", "BackendUnavailable"],
-    )
 
 
 def _reason(err: BaseException) -> str:

@@ -18,13 +18,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import AgentResult, Output, RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, AgentResult, Output, RunInput, RunState
     from core.specs import ConsensusSpec, Participant
     from workflows.base import PatternWorkflow
     from workflows.scoring import parse_vote
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["consensus"])
 class ConsensusWorkflow(PatternWorkflow):
     @workflow.run
     async def run(self, inp: RunInput) -> RunState:

@@ -17,14 +17,21 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import Carried, ExternalEvent, Output, RunInput, RunState
+    from core.contracts import (
+        WORKFLOW_OF_PATTERN,
+        Carried,
+        ExternalEvent,
+        Output,
+        RunInput,
+        RunState,
+    )
     from core.specs import EventDrivenSpec
     from workflows.base import PatternWorkflow
 
 SEEN_IDS_KEPT = 1000
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["event-driven"])
 class EventDrivenWorkflow(PatternWorkflow):
     def __init__(self) -> None:
         super().__init__()

@@ -10,12 +10,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import Output, RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, Output, RunInput, RunState
     from core.specs import PipelineSpec
     from workflows.base import PatternWorkflow
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["pipeline"])
 class PipelineWorkflow(PatternWorkflow):
     @workflow.run
     async def run(self, inp: RunInput) -> RunState:

@@ -12,12 +12,12 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import Output, RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, Output, RunInput, RunState
     from core.specs import SagaSpec, SagaStep
     from workflows.base import PatternWorkflow
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["saga"])
 class SagaWorkflow(PatternWorkflow):
     @workflow.run
     async def run(self, inp: RunInput) -> RunState:

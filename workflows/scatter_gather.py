@@ -19,13 +19,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import AgentResult, Output, RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, AgentResult, Output, RunInput, RunState
     from core.specs import ScatterGatherSpec, StepSpec
     from workflows.base import PatternWorkflow
     from workflows.scoring import parse_score
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["scatter-gather"])
 class ScatterGatherWorkflow(PatternWorkflow):
     @workflow.run
     async def run(self, inp: RunInput) -> RunState:

@@ -17,14 +17,14 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import Output, RunInput, RunState
+    from core.contracts import WORKFLOW_OF_PATTERN, Output, RunInput, RunState
     from core.specs import SupervisorSpec
     from workflows import complexity
     from workflows.base import PatternWorkflow
     from workflows.scoring import parse_score
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_OF_PATTERN["supervisor"])
 class SupervisorWorkflow(PatternWorkflow):
     @workflow.run
     async def run(self, inp: RunInput) -> RunState:

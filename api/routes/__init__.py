@@ -1,0 +1,9 @@
+"""Every route of the API, one module per resource, aggregated into one router."""
+
+from fastapi import APIRouter
+
+from api.routes import agents, artifacts, health, history, metrics, runs, schema
+
+router = APIRouter()
+for module in (health, runs, history, artifacts, schema, agents, metrics):
+    router.include_router(module.router)

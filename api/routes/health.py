@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import ServicesDep
+from api.deps import EngineDep, SettingsDep, TemporalDep
 from core import db
-from core.errors import AccError
 
 router = APIRouter(tags=["health"])
 
@@ -19,17 +18,16 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/readyz", operation_id="health-ready")
-async def ready(services: ServicesDep) -> JSONResponse:
+async def ready(client: TemporalDep, settings: SettingsDep, engine: EngineDep) -> JSONResponse:
     """Temporal and the database answer; 503 with the failing part otherwise."""
     checks: dict[str, str] = {}
     try:
-        client = await services.temporal()
         await client.service_client.check_health()
         checks["temporal"] = "ok"
-    except (AccError, RuntimeError, Exception) as exc:
-        checks["temporal"] = f"unreachable at {services.settings.temporal_address}: {exc}"
+    except Exception as exc:
+        checks["temporal"] = f"unreachable at {settings.temporal_address}: {exc}"
     try:
-        await db.ping(services.engine)
+        await db.ping(engine)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable: {exc}"

@@ -7,31 +7,36 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api import forks
-from api.deps import ServicesDep
-from api.runs import RunAccepted
+from api.deps import BusDep, SettingsDep, TemporalDep
+from api.services import history
+from api.services.runs import RunAccepted
 from core.history import Timeline
 
 router = APIRouter(prefix="/v1/runs", tags=["history"])
 
 
 @router.get("/{run_id}/timeline", operation_id="history-timeline")
-async def get_timeline(run_id: str, services: ServicesDep) -> Timeline:
+async def get_timeline(run_id: str, client: TemporalDep) -> Timeline:
     """The run's agent-level timeline from its Temporal history: each step with its index,
     input, attempts, output, usage or error; events and decisions sent to the run."""
-    return await forks.timeline(await services.temporal(), run_id)
+    return await history.timeline(client, run_id)
 
 
 @router.get("/{run_id}/history", operation_id="history-raw")
-async def get_history(run_id: str, services: ServicesDep) -> dict[str, Any]:
+async def get_history(run_id: str, client: TemporalDep) -> dict[str, Any]:
     """The raw Temporal history (JSON), as `acc replay` and the Web UI read it."""
-    return await forks.history_json(await services.temporal(), run_id)
+    return await history.history_json(client, run_id)
 
 
 @router.post("/{run_id}/fork", status_code=status.HTTP_202_ACCEPTED, operation_id="history-fork")
-async def fork_run(run_id: str, request: forks.ForkRequest, services: ServicesDep) -> RunAccepted:
+async def fork_run(
+    run_id: str,
+    request: history.ForkRequest,
+    client: TemporalDep,
+    settings: SettingsDep,
+    bus: BusDep,
+) -> RunAccepted:
     """Start a new run of the same spec that reuses the recorded results of the steps
     before `from_step` (their agents do not run again) and continues from `from_step`,
     optionally with an edited input. A step without a recorded result is a 422."""
-    client = await services.temporal()
-    return await forks.fork(client, services.settings, services.bus, run_id, request)
+    return await history.fork(client, settings, bus, run_id, request)

@@ -8,15 +8,14 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from api.deps import ServicesDep
-from api.routes.agents import LiveRouterDep
+from api.deps import BusDep, RouterDep
 
 router = APIRouter(tags=["metrics"])
 BREAKER_STATES = ("closed", "half_open", "open")
 
 
 @router.get("/metrics", operation_id="metrics-prometheus", response_class=Response)
-async def metrics(live: LiveRouterDep, services: ServicesDep) -> Response:
+async def metrics(live: RouterDep, bus: BusDep) -> Response:
     """Circuit breakers (`acc_breaker_state`, one series per state with value 1 for the
     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
     counters, for Prometheus to scrape."""
@@ -50,6 +49,6 @@ async def metrics(live: LiveRouterDep, services: ServicesDep) -> Response:
         ["outcome"],
         registry=registry,
     )
-    events.labels("published").set(services.bus.published)
-    events.labels("failed").set(services.bus.failed)
+    events.labels("published").set(bus.published)
+    events.labels("failed").set(bus.failed)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field, RootModel
 
-from api import runs
-from api.deps import ServicesDep
+from api.deps import BusDep, SettingsDep, TemporalDep
+from api.services import runs
 from core.contracts import Decision, ExternalEvent
 from core.specs import Pattern, RunSpec
 
@@ -28,7 +28,9 @@ class SpecBody(RootModel[RunSpec]):
 )
 async def start_run(
     spec: SpecBody,
-    services: ServicesDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    bus: BusDep,
     response: Response,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the end")] = 0,
 ) -> runs.RunAccepted | runs.RunView:
@@ -40,9 +42,8 @@ async def start_run(
     (200 with the whole run, as `GET /v1/runs/{id}` gives it) or `wait` seconds pass (202).
     A spec without `pattern` is a pipeline.
     """
-    client, settings = await services.temporal(), services.settings
     inp = runs.run_input(settings, spec.root)
-    accepted = await runs.start_run(client, settings, services.bus, inp)
+    accepted = await runs.start_run(client, settings, bus, inp)
     if wait > 0:
         view = await runs.get_run(client, settings, accepted.id, wait)
         if view.status not in ("running", "waiting"):
@@ -53,7 +54,8 @@ async def start_run(
 
 @router.get("", operation_id="runs-list")
 async def list_runs(
-    services: ServicesDep,
+    client: TemporalDep,
+    settings: SettingsDep,
     status: runs.ListStatus | None = None,
     pattern: Pattern | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -63,26 +65,26 @@ async def list_runs(
     Temporal's visibility store is eventually consistent: a run started a moment ago may
     take a moment to appear.
     """
-    client = await services.temporal()
-    return await runs.list_runs(client, services.settings, status, pattern, limit)
+    return await runs.list_runs(client, settings, status, pattern, limit)
 
 
 @router.get("/{run_id}", operation_id="runs-get")
 async def get_run(
     run_id: str,
-    services: ServicesDep,
+    client: TemporalDep,
+    settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the end")] = 0,
 ) -> runs.RunView:
     """A run's status, steps, usage, quality and output; `waiting` says what it waits for.
     With `wait`, hold the request until the run ends or `wait` seconds pass."""
-    return await runs.get_run(await services.temporal(), services.settings, run_id, wait)
+    return await runs.get_run(client, settings, run_id, wait)
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-cancel")
-async def cancel_run(run_id: str, services: ServicesDep) -> runs.RunAccepted:
+async def cancel_run(run_id: str, client: TemporalDep, settings: SettingsDep) -> runs.RunAccepted:
     """Ask a running run to cancel: its running step is stopped (the agent's whole process
     group is killed) and the run ends `cancelled`. A run that has ended is a 409."""
-    return await runs.cancel_run(await services.temporal(), services.settings, run_id)
+    return await runs.cancel_run(client, settings, run_id)
 
 
 class Comment(BaseModel):
@@ -92,25 +94,31 @@ class Comment(BaseModel):
 
 @router.post("/{run_id}/approve", operation_id="runs-approve")
 async def approve_run(
-    run_id: str, services: ServicesDep, body: Annotated[Comment | None, Body()] = None
+    run_id: str,
+    client: TemporalDep,
+    settings: SettingsDep,
+    body: Annotated[Comment | None, Body()] = None,
 ) -> runs.RunView:
     """Approve what the run waits for (a step's approval, or going past its budget).
     A run that is not waiting is a 409."""
     decision = Decision(approve=True, **(body.model_dump() if body else {}))
-    return await runs.decide(await services.temporal(), services.settings, run_id, decision)
+    return await runs.decide(client, settings, run_id, decision)
 
 
 @router.post("/{run_id}/reject", operation_id="runs-reject")
 async def reject_run(
-    run_id: str, services: ServicesDep, body: Annotated[Comment | None, Body()] = None
+    run_id: str,
+    client: TemporalDep,
+    settings: SettingsDep,
+    body: Annotated[Comment | None, Body()] = None,
 ) -> runs.RunView:
     """Reject what the run waits for: the run fails with the rejection as its error."""
     decision = Decision(approve=False, **(body.model_dump() if body else {}))
-    return await runs.decide(await services.temporal(), services.settings, run_id, decision)
+    return await runs.decide(client, settings, run_id, decision)
 
 
 @router.post("/{run_id}/events", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-event")
-async def send_event(run_id: str, event: ExternalEvent, services: ServicesDep) -> dict[str, str]:
+async def send_event(run_id: str, event: ExternalEvent, client: TemporalDep) -> dict[str, str]:
     """Send an event to an event-driven run. Events are deduplicated by `id`."""
-    await runs.send_event(await services.temporal(), run_id, event)
+    await runs.send_event(client, run_id, event)
     return {"id": event.id, "status": "accepted"}

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from core.settings import child_environment, load_settings
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 # Settings that would point `acc up` at services other than the ones it starts itself.
 EXTERNAL = (

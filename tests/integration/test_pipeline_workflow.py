@@ -12,10 +12,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.stack import pid_alive
 from core.bus import build_consumer
-from core.contracts import Decision, RunInput, RunSpec, RunState
+from core.contracts import Decision, RunInput, RunState
 from core.events import Event
 from core.settings import Settings
-from core.specs import parse_spec
+from core.specs import RunSpec, parse_spec
 from tests.conftest import running_workers
 from workflows.pipeline import PipelineWorkflow
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from core.contracts import Decision, ExternalEvent, RunInput
+from core.contracts import WORKFLOW_OF_PATTERN, Decision, ExternalEvent, RunInput
 from core.settings import Settings
 from core.specs import parse_spec
-from workflows import WORKFLOW_BY_PATTERN
 
 
 def py(code: str) -> dict[str, Any]:
@@ -114,7 +113,7 @@ async def start(
         run_id=run_id, tenant="replay", spec=spec, agents_queue=settings.agents_queue, **extra
     )
     return await client.start_workflow(
-        WORKFLOW_BY_PATTERN[spec.pattern].run,
+        WORKFLOW_OF_PATTERN[spec.pattern],
         inp,
         id=run_id,
         task_queue=settings.ORCHESTRATION_QUEUE,

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext
-from activities.agents.claude_code import ClaudeCodeBackend
-from core.contracts import AgentTask, ClaudeCodeAgent
+from agents.backends.claude_code import ClaudeCodeBackend
+from agents.base import AgentContext
+from core.contracts import AgentTask
 from core.settings import Settings, load_settings
+from core.specs import ClaudeCodeAgent
 
 pytestmark = pytest.mark.integration
 STAND_IN = Path(__file__).resolve().parents[2] / "support" / "claude_stand_in.py"

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext
-from activities.agents.llm import LlmBackend
-from core.contracts import AgentTask, LlmAgent
+from agents.backends.llm import LlmBackend
+from agents.base import AgentContext
+from core.contracts import AgentTask
 from core.settings import load_settings
-from tests.conftest import free_port
+from core.specs import LlmAgent
 from tests.support.openai_compatible_server import OpenAICompatibleServer
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

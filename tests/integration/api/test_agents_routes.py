@@ -3,25 +3,21 @@ breaker, and the router's dry run, with errors in the API's one shape."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from activities.resilience import BreakerConfig, CircuitBreakers, ConcurrencyLimiter
-from api import errors
-from api.deps import Services
-from api.routes import agents
-from core import db
-from core.agents_config import AgentsConfig
-from core.artifacts import ArtifactStore
-from core.bus import EventBus
-from core.settings import load_settings
+from agents.breakers import BreakerConfig, CircuitBreakers
+from agents.limits import ConcurrencyLimiter
+from core.settings import Settings, load_settings
+from tests.conftest import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -50,37 +46,40 @@ DECLARED = {
 @dataclass
 class Api:
     http: httpx.AsyncClient
-    app: FastAPI
+    redis: Redis
     breakers: CircuitBreakers
     leases: ConcurrencyLimiter
 
 
+def api_settings(tmp_path: Path, redis_url: str, kafka_bootstrap: str, **extra: Any) -> Settings:
+    agents_file = tmp_path / "agents.json"
+    agents_file.write_text(json.dumps(DECLARED))
+    values: dict[str, Any] = {
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": f"test-{uuid.uuid4().hex[:12]}:",
+        "DATA_DIR": tmp_path,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'acc.db'}",
+        "DATABASE_SCHEMA": None,
+        "BREAKER_FAILURE_THRESHOLD": 1,
+        "BREAKER_RESET_SECONDS": 30,
+        "KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "AGENTS_FILE": agents_file,
+        **extra,
+    }
+    return load_settings(**values)
+
+
 @pytest.fixture
 async def api(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Api]:
-    """The agents router in an app whose state holds what the real lifespan provides."""
-    settings = load_settings(
-        REDIS_URL=redis_url,
-        DATA_DIR=tmp_path,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'acc.db'}",
-        DATABASE_SCHEMA=None,
-        BREAKER_FAILURE_THRESHOLD=1,
-        BREAKER_RESET_SECONDS=30,
-        KAFKA_BOOTSTRAP=kafka_bootstrap,
-    )
-    engine, bus = db.create_engine(settings), EventBus.from_settings(settings)
-    await bus.start()
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(agents.router)
-    redis, prefix = Redis.from_url(redis_url), f"test-{uuid.uuid4().hex[:12]}:"
-    app.state.services = Services(settings, engine, ArtifactStore(engine, 8192), bus)
-    app.state.redis, app.state.redis_prefix = redis, prefix
-    app.state.agents = AgentsConfig.model_validate(DECLARED)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
+    """The real API app (its lifespan builds the router over the agents file), and the
+    breakers and leases the workers would write, on a key prefix of the test's own."""
+    settings = api_settings(tmp_path, redis_url, kafka_bootstrap)
+    prefix = settings.REDIS_PREFIX
+    redis = Redis.from_url(redis_url)
+    async with api_client(settings) as http:
         yield Api(
             http,
-            app,
+            redis,
             CircuitBreakers(redis, BreakerConfig.from_settings(settings), prefix=prefix),
             ConcurrencyLimiter(redis, prefix=prefix),
         )
@@ -88,8 +87,6 @@ async def api(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIter
     if keys:
         await redis.delete(*keys)
     await redis.aclose()
-    await bus.stop()
-    await engine.dispose()
 
 
 async def test_agents_are_listed_with_their_load_and_breakers(api: Api) -> None:
@@ -143,7 +140,7 @@ async def test_a_dry_run_routes_on_the_live_state_and_records_nothing(api: Api) 
     decision = (await api.http.post("/v1/agents/route", json=body)).json()
     assert (decision["agent"], decision["variant"]) == ("weak", "a")
     assert await api.leases.in_flight(["weak"]) == {"weak": 0}  # nothing was taken
-    assert [key async for key in api.app.state.redis.scan_iter(match="*affinity*k")] == []
+    assert [key async for key in api.redis.scan_iter(match="*affinity*k")] == []
 
 
 async def test_no_agent_available_is_a_503_saying_why_each_was_passed_over(api: Api) -> None:
@@ -179,14 +176,18 @@ async def test_bad_requests_are_422s_naming_the_field(
     assert field in str(error["details"])
 
 
-async def test_a_new_agents_file_is_picked_up_and_redis_down_is_a_503(api: Api) -> None:
-    api.app.state.agents = AgentsConfig()
-    assert (await api.http.get("/v1/agents")).json() == []
+async def test_without_an_agents_file_no_agent_is_listed(
+    redis_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = api_settings(tmp_path, redis_url, kafka_bootstrap, AGENTS_FILE=None)
+    async with api_client(settings) as http:
+        assert (await http.get("/v1/agents")).json() == []
 
-    api.app.state.redis = Redis.from_url("unix:///nonexistent/redis.sock")
-    api.app.state.agents = AgentsConfig.model_validate(DECLARED)
-    resp = await api.http.get("/v1/agents")
+
+async def test_redis_down_is_a_503_naming_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+    nowhere = "unix:///nonexistent/redis.sock"
+    async with api_client(api_settings(tmp_path, nowhere, kafka_bootstrap)) as http:
+        resp = await http.get("/v1/agents")
     assert resp.status_code == 503
     assert resp.json()["error"]["type"] == "service_unavailable"
     assert "Redis is unreachable at" in resp.json()["error"]["message"]
-    await api.app.state.redis.aclose()

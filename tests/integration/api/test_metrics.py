@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
-from activities.resilience import BreakerConfig, CircuitBreakers
+from agents.breakers import BreakerConfig, CircuitBreakers
 from core.settings import Settings
 from tests.conftest import api_client
 
@@ -19,15 +19,15 @@ async def test_metrics_expose_breaker_states(make_settings: Callable[..., Settin
     settings = make_settings()
     name = f"metrics-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(settings.redis_url)
-    breakers = CircuitBreakers(redis, BreakerConfig(failure_threshold=2))
+    prefix = settings.REDIS_PREFIX
+    breakers = CircuitBreakers(redis, BreakerConfig(failure_threshold=2), prefix=prefix)
     try:
         await breakers.agent(name).record_failure()
         await breakers.agent(name).record_failure()
         async with api_client(settings) as http:
             resp = await http.get("/metrics")
     finally:
-        await redis.delete(f"acc:breaker:agent:{name}")
-        await redis.srem("acc:breakers", f"agent:{name}")
+        await redis.delete(f"{prefix}breaker:agent:{name}", f"{prefix}breakers")
         await redis.aclose()
     assert resp.status_code == 200
     text = resp.text

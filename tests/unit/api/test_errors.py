@@ -10,7 +10,7 @@ import pytest
 
 from api.main import create_app
 from core.settings import load_settings
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -37,9 +37,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext, AgentOutcome
-from core.contracts import LlmAgent, Usage
+from agents.base import AgentContext, AgentOutcome
+from core.contracts import Usage
 from core.settings import Settings
+from core.specs import LlmAgent
 
 if TYPE_CHECKING:
     import anthropic

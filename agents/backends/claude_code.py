@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 from asyncio import FIRST_COMPLETED
 from collections import deque
 from pathlib import Path
@@ -35,10 +34,11 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext, AgentOutcome
-from activities.agents.shell import KILL_GRACE_SECONDS, STDERR_TAIL, _kill, _read
-from core.contracts import ClaudeCodeAgent, Usage
+from agents.base import AgentContext, AgentOutcome
+from agents.process import KILL_GRACE_SECONDS, STDERR_TAIL, kill_group, read_capped, stop
+from core.contracts import Usage
 from core.settings import Settings
+from core.specs import ClaudeCodeAgent
 
 EXCERPT_CHARS = 400
 HEARTBEAT_SECONDS = 1.0
@@ -212,7 +212,7 @@ async def _execute(
     except (FileNotFoundError, PermissionError):
         raise _cli_missing(argv[0]) from None
     assert proc.stdout and proc.stderr
-    stderr = asyncio.ensure_future(_read(proc.stderr, STDERR_TAIL, keep_tail=True))
+    stderr = asyncio.ensure_future(read_capped(proc.stderr, STDERR_TAIL, keep_tail=True))
     reader = asyncio.ensure_future(_pump(proc.stdout, stream, ctx))
     exited = asyncio.ensure_future(proc.wait())  # done once it exited and every pipe closed
     deadline = asyncio.timeout(ctx.task.timeout_seconds)
@@ -227,14 +227,14 @@ async def _execute(
                 if proc.returncode is not None and not exited.done():
                     # The CLI has exited but something it started still holds a pipe open.
                     await asyncio.wait({exited}, timeout=KILL_GRACE_SECONDS)
-                    _kill_group(proc.pid)
+                    kill_group(proc.pid)
             await reader
             code = exited.result()
             await asyncio.wait({stderr}, timeout=KILL_GRACE_SECONDS)
     except BaseException as exc:
         # Bounded: a process that left the group could hold the pipes open for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_kill(proc), 3 * KILL_GRACE_SECONDS)
+            await asyncio.wait_for(stop(proc), 3 * KILL_GRACE_SECONDS)
         if isinstance(exc, TimeoutError) and deadline.expired():
             raise ApplicationError(
                 f"claude timed out after {ctx.task.timeout_seconds:g}s", type="AgentTimedOut"
@@ -243,7 +243,7 @@ async def _execute(
     finally:
         for pending in (reader, exited, stderr):
             pending.cancel()
-        _kill_group(proc.pid)  # background processes its tools left behind
+        kill_group(proc.pid)  # background processes its tools left behind
     tail = stderr.result()[0] if stderr.done() and not stderr.cancelled() else b""
     return code, tail.decode(errors="replace")
 
@@ -321,11 +321,6 @@ def _load_session(path: Path) -> str | None:
 def _save_session(path: Path, session_id: str, step: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"session_id": session_id, "step": step}))
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def _cli_missing(cli: str) -> ApplicationError:

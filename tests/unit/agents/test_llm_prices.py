@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.agents.llm import BUILTIN_PRICES, LlmBackend, Price, PriceTable, retry_after
+from agents.backends.llm import BUILTIN_PRICES, LlmBackend, Price, PriceTable, retry_after
 from core.settings import load_settings
 
 pytestmark = pytest.mark.unit

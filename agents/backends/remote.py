@@ -2,9 +2,9 @@
 
 The workflows never see the connection. `run_agent` runs on a worker like any other step;
 this backend passes the task and the activity's task token to a `RemoteDispatcher` (the
-WebSocket pool, which implements it) and ends the activity function with
-`activity.raise_complete_async()`: the activity stays open in Temporal until the pool
-reports for it, from any process, by task token.
+WebSocket pool, which implements it) and returns an outcome marked `handed_off`, on which
+`run_agent` ends with `activity.raise_complete_async()`: the activity stays open in
+Temporal until the pool reports for it, from any process, by task token.
 
 The protocol the pool implements:
 
@@ -35,11 +35,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext, AgentOutcome
-from core.contracts import AgentTask, Output, RemoteAgent
+from agents.base import AgentContext, AgentOutcome
+from core.contracts import AgentTask, Output
+from core.specs import RemoteAgent
 
 
 class RemoteDispatcher(Protocol):
@@ -48,11 +48,6 @@ class RemoteDispatcher(Protocol):
     ) -> None:
         """Hand `task` to a connected agent that will complete `task_token`; see above."""
         ...
-
-
-def completes_async(exc: BaseException) -> bool:
-    """Whether `exc` is `raise_complete_async()` ending the function, not a failure."""
-    return isinstance(exc, activity._CompleteAsyncError)
 
 
 class RemoteBackend:
@@ -74,7 +69,5 @@ class RemoteBackend:
         task = ctx.task.model_copy(
             update={"input": Output.of(ctx.input_text), "template": None, "context": {}}
         )
-        await self.dispatcher.dispatch(
-            agent.agent_id, agent.capability, task, activity.info().task_token
-        )
-        activity.raise_complete_async()
+        await self.dispatcher.dispatch(agent.agent_id, agent.capability, task, ctx.task_token)
+        return AgentOutcome(text="", handed_off=True)

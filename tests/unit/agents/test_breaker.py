@@ -12,14 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from activities.resilience import (
-    BreakerConfig,
-    BreakerRecord,
-    BreakerStatus,
-    RateLimited,
-    parse_retry_after,
-    retry_delay,
-)
+from agents.breakers import BreakerConfig, BreakerRecord, BreakerStatus
+from agents.limits import RateLimited, parse_retry_after, retry_delay
 from core.settings import load_settings
 
 pytestmark = pytest.mark.unit

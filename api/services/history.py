@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.runs import RunAccepted, run_input, start_run
+from api.services.runs import RunAccepted, run_input, start_run
 from core.bus import EventBus
 from core.errors import InvalidInput, NotFound
 from core.history import ParsedHistory, Timeline, parse

@@ -29,7 +29,7 @@ it can run anywhere, a workflow included. The steps:
    affinity key or task key) over the variants' weights; its strategy sets w in step 4.
 
 The caller stores `decision.agent` under the affinity key, publishes `decision_event(...)`,
-and takes a concurrency lease (resilience.py); `NoAgentAvailable` says why each agent
+and takes a concurrency lease (limits.py); `NoAgentAvailable` says why each agent
 with the capability was passed over.
 """
 
@@ -43,9 +43,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.contracts import NAME_PATTERN
 from core.errors import ServiceUnavailable
 from core.events import Event
+from core.specs import NAME_PATTERN
 
 Strategy = Literal["balanced", "skill", "least_loaded"]
 STRATEGIES: dict[Strategy, float] = {"balanced": 0.7, "skill": 1.0, "least_loaded": 0.0}
@@ -54,7 +54,7 @@ _Entry = tuple[float, str, "AgentProfile"]  # (-skill, name, profile): sorts bes
 
 
 def agent_breaker(name: str) -> str:
-    """Circuit-breaker key of one agent, as resilience.CircuitBreakers stores it."""
+    """Circuit-breaker key of one agent, as breakers.CircuitBreakers stores it."""
     return f"agent:{name}"
 
 

@@ -25,6 +25,7 @@ class AgentContext:
     workdir: Path
     heartbeat: Callable[..., None]
     emit: Emit  # streams agent events to the bus as they happen, e.g. emit("agent.message", {...})
+    task_token: bytes = b""  # the activity's, for a backend that completes it later (remote)
 
 
 @dataclass
@@ -36,6 +37,9 @@ class AgentOutcome:
     usage: Usage = field(default_factory=Usage)
     session_id: str | None = None
     error: str | None = None  # set when the agent ran but failed: the step fails with this
+    # The step was handed to a remote agent that reports for it later, by task token: the
+    # activity completes asynchronously (`activity.raise_complete_async()`).
+    handed_off: bool = False
 
 
 class AgentBackend(Protocol):

@@ -17,26 +17,31 @@ from redis.asyncio import Redis
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.agents import AgentActivities
-from activities.agents.base import AgentContext, AgentOutcome
-from activities.agents.llm import LlmBackend
-from activities.agents.remote import RemoteBackend
-from activities.agents.runtime import AgentRuntime
-from activities.events import RunEventActivities
-from activities.resilience import RateLimiter
+from agents.backends.llm import LlmBackend
+from agents.backends.remote import RemoteBackend
+from agents.base import AgentContext, AgentOutcome
+from agents.config import AgentsConfig
+from agents.limits import RateLimiter
+from agents.runtime import AgentRuntime
 from core import db
-from core.agents_config import AgentsConfig
+from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
-from core.contracts import AgentResult, AgentTask, Output, RunInput, Usage
+from core.contracts import (
+    WORKFLOW_OF_PATTERN,
+    AgentResult,
+    AgentTask,
+    Output,
+    RunInput,
+    RunState,
+    Usage,
+)
 from core.events import Event
 from core.settings import Settings, load_settings
 from core.specs import parse_spec
 from tests.support.openai_compatible_server import OpenAICompatibleServer
-from workflows import WORKFLOWS
-from workflows.pipeline import PipelineWorkflow
+from workers.main import build_workers
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +150,7 @@ async def make(redis_url: str) -> AsyncIterator[Callable[..., Harness]]:
             "BREAKER_FAILURE_THRESHOLD": 2,
             "BREAKER_RESET_SECONDS": 30,
             "AGENT_LEASE_SECONDS": 60,
+            "REDIS_PREFIX": prefix,
             **NO_PROVIDER,
             **settings,
         }
@@ -153,7 +159,6 @@ async def make(redis_url: str) -> AsyncIterator[Callable[..., Harness]]:
             redis,
             backends or {"llm": backend, "shell": backend},
             AgentsConfig.model_validate(agents),
-            prefix=prefix,
             clock=clock,
         )
         made.append(runtime)
@@ -390,18 +395,14 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
     await db.init_schema(engine, settings.DATABASE_SCHEMA)
     bus, pool = EventBus.from_settings(settings), Pool(temporal_env)
     await bus.start()
-    agents = AgentActivities(
-        settings, bus, ArtifactStore(engine, 8192), backends={"remote": RemoteBackend(pool)}
-    )
-    activities: list[Callable[..., Any]] = [
-        agents.run_agent,
-        RunEventActivities(bus).publish_run_event,
-    ]
-    worker = Worker(
+    redis = redis_client.connect(settings)
+    [worker] = build_workers(
         temporal_env.client,
-        task_queue=settings.ORCHESTRATION_QUEUE,
-        workflows=WORKFLOWS,
-        activities=activities,
+        settings,
+        bus,
+        ArtifactStore(engine, 8192),
+        redis,
+        backends={"remote": RemoteBackend(pool)},
     )
     step = {"backend": "remote", "capability": "code", "prompt": "shout"}
     async with worker:
@@ -412,10 +413,11 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
                 {"name": "remote", "input": text, "steps": [{"name": "ask", "agent": step}]}
             )
             handle = await temporal_env.client.start_workflow(
-                PipelineWorkflow.run,
+                WORKFLOW_OF_PATTERN["pipeline"],
                 RunInput(run_id=run_id, tenant="t1", spec=spec, agents_queue=settings.agents_queue),
                 id=run_id,
                 task_queue=settings.ORCHESTRATION_QUEUE,
+                result_type=RunState,
             )
             try:
                 results.append((await handle.result()).output)
@@ -423,6 +425,7 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
                 results.append(str(exc.cause))
     await bus.stop()
     await engine.dispose()
+    await redis.aclose()
     assert [(a, c, t.input.text) for a, c, t in pool.tasks] == [
         (None, "code", "hello laptop"),
         (None, "code", "please fail"),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities.routing import (
+from agents.router import (
     AgentProfile,
     Experiment,
     NoAgentAvailable,

@@ -1,6 +1,6 @@
 """What the runtime and the remote backend decide before any shared state is touched: the
 Redis client here points at a closed port, so a test that reached Redis would fail. The
-Redis-backed guards are tested in tests/integration/test_agent_runtime.py."""
+Redis-backed guards are tested in tests/integration/agents/test_runtime.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
-from activities.agents.base import AgentContext, AgentOutcome
-from activities.agents.remote import RemoteBackend, completes_async
-from activities.agents.runtime import AgentRuntime
+from agents.backends.remote import RemoteBackend
+from agents.base import AgentContext, AgentOutcome
+from agents.runtime import AgentRuntime
 from core.contracts import AgentTask, Output
 from core.settings import load_settings
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.unit
 NOWHERE = "redis://127.0.0.1:9/0"  # the discard port: nothing answers
 
 
-def context(agent: dict[str, Any], input_text: str = "") -> AgentContext:
+def context(agent: dict[str, Any], input_text: str = "", token: bytes = b"") -> AgentContext:
     task = AgentTask.model_validate(
         {
             "run_id": "run-1",
@@ -35,7 +34,7 @@ def context(agent: dict[str, Any], input_text: str = "") -> AgentContext:
             "input": {"text": "x"},
         }
     )
-    return AgentContext(task, input_text, Path("."), heartbeat=lambda *_: None, emit=_emit)
+    return AgentContext(task, input_text, Path("."), lambda *_: None, _emit, task_token=token)
 
 
 async def _emit(kind: str, data: dict[str, Any]) -> None:
@@ -65,19 +64,16 @@ async def test_a_remote_step_without_a_pool_fails_for_good_saying_so() -> None:
     assert "no WebSocket pool is connected" in caught.value.message
 
 
-async def test_a_remote_step_is_dispatched_with_its_token_and_completes_async() -> None:
+async def test_a_remote_step_is_dispatched_with_its_token_and_handed_off() -> None:
     pool = Pool()
-    env = ActivityEnvironment()
-    ctx = context({"backend": "remote", "agent_id": "laptop-1", "prompt": "go"}, "resolved input")
-    with pytest.raises(BaseException) as caught:  # how the activity function ends
-        await env.run(RemoteBackend(pool).run, ctx)
-    assert completes_async(caught.value)
+    agent = {"backend": "remote", "agent_id": "laptop-1", "prompt": "go"}
+    outcome = await RemoteBackend(pool).run(context(agent, "resolved input", b"token-1"))
+    assert outcome.handed_off  # run_agent then completes the activity asynchronously
     [(agent_id, capability, task, token)] = pool.calls
-    assert (agent_id, capability, token) == ("laptop-1", None, env.info.task_token)
+    assert (agent_id, capability, token) == ("laptop-1", None, b"token-1")
     # The agent gets the input resolved, not a template over outputs it cannot read.
     assert task.input == Output.of("resolved input") and task.template is None
     assert task.agent.backend == "remote" and task.agent.prompt == "go"
-    assert not completes_async(ApplicationError("x")) and not completes_async(KeyboardInterrupt())
 
 
 async def test_a_routed_step_with_no_agents_declared_fails_for_good() -> None:

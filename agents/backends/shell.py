@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,12 +19,11 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext, AgentOutcome
-from core.contracts import ShellAgent
+from agents.base import AgentContext, AgentOutcome
+from agents.process import STDERR_TAIL, kill_group, read_capped, stop
 from core.settings import Settings
+from core.specs import ShellAgent
 
-STDERR_TAIL = 4096
-KILL_GRACE_SECONDS = 2.0
 POLL_SECONDS = 0.25
 LEFTOVER_GRACE_SECONDS = 0.5
 
@@ -85,18 +83,18 @@ async def execute(
     assert proc.stdin and proc.stdout and proc.stderr
     io = asyncio.gather(
         _feed(proc.stdin, stdin.encode()),
-        _read(proc.stdout, output_limit),
-        _read(proc.stderr, output_limit, keep_tail=True),
+        read_capped(proc.stdout, output_limit),
+        read_capped(proc.stderr, output_limit, keep_tail=True),
         proc.wait(),
     )
     try:
         async with asyncio.timeout(timeout):
             await _until_done(proc, io, tick)
     except TimeoutError:
-        await _kill(proc)
+        await stop(proc)
         raise CommandTimedOut(f"command timed out after {timeout:g}s") from None
     except BaseException:
-        await _kill(proc)
+        await stop(proc)
         raise
     finally:
         if not io.done():
@@ -133,8 +131,7 @@ async def _until_done(
         if proc.returncode is not None:
             exited_at = exited_at or time.monotonic()
             if time.monotonic() - exited_at > LEFTOVER_GRACE_SECONDS:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_group(proc.pid)
 
 
 async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
@@ -143,31 +140,6 @@ async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
             stream.write(data)
             await stream.drain()
         stream.close()
-
-
-async def _read(
-    stream: asyncio.StreamReader, limit: int, keep_tail: bool = False
-) -> tuple[bytes, bool]:
-    """Read to the end, keeping at most `limit` bytes (the head, or the tail)."""
-    buf = bytearray()
-    truncated = False
-    while chunk := await stream.read(65536):
-        buf += chunk
-        if len(buf) > limit:
-            truncated = True
-            buf = buf[-limit:] if keep_tail else buf[:limit]
-    return bytes(buf), truncated
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the whole process group, SIGKILL whatever is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), KILL_GRACE_SECONDS)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    await proc.wait()
 
 
 class ShellBackend:

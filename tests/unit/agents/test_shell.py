@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.agents import shell
+from agents.backends import shell
 from cli.stack import pid_alive
-from core.contracts import ShellAgent
+from core.specs import ShellAgent
 
 pytestmark = pytest.mark.unit
 PATH = "/usr/local/bin:/usr/bin:/bin"

@@ -8,9 +8,9 @@ YAML or JSON; every field but `agents[].name` and `agents[].agent` has a default
         capacity: 2                       # tasks it runs at once, across all workers
         tags: [cheap]
         agent: {backend: llm, model: gpt-4o, prompt: "Write the code."}
-    rules:                                # activities.routing.RoutingRule
+    rules:                                # agents.router.RoutingRule
       - {name: no-cheap-reviews, capability: review, action: exclude, agent_tags: [cheap]}
-    experiments:                          # activities.routing.Experiment
+    experiments:                          # agents.router.Experiment
       - {name: ab, variants: [{name: a, weight: 1, strategy: balanced},
                               {name: b, weight: 1, strategy: skill}]}
     strategy: balanced                    # balanced | skill | least_loaded
@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from activities.routing import (
+from agents.router import (
     AgentProfile,
     Experiment,
     Registry,

@@ -1,4 +1,6 @@
-"""Agents as activities: `run_agent` hands a step to its backend and reports what happened."""
+"""`run_agent`: the activity every agent step is. It resolves the step's input, hands the
+step to the agent runtime (routing, limits, breakers, then the backend), keeps large
+outputs in the artifact store, and reports the step's start and end on the bus."""
 
 from __future__ import annotations
 
@@ -9,63 +11,41 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentBackend, AgentContext
-from activities.agents.claude_code import ClaudeCodeBackend
-from activities.agents.llm import LlmBackend
-from activities.agents.python_plugin import PythonBackend
-from activities.agents.remote import RemoteBackend, completes_async
-from activities.agents.runtime import AgentRuntime
-from activities.agents.shell import ShellBackend
+from agents.base import AgentContext
+from agents.runtime import AgentRuntime
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
-from core.contracts import AgentResult, AgentTask
+from core.contracts import RUN_AGENT, AgentResult, AgentTask
 from core.events import Event
 from core.settings import Settings
 from core.specs import TEMPLATE_KEY
-
-
-def default_backends(settings: Settings) -> dict[str, AgentBackend]:
-    return {
-        "shell": ShellBackend(settings),
-        "llm": LlmBackend(settings),
-        "claude_code": ClaudeCodeBackend(settings),
-        "python": PythonBackend(),
-        "remote": RemoteBackend(),  # the WebSocket pool passes its dispatcher
-    }
 
 
 class AgentActivities:
     """Runs agent steps. Clients come in through the constructor, built once per worker."""
 
     def __init__(
-        self,
-        settings: Settings,
-        bus: EventBus,
-        artifacts: ArtifactStore,
-        backends: dict[str, AgentBackend] | None = None,
-        runtime: AgentRuntime | None = None,
+        self, settings: Settings, bus: EventBus, artifacts: ArtifactStore, runtime: AgentRuntime
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._artifacts = artifacts
-        self._backends = backends if backends is not None else default_backends(settings)
-        # Routing, breakers, leases and rate limits shared through Redis; without it (tests,
-        # tools) steps call their backend directly.
         self._runtime = runtime
 
     def workdir(self, run_id: str) -> Path:
         return self._settings.data_dir / "runs" / run_id
 
-    @activity.defn
+    @activity.defn(name=RUN_AGENT)
     async def run_agent(self, task: AgentTask) -> AgentResult:
         attempt = activity.info().attempt
         await self._emit(task, "step.started", attempt=attempt, backend=task.agent.backend)
         try:
             result = await self._run(task)
         except BaseException as exc:
-            if not completes_async(exc):  # a remote step handed off is not a failure
-                await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
+            await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
             raise
+        if result is None:  # a remote agent reports for the step later, by task token
+            activity.raise_complete_async()
         await self._emit(
             task,
             "step.completed",
@@ -76,7 +56,7 @@ class AgentActivities:
         )
         return result
 
-    async def _run(self, task: AgentTask) -> AgentResult:
+    async def _run(self, task: AgentTask) -> AgentResult | None:
         started = time.perf_counter()
         ctx = AgentContext(
             task=task,
@@ -84,18 +64,11 @@ class AgentActivities:
             workdir=self.workdir(task.run_id),
             heartbeat=activity.heartbeat,
             emit=lambda kind, data: self._emit(task, kind, **data),
+            task_token=activity.info().task_token,
         )
-        if self._runtime is not None:
-            outcome = await self._runtime.run(ctx, self._bus.publish)
-        else:
-            backend = self._backends.get(task.agent.backend)
-            if backend is None:
-                raise ApplicationError(
-                    f"no {task.agent.backend!r} backend on this worker",
-                    type="BackendUnavailable",
-                    non_retryable=True,
-                )
-            outcome = await backend.run(ctx)
+        outcome = await self._runtime.run(ctx, self._bus.publish)
+        if outcome.handed_off:
+            return None
         result = AgentResult(
             output=await self._artifacts.to_output(outcome.text, truncated=outcome.truncated),
             exit_code=outcome.exit_code,

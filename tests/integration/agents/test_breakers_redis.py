@@ -10,13 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from activities.resilience import (
-    BreakerConfig,
-    CircuitBreakers,
-    ConcurrencyLimiter,
-    RateLimited,
-    RateLimiter,
-)
+from agents.breakers import BreakerConfig, CircuitBreakers
+from agents.limits import ConcurrencyLimiter, RateLimited, RateLimiter
 
 pytestmark = pytest.mark.integration
 

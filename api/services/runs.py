@@ -29,10 +29,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from core import temporal
 from core.bus import EventBus
 from core.contracts import (
+    WORKFLOW_OF_PATTERN,
     Decision,
     ExternalEvent,
     RunInput,
-    RunSpec,
     RunState,
     RunStatus,
     StepState,
@@ -42,8 +42,7 @@ from core.contracts import (
 from core.errors import Conflict, NotFound
 from core.events import Event
 from core.settings import Settings
-from core.specs import Pattern
-from workflows import WORKFLOW_BY_PATTERN
+from core.specs import PATTERNS, Pattern, RunSpec, step_specs
 
 STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -157,10 +156,9 @@ async def start_run(
 ) -> RunAccepted:
     """Start the pattern's workflow (workflow id = run id) and announce `run.started`."""
     run_id, spec, tenant = inp.run_id, inp.spec, inp.tenant
-    workflow_cls = WORKFLOW_BY_PATTERN[spec.pattern]
     try:
         await client.start_workflow(
-            workflow_cls.run,
+            WORKFLOW_OF_PATTERN[spec.pattern],
             inp,
             id=run_id,
             task_queue=settings.ORCHESTRATION_QUEUE,
@@ -171,6 +169,8 @@ async def start_run(
                     SearchAttributePair(temporal.RUN_NAME, spec.name),
                 ]
             ),
+            static_summary=f"{spec.name} · {spec.pattern}",
+            static_details=details(inp),
         )
     except WorkflowAlreadyStartedError as exc:
         raise Conflict(f"run {run_id} already exists") from exc
@@ -185,6 +185,19 @@ async def start_run(
         )
     )
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+def details(inp: RunInput) -> str:
+    """What the Temporal Web UI shows of the run before any step: its spec in short."""
+    spec = inp.spec
+    lines = [f"**{spec.name}** · {spec.pattern} · tenant {inp.tenant}"]
+    if spec.description:
+        lines.append(spec.description)
+    steps = [f"`{step.name}` ({step.agent.backend})" for step in step_specs(spec)]
+    lines.append("Steps: " + ", ".join(steps))
+    if inp.parent_run_id:
+        lines.append(f"Fork of `{inp.parent_run_id}`, reusing {len(inp.recorded)} step(s)")
+    return "\n\n".join(lines)
 
 
 def _handle(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
@@ -265,7 +278,7 @@ async def list_runs(
     pattern: Pattern | None,
     limit: int,
 ) -> list[RunSummary]:
-    patterns = [pattern] if pattern else list(WORKFLOW_BY_PATTERN)
+    patterns = [pattern] if pattern else list(PATTERNS)
     clauses = ["AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")"]
     if status:
         clauses.append(f"ExecutionStatus = '{VISIBILITY_STATUS[status]}'")

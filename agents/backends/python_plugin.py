@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentContext, AgentOutcome
-from core.contracts import PythonAgent, Usage
+from agents.base import AgentContext, AgentOutcome
+from core.contracts import Usage
+from core.specs import PythonAgent
 
 GROUP = "acc.agents"
 

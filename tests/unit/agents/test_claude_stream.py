@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from activities.agents.base import AgentContext
-from activities.agents.claude_code import EXCERPT_CHARS, ClaudeStream, _pump, cli_arguments
-from core.contracts import AgentTask, ClaudeCodeAgent, Usage
+from agents.backends.claude_code import EXCERPT_CHARS, ClaudeStream, _pump, cli_arguments
+from agents.base import AgentContext
+from core.contracts import AgentTask, Usage
+from core.specs import ClaudeCodeAgent
 
 pytestmark = pytest.mark.unit
 TRANSCRIPTS = Path(__file__).resolve().parents[2] / "support" / "transcripts"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from activities.routing import RouteRequest
-from core.agents_config import AgentsConfig, AgentsFileError, load_agents
+from agents.config import AgentsConfig, AgentsFileError, load_agents
+from agents.router import RouteRequest
 from core.specs import LlmAgent, ShellAgent
 
 pytestmark = pytest.mark.unit

@@ -1,7 +1,7 @@
 """The guard around agent backends: routing, circuit breakers, concurrency and rate limits.
 
 `run_agent` calls `AgentRuntime.run(ctx, publish)` rather than the backend itself, so every
-worker applies the same shared limits (all kept in Redis, see resilience.py):
+worker applies the same shared limits (all kept in Redis, see breakers.py and limits.py):
 
 1. A `routed` step asks `LiveRouter` (the router fed with every worker's in-flight leases,
    refusing breakers and affinity) for an agent, takes a lease on one of its `capacity`
@@ -37,19 +37,11 @@ from typing import Any
 from redis.asyncio import Redis
 from temporalio.exceptions import ApplicationError
 
-from activities.agents.base import AgentBackend, AgentContext, AgentOutcome
-from activities.resilience import (
-    BreakerConfig,
-    CircuitBreakers,
-    Clock,
-    ConcurrencyLimiter,
-    Lease,
-    RateLimited,
-    RateLimiter,
-    breaker_event,
-    retry_delay,
-)
-from activities.routing import (
+from agents.base import AgentBackend, AgentContext, AgentOutcome
+from agents.breakers import BreakerConfig, CircuitBreakers, Clock, breaker_event
+from agents.config import AgentsConfig, DeclaredSpec
+from agents.limits import ConcurrencyLimiter, Lease, RateLimited, RateLimiter, retry_delay
+from agents.router import (
     NoAgentAvailable,
     RouteRequest,
     RoutingDecision,
@@ -57,11 +49,11 @@ from activities.routing import (
     backend_breaker,
     decision_event,
 )
-from core.agents_config import AgentsConfig, DeclaredSpec
-from core.contracts import AgentTask, LlmAgent, RoutedAgent
+from core.contracts import AgentTask
 from core.errors import InvalidInput
 from core.events import Event
 from core.settings import Settings
+from core.specs import LlmAgent, RoutedAgent
 
 Publish = Callable[[Event], Awaitable[None]]
 AFFINITY_TTL_SECONDS = 24 * 3600  # refreshed by every step routed under the key
@@ -78,9 +70,9 @@ class LiveRouter:
         redis: Redis,
         agents: AgentsConfig,
         *,
-        prefix: str = "acc:",
         clock: Clock = time.time,
     ) -> None:
+        prefix = settings.REDIS_PREFIX
         self.agents, self.router = agents, agents.router()
         self.breakers = CircuitBreakers(
             redis, BreakerConfig.from_settings(settings), prefix=prefix, clock=clock
@@ -160,14 +152,13 @@ class AgentRuntime:
         backends: dict[str, AgentBackend],
         agents: AgentsConfig | None = None,
         *,
-        prefix: str = "acc:",
         clock: Clock = time.time,
     ) -> None:
         agents = agents or AgentsConfig()
-        self.live = LiveRouter(settings, redis, agents, prefix=prefix, clock=clock)
+        self.live = LiveRouter(settings, redis, agents, clock=clock)
         self._backends, self._clock = backends, clock
         self._limiters = {
-            provider: _limiter(redis, provider, limits, prefix, clock)
+            provider: _limiter(redis, provider, limits, settings.REDIS_PREFIX, clock)
             for provider, limits in settings.RATE_LIMITS.items()
         }
 
@@ -259,6 +250,8 @@ class AgentRuntime:
         except Exception as exc:
             await self._failed(exc, ctx.task, keys, limiter, publish)
             raise
+        if outcome.handed_off:  # the pool records the remote agent's outcome when it has one
+            return outcome
         if limiter is not None:
             await limiter.charge(outcome.usage.tokens - estimate)
         failed = {key: key == agent_key and outcome.error is not None for key in keys}

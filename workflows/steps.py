@@ -1,0 +1,76 @@
+"""How a workflow runs one agent step: the `run_agent` activity or the `AgentStepWorkflow`
+child, called by name with typed results, with the step's timeouts and retry policy, and
+labelled for the Temporal Web UI (each bar reads "step · backend", not "run_agent").
+
+Shared by the pattern workflows and the child workflow, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from core.contracts import (
+        AGENT_STEP_WORKFLOW,
+        RUN_AGENT,
+        AgentResult,
+        AgentStepInput,
+        AgentTask,
+    )
+    from core.specs import StepSpec
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# The agent enforces the step's own timeout; Temporal's is a backstop a little later.
+TIMEOUT_GRACE = timedelta(seconds=15)
+# Failures retrying cannot fix: the step fails at once whatever its retry policy says.
+NON_RETRYABLE = ["CommandRejected", "TemplateError", "BackendUnavailable"]
+
+
+def retry_policy(step: StepSpec) -> RetryPolicy:
+    return RetryPolicy(
+        maximum_attempts=step.retry.max_attempts,
+        initial_interval=timedelta(seconds=step.retry.initial_interval_seconds),
+        backoff_coefficient=step.retry.backoff,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
+
+
+def summary(task: AgentTask) -> str:
+    """What the Web UI shows on the step's bar: `review · llm (gpt-4o)`, `#3 of group`."""
+    agent = task.agent
+    detail = getattr(agent, "model", None) or getattr(agent, "capability", None)
+    label = f"{task.step_name} · {agent.backend}" + (f" ({detail})" if detail else "")
+    return label + (f" · {task.group}" if task.group else "") + f" · #{task.step_index}"
+
+
+async def run_agent(task: AgentTask, step: StepSpec, agents_queue: str) -> AgentResult:
+    """The step as a `run_agent` activity on the agents queue."""
+    result: AgentResult = await workflow.execute_activity(
+        RUN_AGENT,
+        task,
+        result_type=AgentResult,
+        task_queue=agents_queue,
+        start_to_close_timeout=timedelta(seconds=step.timeout_seconds) + TIMEOUT_GRACE,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=retry_policy(step),
+        summary=summary(task),
+    )
+    return result
+
+
+async def run_child(
+    task: AgentTask, step: StepSpec, agents_queue: str, workflow_id: str
+) -> AgentResult:
+    """The step in its own `AgentStepWorkflow` child, on this workflow's task queue."""
+    result: AgentResult = await workflow.execute_child_workflow(
+        AGENT_STEP_WORKFLOW,
+        AgentStepInput(task=task, step=step, agents_queue=agents_queue),
+        result_type=AgentResult,
+        id=workflow_id,
+        task_queue=workflow.info().task_queue,
+        static_summary=summary(task),
+    )
+    return result
