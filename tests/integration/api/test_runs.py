@@ -126,3 +126,34 @@ async def _until(
             return run
         await asyncio.sleep(0.05)
     raise AssertionError(f"run never reached the expected state: {run}")
+
+
+async def test_the_temporal_web_ui_names_the_run_its_steps_and_what_it_waits_for(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    spec = pipeline("echo hi", "tr a-z A-Z", name="labelled")
+    spec["description"] = "shows up in the Web UI"
+    spec["steps"][1]["approval"] = {"reason": "check the greeting"}
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
+        await _until(http, run_id, lambda r: r["status"] == "waiting")
+        handle = temporal_env.client.get_workflow_handle(run_id)
+        metadata = await handle.query("__temporal_workflow_metadata")
+        waiting = metadata.current_details
+        await http.post(f"/v1/runs/{run_id}/approve")
+        await http.get(f"/v1/runs/{run_id}", params={"wait": 20})
+        desc = await handle.describe()
+        history = await handle.fetch_history()
+    assert await desc.static_summary() == "labelled · pipeline"
+    details = await desc.static_details() or ""
+    assert "shows up in the Web UI" in details and "`s0` (shell), `s1` (shell)" in details
+    assert "waiting for approval of `s1`: check the greeting" in waiting
+    assert "1 of 2 steps done" in waiting
+    converter = temporal_env.client.data_converter.payload_converter
+    summaries = [
+        converter.from_payload(e.user_metadata.summary, str)
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "run_agent"
+    ]
+    assert summaries == ["s0 · shell · #0", "s1 · shell · #1"]
