@@ -5,6 +5,7 @@ outputs in the artifact store, and reports the step's start and end on the bus."
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ from core.contracts import RUN_AGENT, AgentResult, AgentTask
 from core.events import Event
 from core.settings import Settings
 from core.specs import TEMPLATE_KEY
+
+
+class Progress:
+    """How far a step got, kept in the activity's heartbeat details: every heartbeat carries
+    it, and the next attempt after a lost one starts from it (`AgentContext.resumed`)."""
+
+    def __init__(self, details: Sequence[Any]) -> None:
+        last = details[0] if details else None
+        self.state: dict[str, Any] = dict(last) if isinstance(last, dict) else {}
+
+    def beat(self) -> None:
+        activity.heartbeat(self.state)
+
+    def record(self, **values: Any) -> None:
+        self.state.update(values)
+        self.beat()
 
 
 class AgentActivities:
@@ -58,13 +75,17 @@ class AgentActivities:
 
     async def _run(self, task: AgentTask) -> AgentResult | None:
         started = time.perf_counter()
+        info = activity.info()
+        progress = Progress(info.heartbeat_details)
         ctx = AgentContext(
             task=task,
             input_text=await self._input_text(task),
             workdir=self.workdir(task.run_id),
-            heartbeat=activity.heartbeat,
+            heartbeat=progress.beat,
             emit=lambda kind, data: self._emit(task, kind, **data),
-            task_token=activity.info().task_token,
+            task_token=info.task_token,
+            resumed=dict(progress.state),
+            record=progress.record,
         )
         outcome = await self._runtime.run(ctx, self._bus.publish)
         if outcome.handed_off:

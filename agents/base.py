@@ -20,12 +20,22 @@ Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 @dataclass
 class AgentContext:
+    """What a backend gets to run one attempt of a step.
+
+    Progress: `record(key=value, ...)` keeps how far the step got (a session id, the last
+    item done) in the activity's heartbeat details, the Temporal way; every `heartbeat()`
+    carries it. An attempt that follows a lost one (a killed worker, a timed-out heartbeat)
+    finds it in `resumed` and continues from there instead of starting over.
+    """
+
     task: AgentTask
     input_text: str
     workdir: Path
-    heartbeat: Callable[..., None]
+    heartbeat: Callable[[], None]
     emit: Emit  # streams agent events to the bus as they happen, e.g. emit("agent.message", {...})
     task_token: bytes = b""  # the activity's, for a backend that completes it later (remote)
+    resumed: dict[str, Any] = field(default_factory=dict)  # the previous attempt's progress
+    record: Callable[..., None] = lambda **_: None
 
 
 @dataclass

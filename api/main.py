@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.redis = redis_client.connect(settings)
         state.router = LiveRouter(settings, state.redis, load_agents(settings.AGENTS_FILE))
         state.engine = db.create_engine(settings)
-        await db.init_schema(state.engine, settings.DATABASE_SCHEMA)
+        await db.migrate(state.engine, settings.DATABASE_SCHEMA)
         state.artifacts = ArtifactStore(state.engine, settings.INLINE_OUTPUT_LIMIT)
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()

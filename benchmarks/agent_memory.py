@@ -131,7 +131,7 @@ async def serve(max_sessions: int) -> None:
     settings = load_settings()
     client = await temporal.connect(settings)
     engine = db.create_engine(settings)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
     await bus.start()
     redis = redis_client.connect(settings)

@@ -299,7 +299,7 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
         engine = db.create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        await db.init_schema(engine)
+        await db.migrate(engine)
         bus = EventBus.from_settings(settings)
         await bus.start()
         stack.push_async_callback(bus.stop)

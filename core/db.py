@@ -6,12 +6,17 @@ that schema (tests use one schema each).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import SQLModel
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
@@ -40,20 +45,69 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-async def init_schema(engine: AsyncEngine, schema: str | None = None) -> None:
-    """Create acc's tables (and the PostgreSQL schema) if they are missing."""
-    import core.artifacts  # noqa: F401  registers the tables on SQLModel.metadata
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant: the PostgreSQL advisory lock every acc process takes to migrate.
+MIGRATION_LOCK = 0x616363  # "acc"
 
-    try:
-        async with engine.begin() as conn:
-            if schema and engine.dialect.name == "postgresql":
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            await conn.run_sync(SQLModel.metadata.create_all)
-    except (SQLAlchemyError, OSError) as exc:
-        raise ServiceUnavailable(
-            f"database unreachable at {engine.url.render_as_string(hide_password=True)}",
-            details={"reason": str(exc)},
-        ) from exc
+
+async def migrate(engine: AsyncEngine, schema: str | None = None) -> None:
+    """Bring acc's tables up to date (Alembic, `core/migrations`). Safe when many processes
+    start at once: one migrates while the others wait on a lock (a PostgreSQL advisory lock,
+    or a file lock beside the SQLite file), then find nothing left to do. A database that
+    cannot be reached is ServiceUnavailable; any other database error is raised as itself."""
+    postgres = engine.dialect.name == "postgresql"
+    with _file_lock(engine) if not postgres else contextlib.nullcontext():
+        try:
+            async with engine.begin() as conn:
+                if postgres:
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                    if schema:
+                        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await conn.run_sync(_upgrade, schema)
+        except (OSError, InterfaceError, ConnectionRefusedError) as exc:
+            raise _unreachable(engine, exc) from exc
+        except OperationalError as exc:
+            if not _is_connection_error(exc):
+                raise
+            raise _unreachable(engine, exc) from exc
+
+
+def _upgrade(connection: Connection, schema: str | None) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes.update(connection=connection, schema=schema)
+    command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _file_lock(engine: AsyncEngine) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # held briefly: a migration takes milliseconds
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _is_connection_error(exc: OperationalError) -> bool:
+    text_ = str(exc.orig).lower()
+    return any(
+        marker in text_
+        for marker in ("unable to open database", "could not connect", "connection refused")
+    )
+
+
+def _unreachable(engine: AsyncEngine, exc: BaseException) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"database unreachable at {engine.url.render_as_string(hide_password=True)}",
+        details={"reason": str(exc)},
+    )
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -118,7 +118,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[E
     """The real worker stack (bus, database, artifact store, both queues) for one test."""
     await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
     engine = db.create_engine(settings)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
     await bus.start()
     redis = redis_client.connect(settings)

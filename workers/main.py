@@ -101,7 +101,7 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
     client = await temporal.connect(settings)
     await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC, settings.SIGNALS_TOPIC])
     engine = db.create_engine(settings)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings)
     async with AsyncExitStack() as stack:
         await bus.start()

@@ -20,8 +20,8 @@ async def test_artifacts_are_content_addressed_and_stored_once(
 ) -> None:
     settings = make_settings()
     engine = db.create_engine(settings)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)  # idempotent
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)  # idempotent
     store = ArtifactStore(engine, inline_limit=10)
     try:
         first = await store.put(b"same bytes")

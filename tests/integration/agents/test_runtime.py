@@ -392,7 +392,7 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
 ) -> None:
     settings = make_settings(AGENTS_QUEUE=None)
     engine = db.create_engine(settings)
-    await db.init_schema(engine, settings.DATABASE_SCHEMA)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
     bus, pool = EventBus.from_settings(settings), Pool(temporal_env)
     await bus.start()
     redis = redis_client.connect(settings)

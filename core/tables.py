@@ -1,0 +1,7 @@
+"""Every SQL table acc defines, imported so they register on `SQLModel.metadata` (for the
+migrations' autogenerate and their tests). A new table's module is added here, and a
+migration under core/migrations/versions creates it."""
+
+from core.artifacts import Artifact
+
+__all__ = ["Artifact"]
