@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from agents.config import load_agents
 from agents.runtime import LiveRouter
 from api import errors
+from api.middleware import RequestGuard
 from api.routes import router
 from core import db, temporal
 from core import redis as redis_client
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     app.include_router(router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")

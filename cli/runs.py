@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -176,10 +177,10 @@ def render(run: dict[str, Any]) -> Group:
         detail = step.get("error") or (result.get("output", {}).get("text", "") if result else "")
         table.add_row(
             Text(mark, style),
-            step["name"],
+            Text(step["name"]),
             Text(step["status"], style),
             duration,
-            detail.strip().replace("\n", " ⏎ "),
+            Text(detail.strip().replace("\n", " ⏎ ")),
         )
     return Group(header, table)
 
@@ -210,6 +211,10 @@ def follow(
 
 
 def print_outcome(run: dict[str, Any], console: Console) -> None:
+    for note in run.get("notes") or []:
+        console.print(Text(f"note: {note}", style="dim"))
+    if run.get("quality") is not None:
+        console.print(f"Quality: [bold]{run['quality']:.2f}[/] (0..1, see docs/QUALITY.md)")
     if run["status"] == "completed":
         output = run.get("output") or ""
         console.print("[green]Run completed.[/] Output:")
@@ -217,7 +222,8 @@ def print_outcome(run: dict[str, Any], console: Console) -> None:
         if run.get("output_artifact"):
             console.print(f"(preview; full output at /v1/artifacts/{run['output_artifact']})")
     else:
-        console.print(f"[red]Run {run['status']}[/]: {run.get('error') or ''}", highlight=False)
+        error = escape(run.get("error") or "")
+        console.print(f"[red]Run {run['status']}[/]: {error}", highlight=False)
     console.print(f"Temporal Web UI: {run['links']['temporal_ui']}")
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from core.specs import AgentSpec, Pattern, RunSpec, StepSpec
+from core.specs import AgentSpec, Pattern, RetrySpec, RunSpec, StepSpec
 
 WORKFLOW_OF_PATTERN: dict[Pattern, str] = {
     "pipeline": "PipelineWorkflow",
@@ -80,6 +80,8 @@ class AgentTask(BaseModel):
     template: str | None = Field(None, description="Rendered with `context` into the input")
     context: dict[str, Output] = Field(default_factory=dict)
     timeout_seconds: float = 600
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    idempotent: bool = True
 
 
 class AgentResult(BaseModel):
@@ -122,6 +124,8 @@ class Decision(BaseModel):
 
 class ExternalEvent(BaseModel):
     """An event sent to an event-driven run (API or bus bridge)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, description="Deduplication key")
     type: str = Field(min_length=1, max_length=200)

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         Waiting,
     )
     from core.specs import TEMPLATE_KEY, StepSpec
-    from core.temporal import PATTERN, QUALITY
+    from core.temporal import PATTERN, QUALITY, STATUS
     from workflows import steps
 
 EVENT_TIMEOUT = timedelta(seconds=10)
@@ -125,8 +125,7 @@ class PatternWorkflow:
         state.ended_at, state.current_step, state.waiting = workflow.now(), None, None
         state.quality = self.quality if self.quality is not None else self._completion_share()
         self._show_progress()
-        if workflow.info().typed_search_attributes.get(PATTERN) is not None:
-            # Started by acc with its search attributes registered (not so in bare tests).
+        if _searchable():
             workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
         await self._publish(f"run.{status}", error=state.error, quality=state.quality)
 
@@ -226,6 +225,8 @@ class PatternWorkflow:
             template=template,
             context=context,
             timeout_seconds=step.timeout_seconds,
+            retry=step.retry,
+            idempotent=step.idempotent,
         )
 
     async def agent_step(
@@ -341,6 +342,10 @@ class PatternWorkflow:
             # event existed replay without it).
             if workflow.patched("announce-waiting"):
                 await self._publish("run.waiting", waiting=state.waiting)
+            # Lists find waiting runs by AccStatus (runs recorded before it replay without).
+            searchable = workflow.patched("status-search-attribute") and _searchable()
+            if searchable:
+                workflow.upsert_search_attributes([STATUS.value_set("waiting")])
             try:
                 await workflow.wait_condition(
                     lambda: self._decision is not None,
@@ -351,6 +356,8 @@ class PatternWorkflow:
             finally:
                 state.waiting = None
                 self._show_progress()
+                if searchable:
+                    workflow.upsert_search_attributes([STATUS.value_set("running")])
             decision = self._decision
             assert decision is not None
             verdict = "approved" if decision.approve else "rejected"
@@ -365,6 +372,12 @@ class PatternWorkflow:
                     type="Rejected",
                     non_retryable=True,
                 )
+
+
+def _searchable() -> bool:
+    """Whether the run carries acc's search attributes (registered where acc starts runs;
+    not so in bare-SDK tests), so upserting them cannot fail the workflow task."""
+    return workflow.info().typed_search_attributes.get(PATTERN) is not None
 
 
 def _reason(err: BaseException) -> str:

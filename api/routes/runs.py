@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from api.deps import BusDep, SettingsDep, TemporalDep
 from api.services import runs
@@ -88,6 +88,8 @@ async def cancel_run(run_id: str, client: TemporalDep, settings: SettingsDep) ->
 
 
 class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     comment: str = Field("", max_length=2000)
     by: str = Field("api", max_length=200, description="Who decides")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,6 +21,8 @@ from core.settings import Settings
 
 
 class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     from_step: int = Field(ge=0, description="First step to run again; earlier ones are reused")
     input: str | None = Field(None, description="Replacement input for step `from_step`")
 
@@ -52,6 +54,15 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
         raise InvalidInput(
             "event-driven runs cannot be forked: their steps come from events, not the spec",
             {"field": "from_step"},
+        )
+    indexes = [e.index for e in parsed.timeline.entries if e.kind == "step" and e.index is not None]
+    if not indexes:
+        raise InvalidInput(f"run {run_id} has no steps to fork from", {"field": "from_step"})
+    if request.from_step > max(indexes):
+        raise InvalidInput(
+            f"from_step: run {run_id} has steps 0 to {max(indexes)}; a fork reruns from one "
+            f"of them, so from_step must be at most {max(indexes)}",
+            {"field": "from_step", "max": max(indexes)},
         )
     # The first step without a recorded result is the furthest a fork can start from.
     first_missing = next((i for i in range(request.from_step) if i not in parsed.results), None)

@@ -53,15 +53,19 @@ STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
 }
-ListStatus = Literal["running", "completed", "failed", "cancelled", "terminated", "timed_out"]
-# Temporal's visibility names for ExecutionStatus filters.
+ListStatus = Literal[
+    "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
+]
+# Temporal's visibility filters for each status; a waiting run is a running execution whose
+# AccStatus search attribute says "waiting".
 VISIBILITY_STATUS: dict[ListStatus, str] = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "cancelled": "Canceled",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
+    "running": "ExecutionStatus = 'Running' AND (AccStatus IS NULL OR AccStatus != 'waiting')",
+    "waiting": "ExecutionStatus = 'Running' AND AccStatus = 'waiting'",
+    "completed": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus = 'Failed'",
+    "cancelled": "ExecutionStatus = 'Canceled'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+    "timed_out": "ExecutionStatus = 'TimedOut'",
 }
 QUERY_TIMEOUT = timedelta(seconds=5)
 
@@ -254,7 +258,9 @@ async def get_run(client: Client, settings: Settings, run_id: str, wait: float =
 
 
 def _status(execution: WorkflowExecution) -> RunStatus:
-    return STATUS_OF.get(execution.status, "running") if execution.status else "running"
+    status = STATUS_OF.get(execution.status, "running") if execution.status else "running"
+    waiting = execution.typed_search_attributes.get(temporal.STATUS) == "waiting"
+    return "waiting" if status == "running" and waiting else status
 
 
 def _summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
@@ -281,7 +287,7 @@ async def list_runs(
     patterns = [pattern] if pattern else list(PATTERNS)
     clauses = ["AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")"]
     if status:
-        clauses.append(f"ExecutionStatus = '{VISIBILITY_STATUS[status]}'")
+        clauses.append(f"({VISIBILITY_STATUS[status]})")
     query = " AND ".join(clauses)
     runs: list[RunSummary] = []
     async for execution in client.list_workflows(query, limit=limit, page_size=limit):
