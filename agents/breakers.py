@@ -16,6 +16,7 @@ Times come from an injected clock (default `time.time`); workers must share one 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -23,12 +24,13 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from agents.router import agent_breaker, backend_breaker
 from core.events import Event
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
 BreakerState = Literal["closed", "open", "half_open"]
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -124,7 +126,11 @@ class BreakerStatus(BaseModel):
 
 
 class CircuitBreaker:
-    """One breaker, its state a JSON `BreakerRecord` at `<prefix>breaker:<key>`."""
+    """One breaker, its state a JSON `BreakerRecord` at `<prefix>breaker:<key>`.
+
+    With a `fallback` store, a Redis that does not answer degrades the breaker to this
+    process's own state (kept in `fallback`, by key) instead of failing the call: the
+    step runs, guarded by what this worker has seen."""
 
     def __init__(
         self,
@@ -134,9 +140,10 @@ class CircuitBreaker:
         *,
         prefix: str = "acc:",
         clock: Clock = time.time,
+        fallback: dict[str, BreakerRecord] | None = None,
     ) -> None:
         self.key, self.config = key, config
-        self._redis, self._clock = redis, clock
+        self._redis, self._clock, self._fallback = redis, clock, fallback
         self._record, self._index = f"{prefix}breaker:{key}", f"{prefix}breakers"
 
     async def allow(self) -> bool:
@@ -156,6 +163,25 @@ class CircuitBreaker:
     async def _transition(
         self, step: Callable[[BreakerRecord, float], tuple[BreakerRecord, T]]
     ) -> tuple[BreakerStatus, T]:
+        try:
+            before, after, now, result = await self._shared(step)
+        except RedisError as exc:
+            if self._fallback is None:
+                raise
+            _warn_degraded(exc)
+            before = self._fallback.get(self.key, BreakerRecord())
+            now = self._clock()
+            after, result = step(before, now)
+            self._fallback[self.key] = after
+        status = BreakerStatus.of(self.key, after, now, self.config)
+        if after.state != before.state:
+            status.previous = before.state
+        return status, result
+
+    async def _shared(
+        self, step: Callable[[BreakerRecord, float], tuple[BreakerRecord, T]]
+    ) -> tuple[BreakerRecord, BreakerRecord, float, T]:
+        """One transition on the record every worker shares, under WATCH/MULTI."""
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -171,22 +197,46 @@ class CircuitBreaker:
                     break
                 except WatchError:
                     continue  # another worker moved this breaker: redo it on the new state
-        status = BreakerStatus.of(self.key, after, now, self.config)
-        if after.state != before.state:
-            status.previous = before.state
-        return status, result
+        return before, after, now, result
+
+
+_warned_at = 0.0
+
+
+def _warn_degraded(exc: BaseException) -> None:
+    """Say once a minute that breakers run on this process's own state."""
+    global _warned_at
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        log.warning("Redis unreachable (%s): circuit breakers use this process's own state", exc)
 
 
 class CircuitBreakers:
-    """Every breaker under one prefix: per agent, per backend, listed for the API."""
+    """Every breaker under one prefix: per agent, per backend, listed for the API. With
+    `degrade=True` (the workers), each falls back to per-process state when Redis is
+    unreachable (see CircuitBreaker)."""
 
     def __init__(
-        self, redis: Redis, config: BreakerConfig, *, prefix: str = "acc:", clock: Clock = time.time
+        self,
+        redis: Redis,
+        config: BreakerConfig,
+        *,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+        degrade: bool = False,
     ) -> None:
         self.config, self._redis, self._prefix, self._clock = config, redis, prefix, clock
+        self._fallback: dict[str, BreakerRecord] | None = {} if degrade else None
 
     def get(self, key: str) -> CircuitBreaker:
-        return CircuitBreaker(self._redis, key, self.config, prefix=self._prefix, clock=self._clock)
+        return CircuitBreaker(
+            self._redis,
+            key,
+            self.config,
+            prefix=self._prefix,
+            clock=self._clock,
+            fallback=self._fallback,
+        )
 
     def agent(self, name: str) -> CircuitBreaker:
         return self.get(agent_breaker(name))

@@ -68,6 +68,9 @@ async def redis_probe(settings: Settings) -> str | None:
 
 
 async def database_probe(settings: Settings) -> str | None:
+    sqlite_file = db.sqlite_path(settings.database_url)
+    if sqlite_file is not None and not sqlite_file.exists():  # a probe must not create it
+        return f"no database at {sqlite_file}"
     engine = db.create_engine(settings)
     try:
         await asyncio.wait_for(db.ping(engine), 5)

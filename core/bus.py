@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,51 +26,82 @@ DEFAULT_PARTITIONS = 3
 
 
 class EventBus:
-    """Publishes `Event`s to the events topic, keyed by run id."""
+    """Publishes `Event`s to the events topic, keyed by run id.
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, queue_timeout: float = 1.0):
-        self._producer = producer
-        self.topic = topic
+    A watcher keeps it whole while it runs: every `CHECK_SECONDS` it recreates the topic
+    if the broker lost it (the in-memory dev broker does on restart), and starts the
+    producer if the broker was down when the process started. An event counts as
+    published only once the broker acknowledged it.
+    """
+
+    CHECK_SECONDS = 5.0
+
+    def __init__(
+        self,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        topic: str,
+        bootstrap: str,
+        queue_timeout: float = 1.0,
+    ):
+        self._new_producer = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self.topic, self._bootstrap = topic, bootstrap
         self._queue_timeout = queue_timeout
         self.published = 0
         self.failed = 0
-        self._started = False
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventBus:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id="acc",
-            linger_ms=2,
-            acks=1,
-            request_timeout_ms=5000,
-        )
-        return cls(producer, settings.EVENTS_TOPIC)
+        def producer() -> AIOKafkaProducer:
+            return AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id="acc",
+                linger_ms=2,
+                acks=1,
+                request_timeout_ms=5000,
+            )
+
+        return cls(producer, settings.EVENTS_TOPIC, settings.kafka_bootstrap)
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
 
     async def start(self) -> None:
-        await self._producer.start()
-        self._started = True
+        """Start, or raise when the broker cannot be reached."""
+        await self._connect()
+        self._watch()
 
     async def start_or_degrade(self) -> None:
-        """Start, or log and carry on without events: a broker that is down must not stop
-        the process (runs go on; their events are counted as lost)."""
+        """Start, or log and carry on without events until the broker answers: a broker
+        that is down must not stop the process (runs go on; their events are counted as
+        lost meanwhile)."""
         try:
-            await self._producer.start()
-            self._started = True
-        except KafkaError as exc:
-            log.warning("event bus unavailable at start (%r); events will be dropped", exc)
-            await self._producer.stop()
+            await self._connect()
+        except (KafkaError, OSError) as exc:
+            log.warning("event bus unavailable at start (%r); retrying in the background", exc)
+        self._watch()
 
     async def stop(self) -> None:
-        if not self._started:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        producer, self._producer = self._producer, None
+        if producer is None:
             return
         try:
-            await self._producer.flush()
+            await producer.flush()
         finally:
-            await self._producer.stop()
+            await producer.stop()
+
+    async def ping(self) -> None:
+        """Raise unless the broker answers and has the topic (readiness checks)."""
+        await asyncio.wait_for(ensure_topics(self._bootstrap, [self.topic]), 3)
 
     async def publish(self, event: Event) -> None:
-        if not self._started:
+        if self._producer is None:
             self._record_failure(event, None)
             return
         try:
@@ -83,9 +114,35 @@ class EventBus:
             return
         delivery.add_done_callback(lambda fut: self._delivered(event, fut))
 
+    async def _connect(self) -> None:
+        await ensure_topics(self._bootstrap, [self.topic])
+        producer = self._new_producer()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    def _watch(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._keep_whole())
+
+    async def _keep_whole(self) -> None:
+        while True:
+            await asyncio.sleep(self.CHECK_SECONDS)
+            try:
+                if self._producer is None:
+                    await self._connect()
+                    log.info("event bus connected to %s", self._bootstrap)
+                else:
+                    await asyncio.wait_for(ensure_topics(self._bootstrap, [self.topic]), 5)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.debug("event bus check failed: %r", exc)
+
     def _delivered(self, event: Event, fut: asyncio.Future[object]) -> None:
         if fut.cancelled() or fut.exception() is not None:
-            self._record_failure(event, fut.exception())
+            self._record_failure(event, None if fut.cancelled() else fut.exception())
         else:
             self.published += 1
 

@@ -35,6 +35,14 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database {base!r}: use sqlite:// or postgresql://")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases or an in-memory one)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0] != "sqlite" or rest in ("", "/", "/:memory:"):
+        return None
+    return Path(rest.removeprefix("/"))
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
     connect_args: dict[str, Any] = {}
