@@ -14,6 +14,7 @@ from agents.runtime import LiveRouter
 from api import errors
 from api.middleware import RequestGuard
 from api.routes import router
+from api.services.control import Cancellations
 from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
@@ -38,7 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.artifacts = ArtifactStore(state.engine, settings.INLINE_OUTPUT_LIMIT)
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()
+        state.cancellations = Cancellations(settings.CANCEL_GRACE_SECONDS)
         yield
+        await state.cancellations.close()
         await state.redis.aclose()
         await state.bus.stop()
         await state.engine.dispose()

@@ -17,6 +17,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from core.specs import RunSpec, parse_spec
 
@@ -31,6 +38,7 @@ RUN_STYLE = {
     "completed": "green",
     "running": "yellow",
     "waiting": "bold yellow",
+    "stuck": "bold red",
     "failed": "red",
     "cancelled": "magenta",
 }
@@ -38,6 +46,10 @@ RUN_STYLE = {
 
 class CliError(Exception):
     """An error to print as one line, with what to do about it."""
+
+
+class ApiUnreachable(CliError):
+    """The API did not answer (down, restarting, or not started)."""
 
 
 class ApiError(CliError):
@@ -94,7 +106,7 @@ class ApiClient:
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise CliError(
+            raise ApiUnreachable(
                 f"the acc API is not reachable at {self.base_url} ({exc}); "
                 "start the stack with `acc up`, or set ACC_API_URL"
             ) from None
@@ -194,7 +206,7 @@ def follow(
 ) -> dict[str, Any]:
     """Show the run's steps live until it ends; return its final view. When the run waits
     for a decision, `on_waiting` (if given) is asked for it."""
-    run = api.get(run_id)
+    run = _riding_out_restarts(lambda: api.get(run_id), console)
     with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
         while run["status"] in ("running", "waiting"):
             if run["status"] == "waiting" and on_waiting is not None:
@@ -202,12 +214,38 @@ def follow(
                 on_waiting(run)
                 live.start()
             started = time.monotonic()
-            run = api.get(run_id, wait=poll)
+            run = _riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
             live.update(render(run))
             # `wait` returns early only when the run ended; keep a floor on polling anyway.
             time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
     console.line()
     return run
+
+
+RECONNECT_FOR_SECONDS = 300.0
+
+
+def _riding_out_restarts(call: Callable[[], dict[str, Any]], console: Console) -> dict[str, Any]:
+    """`call`, retried with backoff while the API does not answer (it restarts in seconds
+    under `acc up`; the run goes on meanwhile), for up to RECONNECT_FOR_SECONDS."""
+
+    def say(state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0
+        console.print(
+            f"[yellow]API unreachable; reconnecting in {wait:.1f}s "
+            f"(attempt {state.attempt_number})[/]",
+            highlight=False,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(ApiUnreachable),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5),
+        stop=stop_after_delay(RECONNECT_FOR_SECONDS),
+        before_sleep=say,
+        reraise=True,
+    )
+    result: dict[str, Any] = retrying(call)
+    return result
 
 
 def print_outcome(run: dict[str, Any], console: Console) -> None:

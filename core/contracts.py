@@ -32,7 +32,7 @@ RUN_AGENT = "run_agent"  # activity: AgentTask -> AgentResult
 PUBLISH_RUN_EVENT = "publish_run_event"  # local activity: RunEvent -> None
 
 RunStatus = Literal[
-    "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
+    "running", "waiting", "stuck", "completed", "failed", "cancelled", "terminated", "timed_out"
 ]
 StepStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     API_PORT: int = 8000
     API_URL: str | None = Field(None, description="Where clients reach the API")
     TENANT: str = "default"
+    CANCEL_GRACE_SECONDS: float = Field(
+        30, gt=0, description="A cancelled run still going after this is terminated"
+    )
     API_MAX_BODY_BYTES: int = Field(
         1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
     )
