@@ -26,7 +26,8 @@ from cli.output import settings as settings_
 from cli.probes import PROBES
 from cli.runs import ApiClient, CliError, follow, load_spec, print_outcome
 from cli.supervisor import Supervisor
-from core import temporal
+from core import db, temporal
+from core.errors import AccError
 from core.settings import Settings
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "hello-pipeline.yaml"
@@ -51,6 +52,16 @@ class Shutdown(Exception):
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Shutdown
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = db.create_engine(settings)
+    try:
+        await db.migrate(engine, settings.DATABASE_SCHEMA)
+    except AccError as exc:
+        raise stack.StackError(exc.message) from None
+    finally:
+        await engine.dispose()
 
 
 async def _prepare_temporal(settings: Settings, embedded: bool) -> None:
@@ -103,6 +114,8 @@ def _start(settings: Settings, parts: list[stack.Part]) -> None:
             for part in members:
                 if part.argv:
                     stack.launch(settings, part)
+                elif part.name == "database":  # tables first, once, before anyone uses them
+                    asyncio.run(_migrate(settings))
             for part in members:
                 _wait_ready(settings, part)
                 if part.name == "temporal":

@@ -1,9 +1,10 @@
 """Keeping the one-machine stack up: `acc up` restarts a part that dies instead of stopping
 everything.
 
-A part that exits is started again at once the first time, then after 1 s, 2 s, 4 s...
-(at most 10 s) while it keeps dying; one that dies `CRASH_LIMIT` times within
-`CRASH_WINDOW_SECONDS` is crash-looping, and the stack stops with its last log lines. The
+A part that exits after running a while (`STEADY_SECONDS`) is started again at once. One
+that dies soon after it started is backed off, 1 s, 2 s, 4 s... (at most 10 s), and one
+that dies that way `CRASH_LIMIT` times in a row is crash-looping: the stack stops with its
+last log lines. The
 restart counts live in `stack.json`, so `acc status` shows them. The stateless parts (API,
 workers) lose nothing; the Temporal dev server restarts on its SQLite file, so every run
 survives; the embedded broker and Redis keep nothing on disk (producers recreate topics,
@@ -20,7 +21,7 @@ from cli import stack
 from core.settings import Settings
 
 CRASH_LIMIT = 5
-CRASH_WINDOW_SECONDS = 60.0
+STEADY_SECONDS = 5.0  # up this long before dying: a crash, not a crash loop
 MAX_BACKOFF_SECONDS = 10.0
 POLL_SECONDS = 0.1
 
@@ -29,8 +30,9 @@ POLL_SECONDS = 0.1
 class Health:
     """Restarts of one part."""
 
-    deaths: list[float] = field(default_factory=list)  # monotonic times, recent ones
+    early_deaths: int = 0  # deaths in a row, each soon after its start
     restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
     due: float | None = None  # when the pending restart runs
 
 
@@ -66,16 +68,16 @@ class Supervisor:
     def _died(self, part: stack.Part, health: Health, now: float) -> None:
         assert part.proc is not None
         code = part.proc.returncode
-        health.deaths = [t for t in health.deaths if now - t < CRASH_WINDOW_SECONDS] + [now]
-        if len(health.deaths) >= CRASH_LIMIT:
+        steady = now - health.started >= STEADY_SECONDS
+        health.early_deaths = 0 if steady else health.early_deaths + 1
+        if health.early_deaths >= CRASH_LIMIT:
             raise stack.StackError(
-                f"{part.title} died {len(health.deaths)} times in {CRASH_WINDOW_SECONDS:.0f}s "
-                f"(last exit code {code}); stopping the stack. Last log lines:\n"
-                + stack.log_tail(self.settings, part)
+                f"{part.title} died {health.early_deaths} times in a row within "
+                f"{STEADY_SECONDS:g}s of starting (last exit code {code}); stopping the "
+                "stack. Last log lines:\n" + stack.log_tail(self.settings, part)
             )
-        delay = (
-            min(MAX_BACKOFF_SECONDS, 2.0 ** (len(health.deaths) - 2)) if health.deaths[1:] else 0
-        )
+        early = health.early_deaths
+        delay = 0.0 if early <= 1 else min(MAX_BACKOFF_SECONDS, 2.0 ** (early - 2))
         health.due = now + delay
         when = "now" if delay == 0 else f"in {delay:g}s"
         self.say(
@@ -89,6 +91,7 @@ class Supervisor:
         if part.proc is not None:  # whatever the dead leader left in its process group
             stack.stop_groups({part.proc.pid: 0.0})
         stack.launch(self.settings, part)
+        health.started = time.monotonic()
         stack.write_state(self.settings, self.parts, self.urls, self.restarts())
 
     def restarts(self) -> dict[str, int]:

@@ -28,13 +28,15 @@ DEFAULT_PARTITIONS = 3
 class EventBus:
     """Publishes `Event`s to the events topic, keyed by run id.
 
-    A watcher keeps it whole while it runs: every `CHECK_SECONDS` it recreates the topic
-    if the broker lost it (the in-memory dev broker does on restart), and starts the
-    producer if the broker was down when the process started. An event counts as
-    published only once the broker acknowledged it.
+    The topics are created before the producer starts. A watcher keeps them whole: every
+    `CHECK_SECONDS` it connects the producer if the broker was down at start, and
+    recreates a topic the broker lost (the in-memory dev broker loses all on restart;
+    what it makes up itself on the first produce to a lost topic cannot be read back),
+    holding publishing meanwhile. Events published between a broker's restart and that
+    check may be lost; an event counts as published only once the broker acknowledged it.
     """
 
-    CHECK_SECONDS = 5.0
+    CHECK_SECONDS = 2.0
 
     def __init__(
         self,
@@ -42,17 +44,22 @@ class EventBus:
         topic: str,
         bootstrap: str,
         queue_timeout: float = 1.0,
+        also_keep: Iterable[str] = (),
     ):
         self._new_producer = producer_factory
         self._producer: AIOKafkaProducer | None = None
         self.topic, self._bootstrap = topic, bootstrap
+        self.topics = [topic, *also_keep]  # kept whole by the watcher
         self._queue_timeout = queue_timeout
         self.published = 0
         self.failed = 0
+        self.repairs = 0
         self._watcher: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()
+        self._open.set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EventBus:
+    def from_settings(cls, settings: Settings, also_keep: Iterable[str] = ()) -> EventBus:
         def producer() -> AIOKafkaProducer:
             return AIOKafkaProducer(
                 bootstrap_servers=settings.kafka_bootstrap,
@@ -62,7 +69,7 @@ class EventBus:
                 request_timeout_ms=5000,
             )
 
-        return cls(producer, settings.EVENTS_TOPIC, settings.kafka_bootstrap)
+        return cls(producer, settings.EVENTS_TOPIC, settings.kafka_bootstrap, also_keep=also_keep)
 
     @property
     def connected(self) -> bool:
@@ -97,10 +104,14 @@ class EventBus:
             await producer.stop()
 
     async def ping(self) -> None:
-        """Raise unless the broker answers and has the topic (readiness checks)."""
-        await asyncio.wait_for(ensure_topics(self._bootstrap, [self.topic]), 3)
+        """Raise unless the producer is connected and the broker answers (readiness)."""
+        if self._producer is None:
+            raise ConnectionError(f"no connection to the broker at {self._bootstrap}")
+        await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
     async def publish(self, event: Event) -> None:
+        if not self._open.is_set():  # the watcher is recreating a lost topic
+            await self._open.wait()
         if self._producer is None:
             self._record_failure(event, None)
             return
@@ -115,7 +126,7 @@ class EventBus:
         delivery.add_done_callback(lambda fut: self._delivered(event, fut))
 
     async def _connect(self) -> None:
-        await ensure_topics(self._bootstrap, [self.topic])
+        await ensure_topics(self._bootstrap, self.topics)
         producer = self._new_producer()
         try:
             await producer.start()
@@ -135,10 +146,22 @@ class EventBus:
                 if self._producer is None:
                     await self._connect()
                     log.info("event bus connected to %s", self._bootstrap)
-                else:
-                    await asyncio.wait_for(ensure_topics(self._bootstrap, [self.topic]), 5)
+                elif missing := set(self.topics) - set(await list_topics(self._bootstrap)):
+                    await self._recreate(sorted(missing))
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.debug("event bus check failed: %r", exc)
+
+    async def _recreate(self, topics: list[str]) -> None:
+        assert self._producer is not None
+        self._open.clear()
+        try:
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._producer.flush(), self._queue_timeout * 5)
+            await ensure_topics(self._bootstrap, topics)
+            self.repairs += 1
+            log.warning("the broker lost topic(s) %s (a restart?): created them again", topics)
+        finally:
+            self._open.set()
 
     def _delivered(self, event: Event, fut: asyncio.Future[object]) -> None:
         if fut.cancelled() or fut.exception() is not None:
@@ -168,6 +191,15 @@ async def ensure_topics(
             # Another process may create it between list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
     finally:
         await admin.close()
 

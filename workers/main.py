@@ -32,7 +32,7 @@ from agents.runtime import AgentRuntime
 from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
-from core.bus import EventBus, ensure_topics
+from core.bus import EventBus
 from core.receipts import ReceiptStore
 from core.settings import Settings
 from workers.bridge import run_bridge
@@ -105,10 +105,9 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
     if orphans := reap_orphans():
         log.warning("killed %d process(es) left running by steps of a dead worker", len(orphans))
     client = await temporal.connect(settings)
-    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC, settings.SIGNALS_TOPIC])
     engine = db.create_engine(settings)
     await db.migrate(engine, settings.DATABASE_SCHEMA)
-    bus = EventBus.from_settings(settings)
+    bus = EventBus.from_settings(settings, also_keep=[settings.SIGNALS_TOPIC])
     async with AsyncExitStack() as stack:
         await bus.start()
         stack.push_async_callback(bus.stop)
