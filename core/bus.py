@@ -36,7 +36,7 @@ class EventBus:
     check may be lost; an event counts as published only once the broker acknowledged it.
     """
 
-    CHECK_SECONDS = 2.0
+    CHECK_SECONDS = 1.0
 
     def __init__(
         self,
@@ -110,9 +110,10 @@ class EventBus:
         await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
     async def publish(self, event: Event) -> None:
-        if not self._open.is_set():  # the watcher is recreating a lost topic
-            await self._open.wait()
-        if self._producer is None:
+        if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._open.wait(), self._queue_timeout)
+        if self._producer is None or not self._open.is_set():
             self._record_failure(event, None)
             return
         try:
@@ -140,16 +141,32 @@ class EventBus:
             self._watcher = asyncio.get_running_loop().create_task(self._keep_whole())
 
     async def _keep_whole(self) -> None:
+        admin: AIOKafkaAdminClient | None = None
         while True:
             await asyncio.sleep(self.CHECK_SECONDS)
             try:
                 if self._producer is None:
                     await self._connect()
                     log.info("event bus connected to %s", self._bootstrap)
-                elif missing := set(self.topics) - set(await list_topics(self._bootstrap)):
-                    await self._recreate(sorted(missing))
+                    continue
+                if admin is None:
+                    admin = AIOKafkaAdminClient(
+                        bootstrap_servers=self._bootstrap, request_timeout_ms=2000
+                    )
+                    await admin.start()
+                present = await asyncio.wait_for(admin.list_topics(), 3)
+                if missing := sorted(set(self.topics) - set(present)):
+                    await self._recreate(missing)
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.debug("event bus check failed: %r", exc)
+                if admin is not None:
+                    with contextlib.suppress(Exception):
+                        await admin.close()
+                    admin = None
+            except asyncio.CancelledError:
+                if admin is not None:
+                    await admin.close()
+                raise
 
     async def _recreate(self, topics: list[str]) -> None:
         assert self._producer is not None

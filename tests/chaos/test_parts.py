@@ -67,10 +67,15 @@ def test_the_broker_killed_mid_run_is_restarted_and_events_flow_again(
     pid = acc.kill("kafka")
     assert acc.back("kafka", pid) < 5
     assert [acc.final(r, 60)["status"] for r in before] == ["completed"] * 3
-    after = acc.start(spec("pipeline", 99, log, 0.2))
-    assert acc.final(after, 60)["status"] == "completed"
-    seen = _events_of(acc.bootstrap, after, wanted=3, timeout=30)
-    assert seen.count("step.completed") == 3, seen
+    # Events around the restart may be lost (the dev broker keeps nothing, docs/RELIABILITY.md);
+    # once the bus has recreated the lost topic, every event of a new run arrives.
+    for attempt in range(3):
+        after = acc.start(spec("pipeline", 100 + attempt, log, 0.2))
+        assert acc.final(after, 60)["status"] == "completed"
+        seen = _events_of(acc.bootstrap, after, wanted=3, timeout=15)
+        if seen.count("step.completed") == 3:
+            break
+    assert seen.count("step.completed") == 3 and "run.completed" in seen, seen
 
 
 def test_without_redis_plain_steps_run_routed_steps_fail_clearly_and_all_recover(
