@@ -171,7 +171,9 @@ class AgentActivities:
         if outcome.handed_off:
             return None, None
         result = AgentResult(
-            output=await self._artifacts.to_output(outcome.text, truncated=outcome.truncated),
+            output=await self._artifacts.to_output(
+                outcome.text, truncated=outcome.truncated, store=task.store_output
+            ),
             exit_code=outcome.exit_code,
             stderr=outcome.stderr,
             duration_ms=(time.perf_counter() - started) * 1000,

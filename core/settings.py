@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         "/usr/local/bin:/usr/bin:/bin", description="PATH given to shell steps (nothing else is)"
     )
     SHELL_OUTPUT_LIMIT: int = Field(1_000_000, description="Bytes kept of a step's output")
+    FAN_OUT_BATCH: int = Field(
+        200, ge=1, le=1000, description="Jobs per child workflow of a larger fan-out"
+    )
+    HISTORY_EVENTS: int = Field(
+        5_000, ge=10, description="Long runs continue as new past this many history events"
+    )
     INLINE_OUTPUT_LIMIT: int = Field(
         8_192, description="Outputs larger than this go to the artifact store"
     )

@@ -30,6 +30,7 @@ MAX_STEP_SECONDS = 24 * 3600  # one step's time limit
 MAX_TEXT = 1_000_000  # characters of a run's input, a prompt or a template
 MAX_TOKENS_BUDGET = 1_000_000_000
 MAX_COST_BUDGET_USD = 1_000_000
+MAX_FAN_OUT_JOBS = 10_000  # agents x tasks of one scatter-gather
 LOST_WORKER_RETRIES = 10  # a step whose worker keeps dying fails after this many losses
 # {{input}}, {{run.input}}, {{steps.NAME.output}} in a step's `input` template.
 TEMPLATE_KEY = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
@@ -214,7 +215,7 @@ class ScatterGatherSpec(RunBase):
 
     pattern: Literal["scatter-gather"] = "scatter-gather"
     agents: list[StepSpec] = Field(min_length=1, max_length=100)
-    tasks: list[str] = Field(default_factory=list, max_length=1000)
+    tasks: list[str] = Field(default_factory=list, max_length=10_000)
     max_concurrency: int = Field(4, ge=1, le=100)
     reducer: Literal["collect", "majority", "best_score"] = "collect"
     scorer: StepSpec | None = Field(None, description="Prints a 0..1 score of its input")
@@ -229,6 +230,11 @@ class ScatterGatherSpec(RunBase):
         if self.reducer == "best_score" and self.scorer is None:
             raise ValueError("reducer best_score needs a scorer step")
         jobs = len(self.agents) * max(1, len(self.tasks))
+        if jobs > MAX_FAN_OUT_JOBS:
+            raise ValueError(
+                f"{len(self.agents)} agents x {len(self.tasks)} tasks is {jobs} jobs; a run "
+                f"takes at most {MAX_FAN_OUT_JOBS}"
+            )
         if self.quorum is not None and self.quorum > jobs:
             raise ValueError(f"quorum {self.quorum} is more than the {jobs} jobs")
         return self
@@ -283,7 +289,7 @@ class SupervisorSpec(RunBase):
     )
     reviewer: StepSpec = Field(description="Prints a 0..1 score, or JSON {score, feedback}")
     quality_threshold: float = Field(0.7, ge=0, le=1)
-    max_iterations: int = Field(3, ge=1, le=20)
+    max_iterations: int = Field(3, ge=1, le=100)
     max_parallel_workers: int = Field(4, ge=1, le=50)
     max_workers_per_iteration: int = Field(8, ge=1, le=200)
 

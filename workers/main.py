@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
+from activities.fan_out import FanOutActivities
 from agents.backends import default_backends
 from agents.base import AgentBackend
 from agents.config import AgentsConfig, load_agents
@@ -76,13 +77,18 @@ def build_workers(
     queue (the default) a single worker runs both, so activities start eagerly."""
     workflows: dict[str, list[type]] = defaultdict(list)
     activities: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+    artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
     if "orchestration" in queues:
         workflows[settings.ORCHESTRATION_QUEUE] += WORKFLOWS
-        activities[settings.ORCHESTRATION_QUEUE].append(RunEventActivities(bus).publish_run_event)
+        fan_out = FanOutActivities(artifacts)
+        activities[settings.ORCHESTRATION_QUEUE] += [
+            RunEventActivities(bus).publish_run_event,
+            fan_out.store_batch,
+            fan_out.reduce_batches,
+        ]
     if "agents" in queues:
         backends = backends if backends is not None else default_backends(settings)
         runtime = AgentRuntime(settings, redis, backends, declared)
-        artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
     return [

@@ -19,7 +19,6 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
         WORKFLOW_OF_PATTERN,
-        Carried,
         ExternalEvent,
         Output,
         RunInput,
@@ -89,14 +88,6 @@ class EventDrivenWorkflow(PatternWorkflow):
         return True
 
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        inp, state = self.inp, self.run_state
-        carried = Carried(
-            steps_before=(inp.carried.steps_before if inp.carried else 0) + len(state.steps),
-            usage=state.usage,
-            events_handled=state.events_handled,
-            seen_event_ids=list(self._seen)[-SEEN_IDS_KEPT:],
-            queued=self._queue,
-            started_at=state.started_at,
+        await self.continue_as_new(
+            seen_event_ids=list(self._seen)[-SEEN_IDS_KEPT:], queued=self._queue
         )
-        workflow.continue_as_new(inp.model_copy(update={"carried": carried, "recorded": {}}))

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
@@ -79,3 +80,13 @@ async def run_child(
         static_summary=summary(task),
     )
     return result
+
+
+def reason(err: BaseException) -> str:
+    """The agent's own message (e.g. "false exited with code 1"), not Temporal's wrapper."""
+    cause = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) or type(cause).__name__

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.services.runs import RunAccepted, run_input, start_run
 from core.bus import EventBus
 from core.errors import InvalidInput, NotFound
-from core.history import ParsedHistory, Timeline, parse
+from core.history import ParsedHistory, Timeline, TimelineEntry, parse
 from core.settings import Settings
 
 
@@ -27,9 +27,15 @@ class ForkRequest(BaseModel):
     input: str | None = Field(None, description="Replacement input for step `from_step`")
 
 
-async def fetch_history(client: Client, run_id: str) -> WorkflowHistory:
+# A run that continued as new this many times shows its latest histories only.
+MAX_HISTORIES = 200
+
+
+async def fetch_history(
+    client: Client, run_id: str, execution: str | None = None
+) -> WorkflowHistory:
     try:
-        return await client.get_workflow_handle(run_id).fetch_history()
+        return await client.get_workflow_handle(run_id, run_id=execution).fetch_history()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"run {run_id} not found", {"id": run_id}) from exc
@@ -37,7 +43,21 @@ async def fetch_history(client: Client, run_id: str) -> WorkflowHistory:
 
 
 async def timeline(client: Client, run_id: str) -> Timeline:
-    return parse(await fetch_history(client, run_id)).timeline
+    """The whole run: every history it continued as new through, oldest first, and the
+    jobs of its fan-out batches after each batch, read from their own histories."""
+    chain = [parse(await fetch_history(client, run_id))]
+    while (previous := chain[-1].continued_from) is not None and len(chain) < MAX_HISTORIES:
+        chain.append(parse(await fetch_history(client, run_id, previous)))
+    latest = chain[0].timeline
+    entries: list[TimelineEntry] = []
+    for parsed in reversed(chain):
+        batch_at = {index: child for child, index in parsed.batches.items()}
+        for entry in parsed.timeline.entries:
+            entries.append(entry)
+            if entry.kind == "step" and entry.index in batch_at:
+                jobs = parse(await fetch_history(client, batch_at[entry.index])).timeline
+                entries += [e for e in jobs.entries if e.kind == "step"]
+    return latest.model_copy(update={"entries": entries, "run_id": run_id})
 
 
 async def history_json(client: Client, run_id: str) -> dict[str, Any]:

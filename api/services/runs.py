@@ -149,6 +149,8 @@ def run_input(settings: Settings, spec: RunSpec, **fork: Any) -> RunInput:
         tenant=settings.TENANT,
         spec=spec,
         agents_queue=settings.agents_queue,
+        fan_out_batch=settings.FAN_OUT_BATCH,
+        history_events=settings.HISTORY_EVENTS,
         **fork,
     )
 
