@@ -123,7 +123,8 @@ class AgentActivities:
                 )
         result, error = await self._run(task, progress)
         if result is not None:
-            await self._receipts.put(task.run_id, task.step_index, attempt, result, error)
+            if self._settings.STEP_RECEIPTS:
+                await self._receipts.put(task.run_id, task.step_index, attempt, result, error)
             if error is not None:
                 raise ApplicationError(error, result, type="AgentFailed")
         return result

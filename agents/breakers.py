@@ -8,7 +8,9 @@ at a time; a probe that never reports frees its slot after `probe_timeout_second
 --success--> closed, --failure--> open. `CircuitBreaker` runs one transition per call in
 WATCH/MULTI on the record's Redis key, so concurrent workers never lose an update (a
 conflicting write redoes the transition on the fresh state); recovery needs no timer:
-the first `allow()` after the reset timeout takes the probe.
+the first `allow()` after the reset timeout takes the probe. A worker that saw a breaker
+closed with no failures trusts that for `QUIET_SECONDS` and skips Redis on the happy path
+(a call and its success); any failure goes to Redis at once.
 
 Times come from an injected clock (default `time.time`); workers must share one wall clock.
 """
@@ -31,6 +33,7 @@ from core.events import Event
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+QUIET_SECONDS = 1.0  # how long a worker trusts "closed, no failures" without asking Redis
 BreakerState = Literal["closed", "open", "half_open"]
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -141,20 +144,31 @@ class CircuitBreaker:
         prefix: str = "acc:",
         clock: Clock = time.time,
         fallback: dict[str, BreakerRecord] | None = None,
+        quiet: dict[str, float] | None = None,
     ) -> None:
         self.key, self.config = key, config
         self._redis, self._clock, self._fallback = redis, clock, fallback
+        self._quiet = quiet
         self._record, self._index = f"{prefix}breaker:{key}", f"{prefix}breakers"
 
     async def allow(self) -> bool:
         """Whether to make the call; in half_open, True takes the single probe."""
+        if self._is_quiet():
+            return True
         return (await self._transition(lambda r, now: r.allow(now, self.config)))[1]
 
     async def record_success(self) -> BreakerStatus:
+        if self._is_quiet():  # closed with no failures: a success changes nothing
+            return BreakerStatus(key=self.key, state="closed", allows=True, failures=0)
         return (await self._transition(lambda r, now: (r.success(now, self.config), None)))[0]
 
     async def record_failure(self) -> BreakerStatus:
         return (await self._transition(lambda r, now: (r.failure(now, self.config), None)))[0]
+
+    def _is_quiet(self) -> bool:
+        """Whether this breaker was seen closed with no failures within QUIET_SECONDS: the
+        happy path then skips Redis (a failure elsewhere shows here a second later)."""
+        return self._quiet is not None and time.monotonic() < self._quiet.get(self.key, 0.0)
 
     async def state(self) -> BreakerStatus:
         record = BreakerRecord.decode(await self._redis.get(self._record))
@@ -173,6 +187,11 @@ class CircuitBreaker:
             now = self._clock()
             after, result = step(before, now)
             self._fallback[self.key] = after
+        if self._quiet is not None:
+            if after.state == "closed" and not after.failures:
+                self._quiet[self.key] = time.monotonic() + QUIET_SECONDS
+            else:
+                self._quiet.pop(self.key, None)
         status = BreakerStatus.of(self.key, after, now, self.config)
         if after.state != before.state:
             status.previous = before.state
@@ -227,6 +246,7 @@ class CircuitBreakers:
     ) -> None:
         self.config, self._redis, self._prefix, self._clock = config, redis, prefix, clock
         self._fallback: dict[str, BreakerRecord] | None = {} if degrade else None
+        self._quiet: dict[str, float] | None = {} if degrade else None
 
     def get(self, key: str) -> CircuitBreaker:
         return CircuitBreaker(
@@ -236,6 +256,7 @@ class CircuitBreakers:
             prefix=self._prefix,
             clock=self._clock,
             fallback=self._fallback,
+            quiet=self._quiet,
         )
 
     def agent(self, name: str) -> CircuitBreaker:

@@ -54,10 +54,10 @@ class ArtifactStore:
             return await session.get(Artifact, artifact_id)
 
     async def to_output(self, text: str, truncated: bool = False, store: bool = False) -> Output:
-        """Keep small text inline; store larger text (any text with `store`, as the jobs of
-        a large fan-out do) and keep a preview inline."""
+        """Keep small text inline; store larger text and keep a preview inline. With
+        `store` (the jobs of a large fan-out), only a preview's worth stays inline."""
         raw = text.encode()
-        if len(raw) <= self.inline_limit and not store:
+        if len(raw) <= (PREVIEW_BYTES if store else self.inline_limit):
             return Output(text=text, size=len(raw), truncated=truncated)
         artifact_id = await self.put(raw)
         limit = PREVIEW_BYTES if store else self.inline_limit

@@ -220,12 +220,11 @@ class AgentStepInput(BaseModel):
 
 
 class BatchJob(BaseModel):
-    """One job of a large fan-out: a step on one task."""
+    """One job of a large fan-out: one of the batch's steps on one task."""
 
-    step: StepSpec
+    step: int = Field(description="Index into BatchInput.steps")
     task: str
     task_index: int
-    group: str
 
 
 class BatchInput(BaseModel):
@@ -234,6 +233,7 @@ class BatchInput(BaseModel):
     run_input: str = Field("", description="The run's input, for {{run.input}} templates")
     agents_queue: str
     first_index: int = Field(description="Timeline index of the batch's first job")
+    steps: list[StepSpec] = Field(description="The steps the jobs run, each given once")
     jobs: list[BatchJob]
     max_concurrency: int
 

@@ -3,15 +3,19 @@
 When a worker dies after a step's command finished but before Temporal heard of it, the
 next attempt (on any worker: the receipt is in the shared database, not on the dead
 worker's disk) finds the receipt and reports it instead of running the command again.
-One row per step of a run, overwritten by each attempt that finishes.
+One row per step of a run, overwritten by each attempt that finishes. Writes that arrive
+together (a wide fan-out finishes many steps at once) are committed together: one
+transaction for all of them, each writer waiting for the commit that holds its receipt.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,10 +49,13 @@ class ReceiptStore:
         self._engine = engine
         dialect = engine.dialect.name
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def put(
         self, run_id: str, step_index: int, attempt: int, result: AgentResult, error: str | None
     ) -> None:
+        """Return once the receipt is committed."""
         values = {
             "run_id": run_id,
             "step_index": step_index,
@@ -57,12 +64,38 @@ class ReceiptStore:
             "error": error,
             "created_at": datetime.now(UTC),
         }
-        statement = self._insert(Receipt).values(**values)
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((values, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            rows = list({(v["run_id"], v["step_index"]): v for v, _ in batch}.values())
+            try:
+                await self._commit(rows)
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _commit(self, rows: list[dict[str, Any]]) -> None:
+        statement = self._insert(Receipt).values(rows)
         statement = statement.on_conflict_do_update(
             index_elements=["run_id", "step_index"],
             set_={k: statement.excluded[k] for k in ("attempt", "result", "error", "created_at")},
         )
         async with self._engine.begin() as conn:
+            if self._engine.dialect.name == "postgresql":
+                # Receipts guard against a lost worker, not a lost database server: the
+                # commit need not wait for PostgreSQL's disk (it still survives the worker).
+                await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             await conn.execute(statement)
 
     async def get(self, run_id: str, step_index: int) -> Recorded | None:

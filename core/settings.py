@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         "/usr/local/bin:/usr/bin:/bin", description="PATH given to shell steps (nothing else is)"
     )
     SHELL_OUTPUT_LIMIT: int = Field(1_000_000, description="Bytes kept of a step's output")
+    STEP_RECEIPTS: bool = Field(
+        True,
+        description="Write each step's receipt before it reports (a retry after a lost worker "
+        "then reports it instead of running it again); off saves one SQL write per step",
+    )
     FAN_OUT_BATCH: int = Field(
         200, ge=1, le=1000, description="Jobs per child workflow of a larger fan-out"
     )

@@ -307,13 +307,18 @@ class PatternWorkflow:
         record = self._begin_step(f"batch-{number}", f"batch-{number}", "child")
         self._reserved += len(jobs)
         inp = self.inp
+        unique: list[StepSpec] = []
+        for step, _, _ in jobs:
+            if step not in unique:
+                unique.append(step)
         batch = BatchInput(
             run_id=inp.run_id,
             tenant=inp.tenant,
             run_input=inp.spec.input,
             agents_queue=inp.agents_queue,
             first_index=record.index + 1,
-            jobs=[BatchJob(step=s, task=t, task_index=n, group=f"task-{n}") for s, n, t in jobs],
+            steps=unique,
+            jobs=[BatchJob(step=unique.index(s), task=t, task_index=n) for s, n, t in jobs],
             max_concurrency=max_concurrency,
         )
         record.child_id = f"{inp.run_id}.batch-{number}"

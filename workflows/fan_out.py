@@ -44,20 +44,19 @@ class FanOutBatchWorkflow:
 
         async def one(offset: int, job: BatchJob) -> JobResult:
             nonlocal done
-            index = inp.first_index + offset
+            index, step = inp.first_index + offset, inp.steps[job.step]
+            outcome = JobResult(index=index, agent=step.name, task_index=job.task_index)
             async with slots:
                 try:
-                    result = await steps.run_agent(
-                        _task(inp, index, job), job.step, inp.agents_queue
-                    )
+                    task = _task(inp, index, job)
+                    result = await steps.run_agent(task, step, inp.agents_queue)
+                    outcome.output, outcome.usage = result.output, result.usage
                 except Exception as err:  # ActivityError: the job failed after its retries
-                    return JobResult(index=index, agent=job.step.name, task_index=job.task_index,
-                                     error=steps.reason(err))  # fmt: skip
+                    outcome.error = steps.reason(err)
                 finally:
                     done += 1
                     workflow.set_current_details(f"{done} of {len(inp.jobs)} jobs done")
-            return JobResult(index=index, agent=job.step.name, task_index=job.task_index,
-                             output=result.output, usage=result.usage)  # fmt: skip
+            return outcome
 
         results = await asyncio.gather(*(one(n, job) for n, job in enumerate(inp.jobs)))
         ref: str = await workflow.execute_activity(
@@ -79,27 +78,27 @@ class FanOutBatchWorkflow:
 
 
 def _task(inp: BatchInput, index: int, job: BatchJob) -> AgentTask:
+    step = inp.steps[job.step]
     given = Output.of(job.task)
-    template = job.step.input
+    template = step.input
     context: dict[str, Output] = {}
     if template is not None:
         outputs = {"input": given, "run.input": Output.of(inp.run_input)}
         for key in TEMPLATE_KEY.findall(template):
             if key not in outputs:  # fan-out jobs see their task and the run's input only
                 raise ApplicationError(
-                    f"step {job.step.name!r}: template key {{{{{key}}}}} is not available to "
+                    f"step {step.name!r}: template key {{{{{key}}}}} is not available to "
                     "the jobs of a large fan-out (use {{input}} or {{run.input}})",
                     type="TemplateError",
                     non_retryable=True,
                 )
             context[key] = outputs[key]
-    step = job.step
     return AgentTask(
         run_id=inp.run_id,
         tenant=inp.tenant,
         step_index=index,
         step_name=step.name,
-        group=job.group,
+        group=f"task-{job.task_index}",
         agent=step.agent,
         input=given,
         template=template,

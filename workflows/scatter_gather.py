@@ -123,8 +123,9 @@ class ScatterGatherWorkflow(PatternWorkflow):
         need = spec.quorum or len(jobs)
         self.note(f"{wins} of {len(jobs)} jobs succeeded in {len(batches)} batches (quorum {need})")
         if failed and spec.on_partial_failure == "fail":
-            raise ApplicationError(f"{failed} job(s) failed: {failures[0]}",
-                                   type="PartialFailure", non_retryable=True)  # fmt: skip
+            raise ApplicationError(
+                f"{failed} job(s) failed: {failures[0]}", type="PartialFailure", non_retryable=True
+            )
         if wins < need:
             raise ApplicationError(
                 f"quorum not reached: {wins} of {len(jobs)} succeeded, {need} needed",
