@@ -147,6 +147,7 @@ def up(
         lock.acquire()
     except stack.StackError as exc:
         raise fail(str(exc)) from None
+    settings = stack.with_payload_keys(settings)
     parts: list[stack.Part] = []
     code = 0
     # A shell that starts us in the background (`acc up &`) leaves SIGINT ignored; restore

@@ -231,10 +231,10 @@ def replay(
     (non-determinism): running workflows of that kind would break on deploy.
     """
     from temporalio.client import WorkflowHistory
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
-    from core.history import parse
+    from core.history import decode_history, parse
+    from core.temporal import data_converter
     from workflows import WORKFLOWS
 
     try:
@@ -245,8 +245,9 @@ def replay(
                 raw = api.history(run_id)["history"]
     except (CliError, OSError, ValueError) as exc:
         raise fail(str(exc)) from None
+    converter = data_converter(settings())
     history_ = WorkflowHistory.from_json(run_id, raw)
-    timeline = parse(history_).timeline
+    timeline = parse(asyncio.run(decode_history(history_, converter.payload_codec))).timeline
     title = escape(run_id)
     table = Table("#", "step / event", "status", "backend", "output or error", title=title)
     for e in timeline.entries:
@@ -259,7 +260,7 @@ def replay(
             Text(detail),
         )
     console.print(table)
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=converter)
     result = asyncio.run(replayer.replay_workflow(history_, raise_on_replay_failure=False))
     if result.replay_failure is not None:
         raise fail(f"replay FAILED against the current code: {result.replay_failure}")

@@ -22,6 +22,7 @@ from typing import IO
 
 from cli.probes import port_in_use
 from core import servers
+from core.codec import new_key_line
 from core.settings import Settings, child_environment
 
 STOP_GRACE_SECONDS = 10.0
@@ -61,6 +62,8 @@ def plan(settings: Settings) -> list[Part]:
                 (settings.TEMPORAL_METRICS_PORT, "ACC_TEMPORAL_METRICS_PORT"),
             ]
             argv = servers.temporal_dev_server(settings, data / "temporal.db")
+            if settings.payload_keys() is not None:  # the Web UI decodes through the API
+                argv += ["--ui-codec-endpoint", f"{settings.api_url}/codec"]
             parts.append(
                 Part("temporal", "Temporal dev server + Web UI", argv, temporal_ports, "temporal")
             )
@@ -93,6 +96,20 @@ def plan(settings: Settings) -> list[Part]:
         Part("api", "API + dashboard", api, [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1)
     )
     return parts
+
+
+def with_payload_keys(settings: Settings) -> Settings:
+    """The settings with payload encryption on: the configured keys, else a key file in the
+    data dir, made on the first `acc up` (mode 600) and kept, so runs stay readable."""
+    if settings.payload_keys() is not None:
+        return settings
+    path = settings.data_dir / "payload.keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(new_key_line("k1") + "\n")
+    return settings.model_copy(update={"PAYLOAD_KEYS_FILE": path})
 
 
 def check_ports(settings: Settings, parts: list[Part]) -> None:
@@ -158,7 +175,7 @@ def read_state(path: Path) -> dict[str, object]:
 # Where the stack's services are, recorded so commands run elsewhere find the same ones.
 RECORDED_SETTINGS = (
     *("TEMPORAL_ADDRESS", "KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "DATABASE_SCHEMA"),
-    *("API_URL", "ORCHESTRATION_QUEUE", "AGENTS_QUEUE"),
+    *("API_URL", "ORCHESTRATION_QUEUE", "AGENTS_QUEUE", "PAYLOAD_KEYS_FILE"),
 )
 
 

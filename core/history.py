@@ -8,10 +8,11 @@ to the run, approvals) and the run's start and end are entries too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payloads
@@ -20,6 +21,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 
 from core.contracts import (
     RUN_AGENT,
@@ -34,6 +36,7 @@ from core.contracts import (
 )
 
 EXCERPT = 500
+PAYLOAD = "temporal.api.common.v1.Payload"
 
 E = EventType
 CLOSED = {
@@ -96,9 +99,70 @@ def _excerpt(text: str | None) -> str | None:
 
 
 def _failure(failure: Failure) -> str:
-    while failure.HasField("cause") and failure.cause.message:
+    """The innermost message of a failure (decoded payloads read, see `decode_history`)."""
+    while failure.HasField("cause") and (failure.cause.message or _encoded(failure.cause)):
         failure = failure.cause
-    return failure.message
+    return _encoded(failure) or failure.message
+
+
+def _encoded(failure: Failure) -> str:
+    """The message a failure carries in its encoded attributes (payloads are encrypted,
+    and failure messages with them), once decoded."""
+    if not failure.HasField("encoded_attributes"):
+        return ""
+    attributes = _decode(Payloads(payloads=[failure.encoded_attributes]), dict) or {}
+    return str(attributes.get("message", ""))
+
+
+async def decode_history(history: WorkflowHistory, codec: PayloadCodec | None) -> WorkflowHistory:
+    """The history with every payload decoded by `codec` (decrypted), in place; as is
+    without one."""
+    await decode_events(history.events, codec)
+    return history
+
+
+async def decode_events(events: Iterable[HistoryEvent], codec: PayloadCodec | None) -> None:
+    if codec is not None:
+        for event in events:
+            await _decode_payloads(event, codec)
+
+
+def failure_message(failure: Failure) -> str:
+    """A failure's message and its causes', outermost first (`a: b: c`)."""
+    messages = []
+    while True:
+        messages.append(_encoded(failure) or failure.message)
+        if not failure.HasField("cause"):
+            break
+        failure = failure.cause
+    return ": ".join(m.strip() for m in messages if m.strip())
+
+
+async def _decode_payloads(message: Message, codec: PayloadCodec) -> None:
+    for field, value in message.ListFields():
+        kind = field.message_type
+        if kind is None:
+            continue
+        if kind.GetOptions().map_entry:
+            entry = kind.fields_by_name["value"].message_type
+            if entry is not None and entry.full_name == PAYLOAD:
+                keys = list(value)
+                for key, payload in zip(
+                    keys, await codec.decode([value[k] for k in keys]), strict=True
+                ):
+                    value[key].CopyFrom(payload)
+            elif entry is not None:
+                for key in value:
+                    await _decode_payloads(value[key], codec)
+        elif kind.full_name == PAYLOAD:
+            items = list(value) if field.is_repeated else [value]
+            for item, payload in zip(items, await codec.decode(items), strict=True):
+                item.CopyFrom(payload)
+        elif field.is_repeated:
+            for item in value:
+                await _decode_payloads(item, codec)
+        else:
+            await _decode_payloads(value, codec)
 
 
 class _Reader:

