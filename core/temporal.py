@@ -17,7 +17,6 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from core.codec import EncryptionCodec, parse_keys
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -53,6 +52,7 @@ def data_converter(settings: Settings) -> DataConverter:
     keys = settings.payload_keys()
     if keys is None:
         return pydantic_data_converter
+    from core.codec import EncryptionCodec, parse_keys  # cryptography, when keys are set
     # Failure messages too: an agent's error can quote what it was given.
     return dataclasses.replace(
         pydantic_data_converter,
