@@ -101,7 +101,7 @@ class ClaudeCodeBackend:
         if session.resume and claude_outcome.unknown_session(stream, stderr):
             notice = f"session {session.resume} was not found; started a fresh session"
             notices.append(notice)
-            await ctx.emit("agent.message", {"role": "system", "kind": "notice", "text": notice})
+            await ctx.emit("agent.message", {"role": "system", "part": "notice", "text": notice})
             session = Session(new=str(uuid.uuid4()))
             stream, code, stderr = await self._attempt(ctx, cli, session, worktree, others, env)
         if stream.result is not None and stream.session_id:

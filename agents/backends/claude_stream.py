@@ -86,11 +86,11 @@ class ClaudeStream:
             self.result = message
         elif kind == "system" and subtype == "init":
             self.model, self.version = message.get("model"), message.get("claude_code_version")
-            return [{"role": "system", "kind": "session", "text": self._started(message)}]
+            return [{"role": "system", "part": "session", "text": self._started(message)}]
         elif kind == "system" and subtype == "api_retry":
             retry = _retry(message)
             self.retries.append(retry)
-            return [{"role": "system", "kind": "retry", "text": retry.describe()}]
+            return [{"role": "system", "part": "retry", "text": retry.describe()}]
         elif kind == "assistant":
             return self._assistant(message)
         elif kind == "user":
@@ -121,17 +121,17 @@ class ClaudeStream:
         if message.get("parent_tool_use_id"):
             common["agent"] = str(message.get("subagent_type") or "subagent")
         if model == SYNTHETIC:
-            common["kind"] = "error"
+            common["part"] = "error"
         events: list[dict[str, Any]] = []
         for block in content if isinstance(content, list) else []:
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
             if kind == "text" and str(block.get("text", "")).strip():
-                events.append({"kind": kind, **common, "text": excerpt(block["text"])})
+                events.append({"part": kind, **common, "text": excerpt(block["text"])})
             elif kind == "tool_use":
                 args = excerpt(json.dumps(block.get("input"), ensure_ascii=False))
-                events.append({"kind": kind, **common, "tool": block.get("name"), "text": args})
+                events.append({"part": kind, **common, "tool": block.get("name"), "text": args})
         return events
 
     # -- the result ---------------------------------------------------------------------
@@ -218,5 +218,5 @@ def _refusals(message: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error"):
             text = block.get("content")
             text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
-            events.append({"role": "tool", "kind": "tool_error", "text": excerpt(text)})
+            events.append({"role": "tool", "part": "tool_error", "text": excerpt(text)})
     return events

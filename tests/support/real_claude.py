@@ -117,11 +117,17 @@ class Recorder:
         self.heartbeat()
 
     async def emit(self, kind: str, data: dict[str, Any]) -> None:
+        # As keyword arguments, the way `run_agent` publishes them: a payload key that
+        # collides with its parameters fails here as it would there.
+        self._publish(kind, **data)
+
+    def _publish(self, kind: str, task: object = None, **data: Any) -> None:
+        assert task is None, "an event payload must not have a `task` key"
         self.events.append((kind, data))
 
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         found = [data for name, data in self.events if name == "agent.message"]
-        return [event for event in found if kind is None or event.get("kind") == kind]
+        return [event for event in found if kind is None or event.get("part") == kind]
 
     def usage(self) -> dict[str, Any]:
         (usage,) = [data for name, data in self.events if name == "agent.usage"]

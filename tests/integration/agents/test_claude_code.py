@@ -83,7 +83,7 @@ async def test_a_step_edits_files_with_real_tools_and_reports_what_it_did(
     assert f"worktree {worktree}" in git("-C", str(repo), "worktree", "list", "--porcelain")
     assert first_prompt(model_api, mark).endswith(f"- Add a NOTES.md {mark}\n\nShort.")
 
-    kinds = [(e["kind"], e.get("tool")) for e in recorder.messages()]
+    kinds = [(e["part"], e.get("tool")) for e in recorder.messages()]
     assert kinds == [
         ("session", None),
         ("text", None),
@@ -312,7 +312,7 @@ async def test_events_stream_while_the_step_runs(
     recorder = Recorder()
 
     async def emit(kind: str, data: dict[str, object]) -> None:
-        arrived.append((time.monotonic(), str(data.get("kind"))))
+        arrived.append((time.monotonic(), str(data.get("part"))))
         await recorder.emit(kind, data)
 
     backend = backend_for(model_api, tmp_path)

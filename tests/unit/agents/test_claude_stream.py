@@ -47,7 +47,7 @@ def test_a_run_that_edits_files() -> None:
     stream, events = replay("edit-files")
     assert not stream.is_error and stream.text == "Added calc.py."
     assert stream.model == "claude-sonnet-4-5" and stream.version == "2.1.197"
-    assert [(e["kind"], e.get("tool")) for e in events] == [
+    assert [(e["part"], e.get("tool")) for e in events] == [
         ("session", None),
         ("text", None),
         ("tool_use", "Write"),
@@ -57,7 +57,7 @@ def test_a_run_that_edits_files() -> None:
     ]
     assert events[0]["text"].startswith(f"session {stream.session_id} · claude-sonnet-4-5")
     assert events[3] == {
-        "kind": "tool_use",
+        "part": "tool_use",
         "role": "assistant",
         "tool": "Edit",
         "text": '{"replace_all": false, "file_path": "calc.py", "old_string": "x = 1", '
@@ -69,7 +69,7 @@ def test_a_run_that_edits_files() -> None:
 def test_a_subagents_turns_are_labelled_and_its_model_counted() -> None:
     stream, events = replay("subagent-two-models")
     # The subagent's own answer comes back as the Agent tool's result, not as a turn.
-    assert [(e["kind"], e.get("agent")) for e in events if e["role"] == "assistant"] == [
+    assert [(e["part"], e.get("agent")) for e in events if e["role"] == "assistant"] == [
         ("tool_use", None),
         ("tool_use", "Explore"),
         ("text", None),
@@ -88,7 +88,7 @@ def test_refused_tools_are_listed_and_shown() -> None:
     assert not stream.is_error  # the CLI itself calls this a success
     (denial,) = stream.denials
     assert denial["tool_name"] == "Write" and denial["tool_input"]["file_path"].endswith("app.py")
-    (refused,) = [e for e in events if e["kind"] == "tool_error"]
+    (refused,) = [e for e in events if e["part"] == "tool_error"]
     assert "requested permissions to write" in refused["text"]
 
 
@@ -101,8 +101,8 @@ def test_api_failures_and_the_clis_retries(name: str, status: int | None, retrie
     assert stream.is_error and stream.subtype == "success" and stream.api_status == status
     assert stream.text.startswith("API Error")
     assert [r.status for r in stream.retries] == [status] * retries
-    assert [e["kind"] for e in events if e["role"] == "system"][1:] == ["retry"] * retries
-    assert [e["kind"] for e in events if e["role"] == "assistant"] == ["error"]
+    assert [e["part"] for e in events if e["role"] == "system"][1:] == ["retry"] * retries
+    assert [e["part"] for e in events if e["role"] == "assistant"] == ["error"]
 
 
 def test_the_retry_after_the_cli_saw_is_kept() -> None:
@@ -140,7 +140,7 @@ def test_noise_and_odd_lines_are_tolerated() -> None:
     assert stream.feed(line(type="assistant", message=None)) == []
     assert stream.feed(line(type="assistant", message={"content": [None, 3, {"type": "x"}]})) == []
     assert stream.feed(line(type="assistant", message={"content": "plain"})) == [
-        {"kind": "text", "role": "assistant", "text": "plain"}
+        {"part": "text", "role": "assistant", "text": "plain"}
     ]
     assert stream.feed(line(type="result", modelUsage={"m": None}, permission_denials=[3])) == []
     assert stream.model_usage() == {} and stream.denials == [] and stream.text == ""
