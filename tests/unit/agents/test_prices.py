@@ -151,3 +151,18 @@ def test_the_backend_refuses_to_start_with_a_missing_price_file(tmp_path: Path) 
     settings = load_settings(LLM_PRICES_FILE=tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="ACC_LLM_PRICES_FILE"):
         LlmBackend(settings)
+
+
+def test_the_documented_table_is_the_built_in_one() -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "PRICES.md"
+    rows = {}
+    for line in doc.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 6:
+            rates = [None if cell == "—" else float(cell) for cell in cells[1:]]
+            rows[cells[0].strip("`")] = rates
+    assert list(rows) == list(BUILT_IN)
+    for name, price in BUILT_IN.items():
+        expected = [price.input, price.output, price.cache_read]
+        expected += [price.cache_write, price.cache_write_1h]
+        assert rows[name] == expected, name
