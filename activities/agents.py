@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.contracts import RUN_AGENT, AgentResult, AgentTask
 from core.events import Event
+from core.receipts import ReceiptStore
 from core.settings import Settings
-from core.specs import TEMPLATE_KEY
+from core.specs import LOST_WORKER_RETRIES, TEMPLATE_KEY
+
+MAX_RETRY_DELAY_SECONDS = 3600.0
 
 
 class Progress:
@@ -39,14 +43,27 @@ class Progress:
 
 
 class AgentActivities:
-    """Runs agent steps. Clients come in through the constructor, built once per worker."""
+    """Runs agent steps. Clients come in through the constructor, built once per worker.
+
+    Retries: Temporal retries an attempt that never reported (a lost worker) by itself; the
+    agent's own failures are counted here, in the heartbeat details that carry over from
+    attempt to attempt, against the step's `retry` (so a killed worker never uses up the
+    step's attempts). A step that finished before its worker died is reported from its
+    receipt, not run again.
+    """
 
     def __init__(
-        self, settings: Settings, bus: EventBus, artifacts: ArtifactStore, runtime: AgentRuntime
+        self,
+        settings: Settings,
+        bus: EventBus,
+        artifacts: ArtifactStore,
+        receipts: ReceiptStore,
+        runtime: AgentRuntime,
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._artifacts = artifacts
+        self._receipts = receipts
         self._runtime = runtime
 
     def workdir(self, run_id: str) -> Path:
@@ -54,29 +71,93 @@ class AgentActivities:
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, task: AgentTask) -> AgentResult:
-        attempt = activity.info().attempt
-        await self._emit(task, "step.started", attempt=attempt, backend=task.agent.backend)
+        info = activity.info()
+        progress = Progress(info.heartbeat_details)
+        failures = int(progress.state.get("failures", 0))
+        lost = info.attempt - 1 - failures  # earlier attempts that never reported
+        await self._emit(
+            task, "step.started", attempt=info.attempt, backend=task.agent.backend, lost=lost
+        )
         try:
-            result = await self._run(task)
-        except BaseException as exc:
-            await self._emit(task, "step.failed", attempt=attempt, error=str(exc) or repr(exc))
+            result = await self._attempt(task, progress, lost)
+        except Exception as exc:
+            await self._emit(task, "step.failed", attempt=info.attempt, error=str(exc) or repr(exc))
+            raise self._counted(task, progress, failures + 1, exc) from exc
+        except BaseException as exc:  # cancelled, or the worker shuts down: not the agent's
+            await self._emit(task, "step.failed", attempt=info.attempt, error=repr(exc))
             raise
         if result is None:  # a remote agent reports for the step later, by task token
             activity.raise_complete_async()
         await self._emit(
             task,
             "step.completed",
-            attempt=attempt,
+            attempt=info.attempt,
             duration_ms=round(result.duration_ms, 2),
             output_size=result.output.size,
             **result.usage.model_dump(),
         )
         return result
 
-    async def _run(self, task: AgentTask) -> AgentResult | None:
+    async def _attempt(self, task: AgentTask, progress: Progress, lost: int) -> AgentResult | None:
+        """This attempt's result: from the receipt of an attempt that finished but never
+        reported, else from running the agent (unless that is unsafe or too often lost)."""
+        attempt = activity.info().attempt
+        if lost > LOST_WORKER_RETRIES:
+            raise ApplicationError(
+                f"step {task.step_name!r} lost its worker {lost} times; giving up",
+                type="WorkerLostTooOften",
+                non_retryable=True,
+            )
+        if lost > 0:
+            receipt = await self._receipts.get(task.run_id, task.step_index)
+            if receipt is not None and receipt.attempt != progress.state.get("failed_attempt"):
+                if receipt.error is not None:
+                    raise ApplicationError(receipt.error, receipt.result, type="AgentFailed")
+                return receipt.result
+            if not task.idempotent:
+                raise ApplicationError(
+                    f"step {task.step_name!r} was interrupted when its worker was lost, and it "
+                    "is marked idempotent: false, so it is not run again",
+                    type="StepInterrupted",
+                    non_retryable=True,
+                )
+        result, error = await self._run(task, progress)
+        if result is not None:
+            if self._settings.STEP_RECEIPTS:
+                await self._receipts.put(task.run_id, task.step_index, attempt, result, error)
+            if error is not None:
+                raise ApplicationError(error, result, type="AgentFailed")
+        return result
+
+    def _counted(
+        self, task: AgentTask, progress: Progress, failures: int, exc: Exception
+    ) -> ApplicationError:
+        """The agent's failure as Temporal should see it: retried after the step's own
+        backoff while attempts remain, else final. The count goes into the heartbeat
+        details, which the next attempt receives."""
+        attempt = activity.info().attempt
+        progress.record(failures=failures, failed_attempt=attempt)
+        err = exc if isinstance(exc, ApplicationError) else None
+        final = failures >= task.retry.max_attempts or (err is not None and err.non_retryable)
+        retry = task.retry
+        delay = err.next_retry_delay if err is not None else None
+        if delay is None and not final:
+            seconds = retry.initial_interval_seconds * retry.backoff ** (failures - 1)
+            delay = timedelta(seconds=min(seconds, MAX_RETRY_DELAY_SECONDS))
+        return ApplicationError(
+            err.message if err is not None else (str(exc) or repr(exc)),
+            *(err.details if err is not None else ()),
+            type=err.type if err is not None else type(exc).__name__,
+            non_retryable=final,
+            next_retry_delay=None if final else delay,
+        )
+
+    async def _run(
+        self, task: AgentTask, progress: Progress
+    ) -> tuple[AgentResult | None, str | None]:
+        """Run the agent once: its result and, when it ran but failed, its error."""
         started = time.perf_counter()
         info = activity.info()
-        progress = Progress(info.heartbeat_details)
         ctx = AgentContext(
             task=task,
             input_text=await self._input_text(task),
@@ -89,18 +170,18 @@ class AgentActivities:
         )
         outcome = await self._runtime.run(ctx, self._bus.publish)
         if outcome.handed_off:
-            return None
+            return None, None
         result = AgentResult(
-            output=await self._artifacts.to_output(outcome.text, truncated=outcome.truncated),
+            output=await self._artifacts.to_output(
+                outcome.text, truncated=outcome.truncated, store=task.store_output
+            ),
             exit_code=outcome.exit_code,
             stderr=outcome.stderr,
             duration_ms=(time.perf_counter() - started) * 1000,
             usage=outcome.usage,
             session_id=outcome.session_id,
         )
-        if outcome.error is not None:
-            raise ApplicationError(outcome.error, result, type="AgentFailed")
-        return result
+        return result, outcome.error
 
     async def _input_text(self, task: AgentTask) -> str:
         """The step's input: its given output, or its template filled from the run so far

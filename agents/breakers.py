@@ -8,7 +8,9 @@ at a time; a probe that never reports frees its slot after `probe_timeout_second
 --success--> closed, --failure--> open. `CircuitBreaker` runs one transition per call in
 WATCH/MULTI on the record's Redis key, so concurrent workers never lose an update (a
 conflicting write redoes the transition on the fresh state); recovery needs no timer:
-the first `allow()` after the reset timeout takes the probe.
+the first `allow()` after the reset timeout takes the probe. A worker that saw a breaker
+closed with no failures trusts that for `QUIET_SECONDS` and skips Redis on the happy path
+(a call and its success); any failure goes to Redis at once.
 
 Times come from an injected clock (default `time.time`); workers must share one wall clock.
 """
@@ -16,6 +18,7 @@ Times come from an injected clock (default `time.time`); workers must share one 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -23,12 +26,14 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from agents.router import agent_breaker, backend_breaker
 from core.events import Event
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
+QUIET_SECONDS = 1.0  # how long a worker trusts "closed, no failures" without asking Redis
 BreakerState = Literal["closed", "open", "half_open"]
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -124,7 +129,11 @@ class BreakerStatus(BaseModel):
 
 
 class CircuitBreaker:
-    """One breaker, its state a JSON `BreakerRecord` at `<prefix>breaker:<key>`."""
+    """One breaker, its state a JSON `BreakerRecord` at `<prefix>breaker:<key>`.
+
+    With a `fallback` store, a Redis that does not answer degrades the breaker to this
+    process's own state (kept in `fallback`, by key) instead of failing the call: the
+    step runs, guarded by what this worker has seen."""
 
     def __init__(
         self,
@@ -134,20 +143,32 @@ class CircuitBreaker:
         *,
         prefix: str = "acc:",
         clock: Clock = time.time,
+        fallback: dict[str, BreakerRecord] | None = None,
+        quiet: dict[str, float] | None = None,
     ) -> None:
         self.key, self.config = key, config
-        self._redis, self._clock = redis, clock
+        self._redis, self._clock, self._fallback = redis, clock, fallback
+        self._quiet = quiet
         self._record, self._index = f"{prefix}breaker:{key}", f"{prefix}breakers"
 
     async def allow(self) -> bool:
         """Whether to make the call; in half_open, True takes the single probe."""
+        if self._is_quiet():
+            return True
         return (await self._transition(lambda r, now: r.allow(now, self.config)))[1]
 
     async def record_success(self) -> BreakerStatus:
+        if self._is_quiet():  # closed with no failures: a success changes nothing
+            return BreakerStatus(key=self.key, state="closed", allows=True, failures=0)
         return (await self._transition(lambda r, now: (r.success(now, self.config), None)))[0]
 
     async def record_failure(self) -> BreakerStatus:
         return (await self._transition(lambda r, now: (r.failure(now, self.config), None)))[0]
+
+    def _is_quiet(self) -> bool:
+        """Whether this breaker was seen closed with no failures within QUIET_SECONDS: the
+        happy path then skips Redis (a failure elsewhere shows here a second later)."""
+        return self._quiet is not None and time.monotonic() < self._quiet.get(self.key, 0.0)
 
     async def state(self) -> BreakerStatus:
         record = BreakerRecord.decode(await self._redis.get(self._record))
@@ -156,6 +177,30 @@ class CircuitBreaker:
     async def _transition(
         self, step: Callable[[BreakerRecord, float], tuple[BreakerRecord, T]]
     ) -> tuple[BreakerStatus, T]:
+        try:
+            before, after, now, result = await self._shared(step)
+        except RedisError as exc:
+            if self._fallback is None:
+                raise
+            _warn_degraded(exc)
+            before = self._fallback.get(self.key, BreakerRecord())
+            now = self._clock()
+            after, result = step(before, now)
+            self._fallback[self.key] = after
+        if self._quiet is not None:
+            if after.state == "closed" and not after.failures:
+                self._quiet[self.key] = time.monotonic() + QUIET_SECONDS
+            else:
+                self._quiet.pop(self.key, None)
+        status = BreakerStatus.of(self.key, after, now, self.config)
+        if after.state != before.state:
+            status.previous = before.state
+        return status, result
+
+    async def _shared(
+        self, step: Callable[[BreakerRecord, float], tuple[BreakerRecord, T]]
+    ) -> tuple[BreakerRecord, BreakerRecord, float, T]:
+        """One transition on the record every worker shares, under WATCH/MULTI."""
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -171,22 +216,48 @@ class CircuitBreaker:
                     break
                 except WatchError:
                     continue  # another worker moved this breaker: redo it on the new state
-        status = BreakerStatus.of(self.key, after, now, self.config)
-        if after.state != before.state:
-            status.previous = before.state
-        return status, result
+        return before, after, now, result
+
+
+_warned_at = 0.0
+
+
+def _warn_degraded(exc: BaseException) -> None:
+    """Say once a minute that breakers run on this process's own state."""
+    global _warned_at
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        log.warning("Redis unreachable (%s): circuit breakers use this process's own state", exc)
 
 
 class CircuitBreakers:
-    """Every breaker under one prefix: per agent, per backend, listed for the API."""
+    """Every breaker under one prefix: per agent, per backend, listed for the API. With
+    `degrade=True` (the workers), each falls back to per-process state when Redis is
+    unreachable (see CircuitBreaker)."""
 
     def __init__(
-        self, redis: Redis, config: BreakerConfig, *, prefix: str = "acc:", clock: Clock = time.time
+        self,
+        redis: Redis,
+        config: BreakerConfig,
+        *,
+        prefix: str = "acc:",
+        clock: Clock = time.time,
+        degrade: bool = False,
     ) -> None:
         self.config, self._redis, self._prefix, self._clock = config, redis, prefix, clock
+        self._fallback: dict[str, BreakerRecord] | None = {} if degrade else None
+        self._quiet: dict[str, float] | None = {} if degrade else None
 
     def get(self, key: str) -> CircuitBreaker:
-        return CircuitBreaker(self._redis, key, self.config, prefix=self._prefix, clock=self._clock)
+        return CircuitBreaker(
+            self._redis,
+            key,
+            self.config,
+            prefix=self._prefix,
+            clock=self._clock,
+            fallback=self._fallback,
+            quiet=self._quiet,
+        )
 
     def agent(self, name: str) -> CircuitBreaker:
         return self.get(agent_breaker(name))

@@ -37,6 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from temporalio.exceptions import ApplicationError
 
 from agents.base import AgentBackend, AgentContext, AgentOutcome
@@ -73,12 +74,12 @@ class LiveRouter:
         agents: AgentsConfig,
         *,
         clock: Clock = time.time,
+        degrade: bool = False,
     ) -> None:
         prefix = settings.REDIS_PREFIX
         self.agents, self.router = agents, agents.router()
-        self.breakers = CircuitBreakers(
-            redis, BreakerConfig.from_settings(settings), prefix=prefix, clock=clock
-        )
+        config = BreakerConfig.from_settings(settings)
+        self.breakers = CircuitBreakers(redis, config, prefix=prefix, clock=clock, degrade=degrade)
         self.leases = ConcurrencyLimiter(
             redis, lease_seconds=settings.AGENT_LEASE_SECONDS, prefix=prefix, clock=clock
         )
@@ -157,7 +158,9 @@ class AgentRuntime:
         clock: Clock = time.time,
     ) -> None:
         agents = agents or AgentsConfig()
-        self.live = LiveRouter(settings, redis, agents, clock=clock)
+        # Breakers degrade to per-process state without Redis, so plain steps still run.
+        self.live = LiveRouter(settings, redis, agents, clock=clock, degrade=True)
+        self._redis_url = settings.redis_url
         self._backends, self._clock = backends, clock
         self._redis, self._prefix = redis, settings.REDIS_PREFIX
         self._limiters = {
@@ -172,12 +175,27 @@ class AgentRuntime:
         if provider is None:
             return None
         if provider not in self._limiters:
-            unlimited = _limiter(self._redis, provider, {}, self._prefix, self._clock)
-            self._limiters[provider] = unlimited
+            self._limiters[provider] = _NoQuota(
+                self._redis, provider, prefix=self._prefix, clock=self._clock
+            )
         return self._limiters[provider]
 
     async def run(self, ctx: AgentContext, publish: Publish) -> AgentOutcome:
-        """The step's outcome from its agent (the router's choice for a routed step)."""
+        """The step's outcome from its agent (the router's choice for a routed step). What
+        needs Redis (routing's leases and affinity, provider rate limits) fails as a
+        retryable RedisUnavailable while it is unreachable."""
+        try:
+            return await self._run(ctx, publish)
+        except RedisError as exc:
+            raise ApplicationError(
+                f"Redis is unreachable at {self._redis_url} ({exc}); step "
+                f"{ctx.task.step_name!r} needs it (routing leases and affinity, or a provider "
+                "rate limit) and is retried once it answers",
+                type="RedisUnavailable",
+                next_retry_delay=timedelta(seconds=5),
+            ) from None
+
+    async def _run(self, ctx: AgentContext, publish: Publish) -> AgentOutcome:
         if not isinstance(ctx.task.agent, RoutedAgent):
             return await self._guarded(ctx, None, publish)
         name, spec, lease = await self._route(ctx.task, ctx.task.agent, publish)
@@ -311,6 +329,25 @@ class AgentRuntime:
             status = await (breaker.record_failure() if failure else breaker.record_success())
             if status.previous is not None:
                 await publish(breaker_event(status, task.run_id, tenant=task.tenant))
+
+
+class _NoQuota(RateLimiter):
+    """A provider without ACC_RATE_LIMITS: no quota, only the hold its 429 puts on every
+    worker. Without Redis there is nothing to share, and the call goes ahead."""
+
+    async def try_acquire(self, tokens: int = 0) -> float:
+        try:
+            return await super().try_acquire(tokens)
+        except RedisError:
+            return 0.0
+
+    async def charge(self, tokens: int) -> None:
+        with contextlib.suppress(RedisError):
+            await super().charge(tokens)
+
+    async def block(self, retry_after_seconds: float) -> None:
+        with contextlib.suppress(RedisError):
+            await super().block(retry_after_seconds)
 
 
 def _provider(agent: AgentSpec) -> str | None:

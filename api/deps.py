@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from agents.runtime import LiveRouter
+from api.services.control import Cancellations
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.settings import Settings
@@ -48,6 +49,11 @@ def get_redis(request: Request) -> Redis:
     return redis
 
 
+def get_cancellations(request: Request) -> Cancellations:
+    cancellations: Cancellations = request.app.state.cancellations
+    return cancellations
+
+
 def get_router(request: Request) -> LiveRouter:
     router: LiveRouter = request.app.state.router
     return router
@@ -60,3 +66,4 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 RouterDep = Annotated[LiveRouter, Depends(get_router)]
+CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]

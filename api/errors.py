@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,9 +19,15 @@ from core.specs import PATTERNS
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, type_: str, message: str, details: Any = None) -> JSONResponse:
+def error_response(
+    status: int,
+    type_: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": {"type": type_, "message": message, "details": details}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...], err: dict[str, Any]) -> str:
@@ -56,8 +63,9 @@ async def on_acc_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, kind, str(exc.detail))
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    kind = kinds.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, kind, str(exc.detail), headers=exc.headers)
 
 
 async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:

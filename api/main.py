@@ -12,7 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from agents.config import load_agents
 from agents.runtime import LiveRouter
 from api import errors
+from api.middleware import RequestGuard
 from api.routes import router
+from api.services.control import Cancellations
 from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
@@ -37,7 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.artifacts = ArtifactStore(state.engine, settings.INLINE_OUTPUT_LIMIT)
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()
+        state.cancellations = Cancellations(settings.CANCEL_GRACE_SECONDS)
         yield
+        await state.cancellations.close()
         await state.redis.aclose()
         await state.bus.stop()
         await state.engine.dispose()
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     app.include_router(router)
     site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
     app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")

@@ -57,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
 
     from core import db, temporal
     from core import redis as redis_client
-    from core.artifacts import ArtifactStore
     from core.bus import EventBus, ensure_topics
     from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
     from core.settings import Settings, load_settings
@@ -307,9 +306,7 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         stack.push_async_callback(redis.aclose)
         bare_queue = f"bench-bare-{suffix}"
         workers = [
-            *build_workers(
-                client, settings, bus, ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT), redis
-            ),
+            *build_workers(client, settings, bus, engine, redis),
             Worker(
                 client,
                 task_queue=bare_queue,

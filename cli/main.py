@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,7 +26,9 @@ from cli.output import console, err_console, fail
 from cli.output import settings as settings_
 from cli.probes import PROBES
 from cli.runs import ApiClient, CliError, follow, load_spec, print_outcome
-from core import temporal
+from cli.supervisor import Supervisor
+from core import db, temporal
+from core.errors import AccError
 from core.settings import Settings
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "hello-pipeline.yaml"
@@ -51,6 +54,16 @@ class Shutdown(Exception):
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Shutdown
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = db.create_engine(settings)
+    try:
+        await db.migrate(engine, settings.DATABASE_SCHEMA)
+    except AccError as exc:
+        raise stack.StackError(exc.message) from None
+    finally:
+        await engine.dispose()
 
 
 async def _prepare_temporal(settings: Settings, embedded: bool) -> None:
@@ -103,6 +116,8 @@ def _start(settings: Settings, parts: list[stack.Part]) -> None:
             for part in members:
                 if part.argv:
                     stack.launch(settings, part)
+                elif part.name == "database":  # tables first, once, before anyone uses them
+                    asyncio.run(_migrate(settings))
             for part in members:
                 _wait_ready(settings, part)
                 if part.name == "temporal":
@@ -128,7 +143,7 @@ def up(
       ACC_API_PORT=8080 acc up         move the API to another port
       ACC_REDIS_URL=redis://127.0.0.1:6379/0 acc up   use an existing Redis
     """
-    settings = settings_()
+    settings = settings_(discover=False)
     lock = stack.StackLock(settings)
     try:
         lock.acquire()
@@ -156,7 +171,7 @@ def up(
         if example:
             _run_example(settings)
         console.print("Serving. Press Ctrl-C or run `acc down` to stop everything.")
-        _supervise(parts)
+        Supervisor(settings, parts, _urls(settings), _say).run()
     except (KeyboardInterrupt, Shutdown):
         pass
     except (stack.StackError, CliError) as exc:
@@ -172,6 +187,10 @@ def up(
     raise typer.Exit(code)
 
 
+def _say(message: str) -> None:
+    err_console.print(f"[yellow]{escape(message)}[/]", highlight=False)
+
+
 def _run_example(settings: Settings) -> None:
     try:
         with ApiClient(settings.api_url) as api:
@@ -180,17 +199,6 @@ def _run_example(settings: Settings) -> None:
             print_outcome(follow(api, accepted["id"], console), console)
     except CliError as exc:
         err_console.print(f"[red]example run failed:[/] {exc}", highlight=False)
-
-
-def _supervise(parts: list[stack.Part]) -> None:
-    while True:
-        for part in parts:
-            if part.proc is not None and part.proc.poll() is not None:
-                raise stack.StackError(
-                    f"{part.title} exited unexpectedly (code {part.proc.returncode}); "
-                    f"stopping the stack. See its log for why."
-                )
-        time.sleep(0.5)
 
 
 @app.command()
@@ -216,21 +224,48 @@ def down() -> None:
     console.print("acc stopped.")
 
 
+# Parts the stack runs degraded without: what they serve waits or falls back.
+DEGRADED_WITHOUT = {
+    "kafka": "events are not published until it returns",
+    "redis": "breakers fall back to each worker's own state; routed steps wait for it",
+}
+
+
 @app.command()
 def status() -> None:
-    """Show the health of each part of the stack (exit code 1 if any is unhealthy)."""
+    """Show the health of each part of the stack, how often `acc up` restarted it, and what
+    runs degraded. Exit code 1 when a part the stack needs is down.
+
+    Run it from the folder where `acc up` runs (or any folder below it), or set
+    ACC_DATA_DIR: it finds the stack's `.acc/stack.json` there.
+    """
     settings = settings_()
+    state = stack.read_state(settings.data_dir / "stack.json")
+    if not state:
+        console.print(
+            f"No stack started by `acc up` found from {escape(str(Path.cwd()))} (looked for "
+            ".acc/stack.json here and in parent folders; ACC_DATA_DIR names another); "
+            "checking the services the settings name."
+        )
     names = ["temporal", "kafka", "redis", "database", "worker", "api"]
     results = asyncio.run(_probe_all(settings, names))
-    table = Table("part", "health", "detail")
+    restarts = state.get("restarts")
+    restarted = restarts if isinstance(restarts, dict) else {}
+    table = Table("part", "health", "restarts", "detail")
     for name in names:
         reason = results[name]
-        table.add_row(name, "[green]ok[/]" if reason is None else "[red]down[/]", reason or "")
+        if reason is None:
+            health = "[green]ok[/]"
+        elif name in DEGRADED_WITHOUT:
+            health, reason = "[yellow]degraded[/]", f"{reason}; {DEGRADED_WITHOUT[name]}"
+        else:
+            health = "[red]down[/]"
+        table.add_row(name, health, str(restarted.get(name, 0)), escape(reason or ""))
     console.print(table)
-    state = stack.read_state(settings.data_dir / "stack.json")
     if state.get("pid"):
         console.print(f"Started by `acc up` (pid {state['pid']}) from {settings.data_dir}")
-    raise typer.Exit(0 if all(r is None for r in results.values()) else 1)
+    down = [n for n, r in results.items() if r is not None and n not in DEGRADED_WITHOUT]
+    raise typer.Exit(1 if down else 0)
 
 
 async def _probe_all(settings: Settings, names: list[str]) -> dict[str, str | None]:

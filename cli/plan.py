@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from core.specs import (
@@ -46,6 +47,11 @@ class Estimate:
 
 
 def describe_agent(agent: AgentSpec) -> str:
+    """The agent in a few words, as markup-safe text (user content is escaped)."""
+    return escape(_agent_words(agent))
+
+
+def _agent_words(agent: AgentSpec) -> str:
     if isinstance(agent, ShellAgent):
         return " ".join(agent.command)
     if isinstance(agent, LlmAgent):
@@ -60,15 +66,15 @@ def describe_agent(agent: AgentSpec) -> str:
 
 
 def describe_step(step: StepSpec) -> str:
-    extra = " [approval]" if step.approval else ""
+    extra = r" \[approval]" if step.approval else ""
     return (
-        f"[bold]{step.name}[/] ({step.agent.backend}: {describe_agent(step.agent)}){extra}"
+        f"[bold]{escape(step.name)}[/] ({step.agent.backend}: {describe_agent(step.agent)}){extra}"
         f"  ≤{step.timeout_seconds:g}s"
     )
 
 
 def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
-    tree = Tree(f"[bold]{spec.name}[/] — {spec.pattern}")
+    tree = Tree(f"[bold]{escape(spec.name)}[/] — {spec.pattern}")
     est = Estimate()
     if isinstance(spec, PipelineSpec | SagaSpec):
         for step in spec.steps:
@@ -98,7 +104,7 @@ def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
             f"round(s) until {spec.rule}"
         )
         for p in spec.participants:
-            node = tree.add(f"{p.name} (weight {p.weight:g})")
+            node = tree.add(f"{escape(p.name)} (weight {p.weight:g})")
             node.add("propose: " + describe_step(p.propose))
             node.add("vote: " + describe_step(p.vote))
             est.add(p.propose, sequential=False)
@@ -107,9 +113,9 @@ def plan(spec: RunSpec) -> tuple[Tree, Estimate]:
         _supervisor(spec, tree, est)
     elif isinstance(spec, EventDrivenSpec):
         for h in spec.handlers:
-            tree.add(f"on {h.on}: " + describe_step(h.step))
+            tree.add(f"on {escape(h.on)}: " + describe_step(h.step))
         tree.add(
-            f"until a {spec.stop_on!r} event; continue-as-new every "
+            f"until a {escape(repr(spec.stop_on))} event; continue-as-new every "
             f"{spec.events_per_history} events"
         )
         est.notes.append("event-driven: cost grows with the events it receives")
@@ -123,13 +129,14 @@ def _supervisor(spec: SupervisorSpec, tree: Tree, est: Estimate) -> None:
         f"≤{spec.max_workers_per_iteration} per iteration)"
     )
     for capability, step in spec.workers.items():
-        workers.add(f"{capability}: " + describe_step(step))
+        workers.add(f"{escape(capability)}: " + describe_step(step))
     gate = f"  gate ≥ {spec.quality_threshold:g}, ≤{spec.max_iterations} iteration(s)"
     tree.add("reviewer: " + describe_step(spec.reviewer) + gate)
     guess = complexity.plan(spec.input, list(spec.workers), spec.max_workers_per_iteration)
     spawn = tree.add("spawn decision on the run input (the manager's plan decides at run time)")
     for a in guess.assignments:
-        spawn.add(f"{a.capability} worker, complexity {a.complexity:.2f} ({', '.join(a.reasons)})")
+        reasons = escape(", ".join(a.reasons))
+        spawn.add(f"{escape(a.capability)} worker, complexity {a.complexity:.2f} ({reasons})")
     for note in guess.notes[1:]:
         spawn.add(f"[yellow]{note}[/]")
     per_iteration = max(1, len(guess.assignments))

@@ -47,10 +47,9 @@ async def temporal_probe(settings: Settings) -> str | None:
 
 
 async def kafka_probe(settings: Settings) -> str | None:
+    """The broker answers a metadata request (it creates nothing: see core.bus)."""
     try:
-        await asyncio.wait_for(
-            bus.ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC]), 5
-        )
+        await asyncio.wait_for(bus.list_topics(settings.kafka_bootstrap), 5)
     except Exception as exc:
         return f"unreachable at {settings.kafka_bootstrap}: {_short(exc)}"
     return None
@@ -68,6 +67,9 @@ async def redis_probe(settings: Settings) -> str | None:
 
 
 async def database_probe(settings: Settings) -> str | None:
+    sqlite_file = db.sqlite_path(settings.database_url)
+    if sqlite_file is not None and not sqlite_file.exists():  # a probe must not create it
+        return f"no database at {sqlite_file}"
     engine = db.create_engine(settings)
     try:
         await asyncio.wait_for(db.ping(engine), 5)

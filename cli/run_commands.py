@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.prompt import Prompt
 from rich.table import Table
+from rich.text import Text
 
 from cli import plan as dry_run
 from cli.output import console, fail, settings
@@ -89,7 +91,7 @@ def _step_through(raw: Any) -> Any:
     """Every agent step asks for approval first (unless it already does)."""
     if isinstance(raw, dict):
         out = {k: _step_through(v) for k, v in raw.items()}
-        if "name" in out and "agent" in out and "approval" not in out:
+        if "name" in out and "agent" in out and out.get("approval") is None:
             out["approval"] = {"reason": "step-through"}
         return out
     if isinstance(raw, list):
@@ -130,10 +132,10 @@ def run(
             f"time, ≤{est.llm_tokens} LLM tokens"
         )
         for note in est.notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {escape(note)}")
         budget = run_spec.budget
         if budget.max_tokens or budget.max_cost_usd or budget.max_wall_seconds:
-            console.print(f"Budget: {budget.model_dump(exclude_none=True)}")
+            console.print(f"Budget: {escape(str(budget.model_dump(exclude_none=True)))}")
         console.print("[green]Valid.[/] Nothing was started (dry run).")
         raise typer.Exit(0)
     if step:
@@ -245,15 +247,16 @@ def replay(
         raise fail(str(exc)) from None
     history_ = WorkflowHistory.from_json(run_id, raw)
     timeline = parse(history_).timeline
-    table = Table("#", "step / event", "status", "backend", "output or error", title=run_id)
+    title = escape(run_id)
+    table = Table("#", "step / event", "status", "backend", "output or error", title=title)
     for e in timeline.entries:
         detail = (e.error or e.output or e.input or "").strip().replace("\n", " ⏎ ")[:70]
         table.add_row(
             "" if e.index is None else str(e.index),
-            f"{e.kind}: {e.name}",
+            Text(f"{e.kind}: {e.name}"),
             e.status,
             e.backend or "",
-            detail,
+            Text(detail),
         )
     console.print(table)
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
@@ -285,7 +288,7 @@ def fork(
         with ApiClient(settings().api_url) as api:
             accepted = api.fork(run_id, from_step, input_)
             console.print(
-                f"Fork [bold]{accepted['id']}[/] of {run_id} started from step {from_step}"
+                f"Fork [bold]{accepted['id']}[/] of {escape(run_id)} started from step {from_step}"
             )
             if detach:
                 raise typer.Exit(0)
@@ -343,14 +346,14 @@ def spawn(
     for n, a in enumerate(result.assignments, 1):
         table.add_row(
             str(n),
-            a.capability,
+            Text(a.capability),
             f"{a.complexity:.2f}",
-            ", ".join(a.reasons),
-            a.task.replace("\n", " ⏎ ")[:60],
+            Text(", ".join(a.reasons)),
+            Text(a.task.replace("\n", " ⏎ ")[:60]),
         )
     console.print(table)
     for note in result.notes:
-        console.print(note)
+        console.print(note, markup=False)
 
 
 def schema() -> None:

@@ -14,8 +14,16 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from core.specs import RunSpec, parse_spec
 
@@ -30,6 +38,7 @@ RUN_STYLE = {
     "completed": "green",
     "running": "yellow",
     "waiting": "bold yellow",
+    "stuck": "bold red",
     "failed": "red",
     "cancelled": "magenta",
 }
@@ -37,6 +46,10 @@ RUN_STYLE = {
 
 class CliError(Exception):
     """An error to print as one line, with what to do about it."""
+
+
+class ApiUnreachable(CliError):
+    """The API did not answer (down, restarting, or not started)."""
 
 
 class ApiError(CliError):
@@ -93,7 +106,7 @@ class ApiClient:
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise CliError(
+            raise ApiUnreachable(
                 f"the acc API is not reachable at {self.base_url} ({exc}); "
                 "start the stack with `acc up`, or set ACC_API_URL"
             ) from None
@@ -176,10 +189,10 @@ def render(run: dict[str, Any]) -> Group:
         detail = step.get("error") or (result.get("output", {}).get("text", "") if result else "")
         table.add_row(
             Text(mark, style),
-            step["name"],
+            Text(step["name"]),
             Text(step["status"], style),
             duration,
-            detail.strip().replace("\n", " ⏎ "),
+            Text(detail.strip().replace("\n", " ⏎ ")),
         )
     return Group(header, table)
 
@@ -193,7 +206,7 @@ def follow(
 ) -> dict[str, Any]:
     """Show the run's steps live until it ends; return its final view. When the run waits
     for a decision, `on_waiting` (if given) is asked for it."""
-    run = api.get(run_id)
+    run = _riding_out_restarts(lambda: api.get(run_id), console)
     with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
         while run["status"] in ("running", "waiting"):
             if run["status"] == "waiting" and on_waiting is not None:
@@ -201,7 +214,7 @@ def follow(
                 on_waiting(run)
                 live.start()
             started = time.monotonic()
-            run = api.get(run_id, wait=poll)
+            run = _riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
             live.update(render(run))
             # `wait` returns early only when the run ended; keep a floor on polling anyway.
             time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
@@ -209,7 +222,37 @@ def follow(
     return run
 
 
+RECONNECT_FOR_SECONDS = 300.0
+
+
+def _riding_out_restarts(call: Callable[[], dict[str, Any]], console: Console) -> dict[str, Any]:
+    """`call`, retried with backoff while the API does not answer (it restarts in seconds
+    under `acc up`; the run goes on meanwhile), for up to RECONNECT_FOR_SECONDS."""
+
+    def say(state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0
+        console.print(
+            f"[yellow]API unreachable; reconnecting in {wait:.1f}s "
+            f"(attempt {state.attempt_number})[/]",
+            highlight=False,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(ApiUnreachable),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5),
+        stop=stop_after_delay(RECONNECT_FOR_SECONDS),
+        before_sleep=say,
+        reraise=True,
+    )
+    result: dict[str, Any] = retrying(call)
+    return result
+
+
 def print_outcome(run: dict[str, Any], console: Console) -> None:
+    for note in run.get("notes") or []:
+        console.print(Text(f"note: {note}", style="dim"))
+    if run.get("quality") is not None:
+        console.print(f"Quality: [bold]{run['quality']:.2f}[/] (0..1, see docs/QUALITY.md)")
     if run["status"] == "completed":
         output = run.get("output") or ""
         console.print("[green]Run completed.[/] Output:")
@@ -217,7 +260,8 @@ def print_outcome(run: dict[str, Any], console: Console) -> None:
         if run.get("output_artifact"):
             console.print(f"(preview; full output at /v1/artifacts/{run['output_artifact']})")
     else:
-        console.print(f"[red]Run {run['status']}[/]: {run.get('error') or ''}", highlight=False)
+        error = escape(run.get("error") or "")
+        console.print(f"[red]Run {run['status']}[/]: {error}", highlight=False)
     console.print(f"Temporal Web UI: {run['links']['temporal_ui']}")
 
 

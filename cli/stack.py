@@ -137,6 +137,16 @@ class StackLock:
             self._file = None
 
 
+def find_state(start: Path) -> Path | None:
+    """The state file of a running stack: `.acc/stack.json` in `start` or a parent folder
+    (as git finds its repository), so commands work from any folder of the project."""
+    for folder in (start, *start.parents):
+        candidate = folder / ".acc" / "stack.json"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_state(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text())
@@ -145,14 +155,29 @@ def read_state(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def write_state(settings: Settings, parts: list[Part], urls: dict[str, str]) -> None:
+# Where the stack's services are, recorded so commands run elsewhere find the same ones.
+RECORDED_SETTINGS = (
+    *("TEMPORAL_ADDRESS", "KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "DATABASE_SCHEMA"),
+    *("API_URL", "ORCHESTRATION_QUEUE", "AGENTS_QUEUE"),
+)
+
+
+def write_state(
+    settings: Settings,
+    parts: list[Part],
+    urls: dict[str, str],
+    restarts: dict[str, int] | None = None,
+) -> None:
+    path = settings.data_dir / "stack.json"
+    resolved = child_environment(settings)
     state = {
         "pid": os.getpid(),
-        "started_at": time.time(),
+        "started_at": read_state(path).get("started_at") or time.time(),
         "parts": {p.name: p.proc.pid for p in parts if p.proc is not None},
         "urls": urls,
+        "restarts": restarts or {},
+        "settings": {k: resolved[f"ACC_{k}"] for k in RECORDED_SETTINGS if f"ACC_{k}" in resolved},
     }
-    path = settings.data_dir / "stack.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))
     tmp.replace(path)

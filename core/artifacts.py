@@ -18,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.contracts import Output
 
+PREVIEW_BYTES = 200  # inline preview of an output stored whatever its size
+
 
 class Artifact(SQLModel, table=True):
     __tablename__ = "artifacts"
@@ -51,13 +53,15 @@ class ArtifactStore:
         async with AsyncSession(self._engine) as session:
             return await session.get(Artifact, artifact_id)
 
-    async def to_output(self, text: str, truncated: bool = False) -> Output:
-        """Keep small text inline; store larger text and keep a preview inline."""
+    async def to_output(self, text: str, truncated: bool = False, store: bool = False) -> Output:
+        """Keep small text inline; store larger text and keep a preview inline. With
+        `store` (the jobs of a large fan-out), only a preview's worth stays inline."""
         raw = text.encode()
-        if len(raw) <= self.inline_limit:
+        if len(raw) <= (PREVIEW_BYTES if store else self.inline_limit):
             return Output(text=text, size=len(raw), truncated=truncated)
         artifact_id = await self.put(raw)
-        preview = raw[: self.inline_limit].decode(errors="ignore")
+        limit = PREVIEW_BYTES if store else self.inline_limit
+        preview = raw[:limit].decode(errors="ignore")
         return Output(text=preview, artifact_id=artifact_id, size=len(raw), truncated=truncated)
 
     async def read_output(self, output: Output) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,51 +26,94 @@ DEFAULT_PARTITIONS = 3
 
 
 class EventBus:
-    """Publishes `Event`s to the events topic, keyed by run id."""
+    """Publishes `Event`s to the events topic, keyed by run id.
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, queue_timeout: float = 1.0):
-        self._producer = producer
-        self.topic = topic
+    The topics are created before the producer starts. A watcher keeps them whole: every
+    `CHECK_SECONDS` it connects the producer if the broker was down at start, and
+    recreates a topic the broker lost (the in-memory dev broker loses all on restart;
+    what it makes up itself on the first produce to a lost topic cannot be read back),
+    holding publishing meanwhile. Events published between a broker's restart and that
+    check may be lost; an event counts as published only once the broker acknowledged it.
+    """
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(
+        self,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        topic: str,
+        bootstrap: str,
+        queue_timeout: float = 1.0,
+        also_keep: Iterable[str] = (),
+    ):
+        self._new_producer = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self.topic, self._bootstrap = topic, bootstrap
+        self.topics = [topic, *also_keep]  # kept whole by the watcher
         self._queue_timeout = queue_timeout
         self.published = 0
         self.failed = 0
-        self._started = False
+        self.repairs = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()
+        self._open.set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EventBus:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id="acc",
-            linger_ms=2,
-            acks=1,
-            request_timeout_ms=5000,
-        )
-        return cls(producer, settings.EVENTS_TOPIC)
+    def from_settings(cls, settings: Settings, also_keep: Iterable[str] = ()) -> EventBus:
+        def producer() -> AIOKafkaProducer:
+            return AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id="acc",
+                linger_ms=2,
+                acks=1,
+                request_timeout_ms=5000,
+            )
+
+        return cls(producer, settings.EVENTS_TOPIC, settings.kafka_bootstrap, also_keep=also_keep)
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
 
     async def start(self) -> None:
-        await self._producer.start()
-        self._started = True
+        """Start, or raise when the broker cannot be reached."""
+        await self._connect()
+        self._watch()
 
     async def start_or_degrade(self) -> None:
-        """Start, or log and carry on without events: a broker that is down must not stop
-        the process (runs go on; their events are counted as lost)."""
+        """Start, or log and carry on without events until the broker answers: a broker
+        that is down must not stop the process (runs go on; their events are counted as
+        lost meanwhile)."""
         try:
-            await self._producer.start()
-            self._started = True
-        except KafkaError as exc:
-            log.warning("event bus unavailable at start (%r); events will be dropped", exc)
-            await self._producer.stop()
+            await self._connect()
+        except (KafkaError, OSError) as exc:
+            log.warning("event bus unavailable at start (%r); retrying in the background", exc)
+        self._watch()
 
     async def stop(self) -> None:
-        if not self._started:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        producer, self._producer = self._producer, None
+        if producer is None:
             return
         try:
-            await self._producer.flush()
+            await producer.flush()
         finally:
-            await self._producer.stop()
+            await producer.stop()
+
+    async def ping(self) -> None:
+        """Raise unless the producer is connected and the broker answers (readiness)."""
+        if self._producer is None:
+            raise ConnectionError(f"no connection to the broker at {self._bootstrap}")
+        await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
     async def publish(self, event: Event) -> None:
-        if not self._started:
+        if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._open.wait(), self._queue_timeout)
+        if self._producer is None or not self._open.is_set():
             self._record_failure(event, None)
             return
         try:
@@ -83,9 +126,63 @@ class EventBus:
             return
         delivery.add_done_callback(lambda fut: self._delivered(event, fut))
 
+    async def _connect(self) -> None:
+        await ensure_topics(self._bootstrap, self.topics)
+        producer = self._new_producer()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    def _watch(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._keep_whole())
+
+    async def _keep_whole(self) -> None:
+        admin: AIOKafkaAdminClient | None = None
+        while True:
+            await asyncio.sleep(self.CHECK_SECONDS)
+            try:
+                if self._producer is None:
+                    await self._connect()
+                    log.info("event bus connected to %s", self._bootstrap)
+                    continue
+                if admin is None:
+                    admin = AIOKafkaAdminClient(
+                        bootstrap_servers=self._bootstrap, request_timeout_ms=2000
+                    )
+                    await admin.start()
+                present = await asyncio.wait_for(admin.list_topics(), 3)
+                if missing := sorted(set(self.topics) - set(present)):
+                    await self._recreate(missing)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.debug("event bus check failed: %r", exc)
+                if admin is not None:
+                    with contextlib.suppress(Exception):
+                        await admin.close()
+                    admin = None
+            except asyncio.CancelledError:
+                if admin is not None:
+                    await admin.close()
+                raise
+
+    async def _recreate(self, topics: list[str]) -> None:
+        assert self._producer is not None
+        self._open.clear()
+        try:
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._producer.flush(), self._queue_timeout * 5)
+            await ensure_topics(self._bootstrap, topics)
+            self.repairs += 1
+            log.warning("the broker lost topic(s) %s (a restart?): created them again", topics)
+        finally:
+            self._open.set()
+
     def _delivered(self, event: Event, fut: asyncio.Future[object]) -> None:
         if fut.cancelled() or fut.exception() is not None:
-            self._record_failure(event, fut.exception())
+            self._record_failure(event, None if fut.cancelled() else fut.exception())
         else:
             self.published += 1
 
@@ -111,6 +208,15 @@ async def ensure_topics(
             # Another process may create it between list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
     finally:
         await admin.close()
 

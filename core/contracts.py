@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from core.specs import AgentSpec, Pattern, RunSpec, StepSpec
+from core.specs import AgentSpec, Pattern, RetrySpec, RunSpec, StepSpec
 
 WORKFLOW_OF_PATTERN: dict[Pattern, str] = {
     "pipeline": "PipelineWorkflow",
@@ -28,11 +28,14 @@ WORKFLOW_OF_PATTERN: dict[Pattern, str] = {
     "event-driven": "EventDrivenWorkflow",
 }
 AGENT_STEP_WORKFLOW = "AgentStepWorkflow"  # one agent step in a child workflow
+FAN_OUT_BATCH_WORKFLOW = "FanOutBatchWorkflow"  # a bounded share of a large fan-out
 RUN_AGENT = "run_agent"  # activity: AgentTask -> AgentResult
 PUBLISH_RUN_EVENT = "publish_run_event"  # local activity: RunEvent -> None
+STORE_BATCH = "store_batch"  # activity: list[JobResult] -> artifact id
+REDUCE_BATCHES = "reduce_batches"  # activity: ReduceInput -> ReduceResult
 
 RunStatus = Literal[
-    "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
+    "running", "waiting", "stuck", "completed", "failed", "cancelled", "terminated", "timed_out"
 ]
 StepStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 
@@ -80,6 +83,11 @@ class AgentTask(BaseModel):
     template: str | None = Field(None, description="Rendered with `context` into the input")
     context: dict[str, Output] = Field(default_factory=dict)
     timeout_seconds: float = 600
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    idempotent: bool = True
+    store_output: bool = Field(
+        False, description="Keep the output in the artifact store whatever its size"
+    )
 
 
 class AgentResult(BaseModel):
@@ -123,6 +131,8 @@ class Decision(BaseModel):
 class ExternalEvent(BaseModel):
     """An event sent to an event-driven run (API or bus bridge)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(min_length=1, max_length=200, description="Deduplication key")
     type: str = Field(min_length=1, max_length=200)
     data: dict[str, Any] = Field(default_factory=dict)
@@ -137,6 +147,11 @@ class Carried(BaseModel):
     seen_event_ids: list[str] = Field(default_factory=list)
     queued: list[ExternalEvent] = Field(default_factory=list)
     started_at: datetime | None = None
+    notes: list[str] = Field(default_factory=list)
+    # The supervisor's loop: the next iteration, the reviewer's last feedback, the best score.
+    iteration: int = 1
+    feedback: str = ""
+    best: float = 0.0
 
 
 class RunInput(BaseModel):
@@ -144,6 +159,12 @@ class RunInput(BaseModel):
     tenant: str
     spec: RunSpec
     agents_queue: str = Field(description="Task queue of the agent activities")
+    fan_out_batch: int = Field(
+        200, ge=1, description="Jobs per child workflow when a fan-out is larger than this"
+    )
+    history_events: int = Field(
+        5_000, ge=10, description="A long run continues as new past this many history events"
+    )
     recorded: dict[int, AgentResult] = Field(
         default_factory=dict, description="Results reused by step index (fork)"
     )
@@ -196,3 +217,52 @@ class AgentStepInput(BaseModel):
     task: AgentTask
     step: StepSpec
     agents_queue: str
+
+
+class BatchJob(BaseModel):
+    """One job of a large fan-out: one of the batch's steps on one task."""
+
+    step: int = Field(description="Index into BatchInput.steps")
+    task: str
+    task_index: int
+
+
+class BatchInput(BaseModel):
+    run_id: str
+    tenant: str
+    run_input: str = Field("", description="The run's input, for {{run.input}} templates")
+    agents_queue: str
+    first_index: int = Field(description="Timeline index of the batch's first job")
+    steps: list[StepSpec] = Field(description="The steps the jobs run, each given once")
+    jobs: list[BatchJob]
+    max_concurrency: int
+
+
+class JobResult(BaseModel):
+    """A job's outcome, compact: its output stays in the artifact store."""
+
+    index: int
+    agent: str
+    task_index: int
+    output: Output | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: str = Field(description="Artifact id of the batch's JobResult list (JSON)")
+    succeeded: int
+    failed: int
+    usage: Usage = Field(default_factory=Usage)
+    errors: list[str] = Field(default_factory=list, description="The first few failures")
+
+
+class ReduceInput(BaseModel):
+    reducer: Literal["collect", "majority"]
+    batches: list[str] = Field(description="Artifact ids of the batches' results")
+
+
+class ReduceResult(BaseModel):
+    output: Output
+    quality: float | None = None
+    note: str = ""

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -35,6 +35,14 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database {base!r}: use sqlite:// or postgresql://")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases or an in-memory one)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0] != "sqlite" or rest in ("", "/", "/:memory:"):
+        return None
+    return Path(rest.removeprefix("/"))
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
     connect_args: dict[str, Any] = {}
@@ -42,7 +50,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     elif settings.DATABASE_SCHEMA:
         connect_args["server_settings"] = {"search_path": settings.DATABASE_SCHEMA}
-    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    # A pooled connection to a server may have been dropped: ping it first. A SQLite file
+    # cannot drop, so its connections skip that round trip.
+    sqlite = url.startswith("sqlite")
+    engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite)
+    if sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    """WAL: readers never wait for the writer, and with synchronous=NORMAL a commit does not
+    wait for the disk: what a committed transaction wrote survives any process being
+    killed (only a power cut can take the last ones back). A busy timeout lets the
+    processes of one machine (API, workers) write the same file in turn."""
+    cursor = connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

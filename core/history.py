@@ -22,10 +22,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.contracts import (
-    AGENT_STEP_WORKFLOW,
     RUN_AGENT,
+    WORKFLOW_OF_PATTERN,
     AgentResult,
     AgentTask,
+    BatchResult,
     Decision,
     ExternalEvent,
     RunInput,
@@ -73,6 +74,8 @@ class ParsedHistory(BaseModel):
     timeline: Timeline
     input: RunInput | None
     results: dict[int, AgentResult]
+    batches: dict[str, int] = {}  # fan-out batch child workflow id -> its timeline entry
+    continued_from: str | None = None  # the run id of the history before (continue-as-new)
 
 
 def _time(ts: Timestamp) -> datetime:
@@ -107,12 +110,15 @@ class _Reader:
         self.results: dict[int, AgentResult] = {}
         self.run_input: RunInput | None = None
         self.workflow_type, self.status = "", "running"
+        self.batches: dict[int, str] = {}  # initiating event id -> batch child workflow id
+        self.continued_from: str | None = None
 
     def started(self, event: HistoryEvent, when: datetime) -> None:
         attrs = event.workflow_execution_started_event_attributes
         self.workflow_type = attrs.workflow_type.name
-        if self.workflow_type != AGENT_STEP_WORKFLOW:
+        if self.workflow_type in WORKFLOW_OF_PATTERN.values():
             self.run_input = _decode(attrs.input, RunInput)
+        self.continued_from = attrs.continued_execution_run_id or None
         self.entries.append(
             TimelineEntry(kind="run", name=self.workflow_type, status="started", time=when)
         )
@@ -127,6 +133,20 @@ class _Reader:
         raw = _decode(attrs.input, dict)
         if raw and "task" in raw:
             self._add_step(event.event_id, AgentTask.model_validate(raw["task"]), when)
+        elif raw and "jobs" in raw:  # a batch of a large fan-out: its jobs are in its history
+            name = attrs.workflow_id.rsplit(".", 1)[-1]
+            entry = TimelineEntry(
+                kind="step",
+                name=name,
+                status="scheduled",
+                time=when,
+                index=int(raw["first_index"]) - 1,
+                group=name,
+                backend="batch",
+            )
+            self.steps[event.event_id] = entry
+            self.batches[event.event_id] = attrs.workflow_id
+            self.entries.append(entry)
 
     def activity_started(self, event: HistoryEvent, when: datetime) -> None:
         attrs = event.activity_task_started_event_attributes
@@ -189,6 +209,12 @@ class _Reader:
     def _complete(self, scheduled: int, payloads: Payloads, when: datetime) -> None:
         if (entry := self.steps.get(scheduled)) is None:
             return
+        if scheduled in self.batches:
+            batch: BatchResult = _decode(payloads, BatchResult)
+            entry.status, entry.ended_at = "completed", when
+            entry.output = f"{batch.succeeded} jobs succeeded, {batch.failed} failed"
+            entry.output_artifact, entry.usage = batch.results, batch.usage
+            return
         result: AgentResult = _decode(payloads, AgentResult)
         entry.status, entry.ended_at = "completed", when
         entry.output = _excerpt(result.output.text)
@@ -237,7 +263,13 @@ def parse(history: WorkflowHistory) -> ParsedHistory:
         status=reader.status,
         entries=reader.entries,
     )
-    return ParsedHistory(timeline=timeline, input=reader.run_input, results=reader.results)
+    return ParsedHistory(
+        timeline=timeline,
+        input=reader.run_input,
+        results=reader.results,
+        batches={wf: reader.steps[e].index or 0 for e, wf in reader.batches.items()},
+        continued_from=reader.continued_from,
+    )
 
 
 def _step(task: AgentTask, when: datetime) -> TimelineEntry:

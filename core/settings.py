@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     API_PORT: int = 8000
     API_URL: str | None = Field(None, description="Where clients reach the API")
     TENANT: str = "default"
+    CANCEL_GRACE_SECONDS: float = Field(
+        30, gt=0, description="A cancelled run still going after this is terminated"
+    )
+    API_MAX_BODY_BYTES: int = Field(
+        1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
+    )
 
     # Agents
     SHELL_ALLOWED_COMMANDS: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -76,6 +82,17 @@ class Settings(BaseSettings):
         "/usr/local/bin:/usr/bin:/bin", description="PATH given to shell steps (nothing else is)"
     )
     SHELL_OUTPUT_LIMIT: int = Field(1_000_000, description="Bytes kept of a step's output")
+    STEP_RECEIPTS: bool = Field(
+        True,
+        description="Write each step's receipt before it reports (a retry after a lost worker "
+        "then reports it instead of running it again); off saves one SQL write per step",
+    )
+    FAN_OUT_BATCH: int = Field(
+        200, ge=1, le=1000, description="Jobs per child workflow of a larger fan-out"
+    )
+    HISTORY_EVENTS: int = Field(
+        5_000, ge=10, description="Long runs continue as new past this many history events"
+    )
     INLINE_OUTPUT_LIMIT: int = Field(
         8_192, description="Outputs larger than this go to the artifact store"
     )

@@ -23,6 +23,15 @@ from pydantic import (
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+# Upper bounds of what a spec may ask for (docs/PATTERNS.md, "Limits"): every duration,
+# count and size is bounded, so nothing accepted can overflow or wait for ever.
+MAX_WAIT_SECONDS = 30 * 24 * 3600  # approvals, wall-clock budgets: 30 days
+MAX_STEP_SECONDS = 24 * 3600  # one step's time limit
+MAX_TEXT = 1_000_000  # characters of a run's input, a prompt or a template
+MAX_TOKENS_BUDGET = 1_000_000_000
+MAX_COST_BUDGET_USD = 1_000_000
+MAX_FAN_OUT_JOBS = 10_000  # agents x tasks of one scatter-gather
+LOST_WORKER_RETRIES = 10  # a step whose worker keeps dying fails after this many losses
 # {{input}}, {{run.input}}, {{steps.NAME.output}} in a step's `input` template.
 TEMPLATE_KEY = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
@@ -38,9 +47,13 @@ class ShellAgent(Strict):
 
     backend: Literal["shell"] = "shell"
     command: list[str] = Field(
-        min_length=1, description="argv list, or a string split like a POSIX shell would"
+        min_length=1,
+        max_length=1000,
+        description="argv list, or a string split like a POSIX shell would",
     )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    env: dict[str, str] = Field(
+        default_factory=dict, max_length=100, description="Extra environment variables"
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -59,8 +72,10 @@ class LlmAgent(Strict):
     backend: Literal["llm"] = "llm"
     provider: Literal["openai", "anthropic"] = "openai"
     model: str = Field(min_length=1)
-    prompt: str = Field(min_length=1, description="User message; the step input is appended")
-    system: str | None = None
+    prompt: str = Field(
+        min_length=1, max_length=MAX_TEXT, description="User message; the step input is appended"
+    )
+    system: str | None = Field(None, max_length=MAX_TEXT)
     max_tokens: int = Field(1024, ge=1, le=200_000)
     temperature: float | None = Field(None, ge=0, le=2)
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
@@ -70,7 +85,7 @@ class ClaudeCodeAgent(Strict):
     """The Claude Code CLI, headless, in its own git worktree of `repo`."""
 
     backend: Literal["claude_code"] = "claude_code"
-    prompt: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, max_length=MAX_TEXT)
     repo: str = Field(min_length=1, description="Path of the git repository to work in")
     model: str | None = None
     permission_mode: Literal["default", "acceptEdits", "bypassPermissions", "plan"] = Field(
@@ -114,9 +129,9 @@ class RemoteAgent(Strict):
     """An agent process connected over WebSocket, chosen by id or capability."""
 
     backend: Literal["remote"] = "remote"
-    agent_id: str | None = None
-    capability: str | None = None
-    prompt: str = ""
+    agent_id: str | None = Field(None, max_length=200)
+    capability: str | None = Field(None, max_length=200)
+    prompt: str = Field("", max_length=MAX_TEXT)
 
 
 class RoutedAgent(Strict):
@@ -124,9 +139,11 @@ class RoutedAgent(Strict):
     run time: skill, load, affinity, breakers, rules and A/B experiments decide."""
 
     backend: Literal["routed"] = "routed"
-    capability: str = Field(min_length=1)
+    capability: str = Field(min_length=1, max_length=200)
     min_skill: float = Field(0.0, ge=0, le=1)
-    prompt: str = Field("", description="Replaces the chosen agent's prompt when set")
+    prompt: str = Field(
+        "", max_length=MAX_TEXT, description="Replaces the chosen agent's prompt when set"
+    )
     preferred: str | None = None
     affinity_key: str | None = Field(None, description="Related tasks go to the same agent")
     experiment: str | None = None
@@ -139,6 +156,10 @@ AgentSpec = Annotated[
 
 
 class RetrySpec(Strict):
+    """Attempts for the agent's own failures (a non-zero exit, a refused tool, an API
+    error). A worker lost mid-step is not the agent's failure: that step is retried
+    regardless (up to LOST_WORKER_RETRIES times), resuming from its receipt or progress."""
+
     max_attempts: int = Field(1, ge=1, le=20)
     initial_interval_seconds: float = Field(1.0, gt=0, le=3600)
     backoff: float = Field(2.0, ge=1, le=10)
@@ -147,8 +168,10 @@ class RetrySpec(Strict):
 class ApprovalSpec(Strict):
     """Wait for a person (`POST /v1/runs/{id}/approve` or `/reject`) before the step runs."""
 
-    reason: str = "approval required"
-    timeout_seconds: float | None = Field(None, gt=0, description="Reject when it runs out")
+    reason: str = Field("approval required", max_length=2000)
+    timeout_seconds: float | None = Field(
+        None, gt=0, le=MAX_WAIT_SECONDS, description="Reject when it runs out (at most 30 days)"
+    )
 
 
 class StepSpec(Strict):
@@ -156,20 +179,26 @@ class StepSpec(Strict):
     agent: AgentSpec
     input: str | None = Field(
         None,
+        max_length=MAX_TEXT,
         description="Template of the step's input: {{input}} (the pattern's default input), "
         "{{run.input}}, {{steps.NAME.output}}",
     )
-    timeout_seconds: float = Field(600, gt=0, le=86_400)
+    timeout_seconds: float = Field(600, gt=0, le=MAX_STEP_SECONDS)
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    idempotent: bool = Field(
+        True,
+        description="Whether the step may run again when its worker was lost mid-step with "
+        "no receipt of how it ended; false fails the step instead",
+    )
     approval: ApprovalSpec | None = None
 
 
 class BudgetSpec(Strict):
     """Limits enforced inside the workflow, checked before and after every agent step."""
 
-    max_tokens: int | None = Field(None, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
-    max_wall_seconds: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_BUDGET)
+    max_cost_usd: float | None = Field(None, gt=0, le=MAX_COST_BUDGET_USD)
+    max_wall_seconds: float | None = Field(None, gt=0, le=MAX_WAIT_SECONDS)
     on_exceed: Literal["fail", "pause"] = Field(
         "fail", description="fail the run, or pause it until approved (or rejected)"
     )
@@ -177,8 +206,10 @@ class BudgetSpec(Strict):
 
 class RunBase(Strict):
     name: str = Field(pattern=NAME_PATTERN)
-    description: str = ""
-    input: str = Field("", description="The run's input, {{run.input}} in templates")
+    description: str = Field("", max_length=10_000)
+    input: str = Field(
+        "", max_length=MAX_TEXT, description="The run's input, {{run.input}} in templates"
+    )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
 
 
@@ -207,11 +238,13 @@ class ScatterGatherSpec(RunBase):
 
     pattern: Literal["scatter-gather"] = "scatter-gather"
     agents: list[StepSpec] = Field(min_length=1, max_length=100)
-    tasks: list[str] = Field(default_factory=list, max_length=1000)
+    tasks: list[str] = Field(default_factory=list, max_length=10_000)
     max_concurrency: int = Field(4, ge=1, le=100)
     reducer: Literal["collect", "majority", "best_score"] = "collect"
     scorer: StepSpec | None = Field(None, description="Prints a 0..1 score of its input")
-    quorum: int | None = Field(None, ge=1, description="Successes needed; default all")
+    quorum: int | None = Field(
+        None, ge=1, le=1_000_000, description="Successes needed; default all"
+    )
     on_partial_failure: Literal["fail", "continue"] = "continue"
 
     @model_validator(mode="after")
@@ -220,6 +253,11 @@ class ScatterGatherSpec(RunBase):
         if self.reducer == "best_score" and self.scorer is None:
             raise ValueError("reducer best_score needs a scorer step")
         jobs = len(self.agents) * max(1, len(self.tasks))
+        if jobs > MAX_FAN_OUT_JOBS:
+            raise ValueError(
+                f"{len(self.agents)} agents x {len(self.tasks)} tasks is {jobs} jobs; a run "
+                f"takes at most {MAX_FAN_OUT_JOBS}"
+            )
         if self.quorum is not None and self.quorum > jobs:
             raise ValueError(f"quorum {self.quorum} is more than the {jobs} jobs")
         return self
@@ -229,7 +267,7 @@ class Participant(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     propose: StepSpec
     vote: StepSpec = Field(description="Reads the proposals as JSON, prints the chosen id")
-    weight: float = Field(1.0, gt=0, description="Skill weight for weighted voting")
+    weight: float = Field(1.0, gt=0, le=1000, description="Skill weight for weighted voting")
 
 
 class ConsensusSpec(RunBase):
@@ -274,13 +312,13 @@ class SupervisorSpec(RunBase):
     )
     reviewer: StepSpec = Field(description="Prints a 0..1 score, or JSON {score, feedback}")
     quality_threshold: float = Field(0.7, ge=0, le=1)
-    max_iterations: int = Field(3, ge=1, le=20)
+    max_iterations: int = Field(3, ge=1, le=100)
     max_parallel_workers: int = Field(4, ge=1, le=50)
     max_workers_per_iteration: int = Field(8, ge=1, le=200)
 
 
 class Handler(Strict):
-    on: str = Field(min_length=1, description="Event type this handler reacts to")
+    on: str = Field(min_length=1, max_length=200, description="Event type this handler reacts to")
     step: StepSpec
 
 
@@ -289,8 +327,8 @@ class EventDrivenSpec(RunBase):
 
     pattern: Literal["event-driven"] = "event-driven"
     handlers: list[Handler] = Field(min_length=1, max_length=100)
-    stop_on: str = "stop"
-    max_events: int | None = Field(None, ge=1)
+    stop_on: str = Field("stop", max_length=200)
+    max_events: int | None = Field(None, ge=1, le=100_000_000)
     events_per_history: int = Field(
         200, ge=1, le=10_000, description="Continue-as-new after this many events"
     )

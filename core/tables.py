@@ -3,5 +3,6 @@ migrations' autogenerate and their tests). A new table's module is added here, a
 migration under core/migrations/versions creates it."""
 
 from core.artifacts import Artifact
+from core.receipts import Receipt
 
-__all__ = ["Artifact"]
+__all__ = ["Artifact", "Receipt"]

@@ -22,12 +22,14 @@ PATTERN = SearchAttributeKey.for_keyword("AccPattern")
 TENANT = SearchAttributeKey.for_keyword("AccTenant")
 RUN_NAME = SearchAttributeKey.for_keyword("AccRunName")
 QUALITY = SearchAttributeKey.for_float("AccQuality")
+STATUS = SearchAttributeKey.for_keyword("AccStatus")  # "waiting" while a person must act
 
 SEARCH_ATTRIBUTES = {
     PATTERN.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     TENANT.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     RUN_NAME.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     QUALITY.name: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    STATUS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 

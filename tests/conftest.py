@@ -26,7 +26,6 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from core import db
 from core import redis as redis_client
-from core.artifacts import ArtifactStore
 from core.bus import EventBus, ensure_topics
 from core.settings import Settings, load_settings
 from tests.support import servers
@@ -126,7 +125,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[E
         client,
         settings,
         bus,
-        ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT),
+        engine,
         redis,
         # A workflow bug fails the run at once instead of retrying the task forever.
         workflow_failure_exception_types=[Exception],

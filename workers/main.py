@@ -17,20 +17,24 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
+from activities.fan_out import FanOutActivities
 from agents.backends import default_backends
 from agents.base import AgentBackend
 from agents.config import AgentsConfig, load_agents
+from agents.process import reap_orphans
 from agents.runtime import AgentRuntime
 from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
-from core.bus import EventBus, ensure_topics
+from core.bus import EventBus
+from core.receipts import ReceiptStore
 from core.settings import Settings
 from workers.bridge import run_bridge
 from workflows import WORKFLOWS
@@ -61,7 +65,7 @@ def build_workers(
     client: Client,
     settings: Settings,
     bus: EventBus,
-    artifacts: ArtifactStore,
+    engine: AsyncEngine,
     redis: Redis,
     queues: Sequence[Queue] = ALL_QUEUES,
     *,
@@ -73,13 +77,19 @@ def build_workers(
     queue (the default) a single worker runs both, so activities start eagerly."""
     workflows: dict[str, list[type]] = defaultdict(list)
     activities: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+    artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
     if "orchestration" in queues:
         workflows[settings.ORCHESTRATION_QUEUE] += WORKFLOWS
-        activities[settings.ORCHESTRATION_QUEUE].append(RunEventActivities(bus).publish_run_event)
+        fan_out = FanOutActivities(artifacts)
+        activities[settings.ORCHESTRATION_QUEUE] += [
+            RunEventActivities(bus).publish_run_event,
+            fan_out.store_batch,
+            fan_out.reduce_batches,
+        ]
     if "agents" in queues:
         backends = backends if backends is not None else default_backends(settings)
         runtime = AgentRuntime(settings, redis, backends, declared)
-        agents = AgentActivities(settings, bus, artifacts, runtime)
+        agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
     return [
         Worker(
@@ -98,20 +108,20 @@ def build_workers(
 
 async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:
     """Run workers until SIGINT/SIGTERM, then drain in-flight tasks and close clients."""
+    if orphans := reap_orphans():
+        log.warning("killed %d process(es) left running by steps of a dead worker", len(orphans))
     client = await temporal.connect(settings)
-    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC, settings.SIGNALS_TOPIC])
     engine = db.create_engine(settings)
     await db.migrate(engine, settings.DATABASE_SCHEMA)
-    bus = EventBus.from_settings(settings)
+    bus = EventBus.from_settings(settings, also_keep=[settings.SIGNALS_TOPIC])
     async with AsyncExitStack() as stack:
         await bus.start()
         stack.push_async_callback(bus.stop)
         stack.push_async_callback(engine.dispose)
-        artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
         declared = load_agents(settings.AGENTS_FILE)  # a bad file stops start-up, naming the field
         redis = redis_client.connect(settings)
         stack.push_async_callback(redis.aclose)
-        workers = build_workers(client, settings, bus, artifacts, redis, queues, declared=declared)
+        workers = build_workers(client, settings, bus, engine, redis, queues, declared=declared)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

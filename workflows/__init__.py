@@ -7,6 +7,7 @@ them loads no activity code; the workers register both under the same names.
 from workflows.agent_step import AgentStepWorkflow
 from workflows.consensus import ConsensusWorkflow
 from workflows.event_driven import EventDrivenWorkflow
+from workflows.fan_out import FanOutBatchWorkflow
 from workflows.pipeline import PipelineWorkflow
 from workflows.saga import SagaWorkflow
 from workflows.scatter_gather import ScatterGatherWorkflow
@@ -20,4 +21,4 @@ PATTERN_WORKFLOWS = (
     SupervisorWorkflow,
     EventDrivenWorkflow,
 )
-WORKFLOWS = (*PATTERN_WORKFLOWS, AgentStepWorkflow)
+WORKFLOWS = (*PATTERN_WORKFLOWS, AgentStepWorkflow, FanOutBatchWorkflow)

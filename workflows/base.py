@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,9 +21,13 @@ from temporalio.exceptions import is_cancelled_exception as is_cancelled
 
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
+        FAN_OUT_BATCH_WORKFLOW,
         PUBLISH_RUN_EVENT,
         AgentResult,
         AgentTask,
+        BatchInput,
+        BatchJob,
+        BatchResult,
         Carried,
         Decision,
         Output,
@@ -34,10 +38,13 @@ with workflow.unsafe.imports_passed_through():
         Waiting,
     )
     from core.specs import TEMPLATE_KEY, StepSpec
-    from core.temporal import PATTERN, QUALITY
+    from core.temporal import PATTERN, QUALITY, STATUS
     from workflows import steps
 
 EVENT_TIMEOUT = timedelta(seconds=10)
+RECENT_STEPS = 100  # steps whose whole inline output the run's state keeps
+NOTES_CARRIED = 200  # notes a run carries into its next history
+PREVIEW_CHARS = 200
 
 
 class PatternWorkflow:
@@ -50,6 +57,7 @@ class PatternWorkflow:
         self._waiting_lock = asyncio.Lock()
         self._outputs: dict[str, Output] = {}
         self._budget_waived = False
+        self._reserved = 0  # timeline indexes taken by the jobs of fan-out batches
         self.quality: float | None = None  # set by patterns that have a quality gate
 
     # -- queries and updates ---------------------------------------------------------
@@ -103,6 +111,7 @@ class PatternWorkflow:
             usage=carried.usage,
             parent_run_id=inp.parent_run_id,
             events_handled=carried.events_handled,
+            notes=list(carried.notes),
         )
         try:
             output = await self.body()
@@ -125,8 +134,7 @@ class PatternWorkflow:
         state.ended_at, state.current_step, state.waiting = workflow.now(), None, None
         state.quality = self.quality if self.quality is not None else self._completion_share()
         self._show_progress()
-        if workflow.info().typed_search_attributes.get(PATTERN) is not None:
-            # Started by acc with its search attributes registered (not so in bare tests).
+        if _searchable():
             workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
         await self._publish(f"run.{status}", error=state.error, quality=state.quality)
 
@@ -156,6 +164,50 @@ class PatternWorkflow:
             return 1.0 if self.run_state.status == "completed" else 0.0
         return round(sum(s.status == "completed" for s in steps) / len(steps), 4)
 
+    def history_full(self) -> bool:
+        """Whether to continue as new now: Temporal suggests it, or the history has
+        `history_events` events (long runs stay far from Temporal's history limits)."""
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.inp.history_events
+        )
+
+    async def continue_as_new(self, **carry: Any) -> NoReturn:
+        """Start this run's next history with its state: timeline indexes, usage, notes and
+        the pattern's own `carry` (Carried fields). The run id and its API stay the same."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        inp, state = self.inp, self.run_state
+        before = (inp.carried.steps_before if inp.carried else 0) + len(state.steps)
+        before += self._reserved
+        carried = Carried(
+            steps_before=before,
+            usage=state.usage,
+            started_at=state.started_at,
+            events_handled=state.events_handled,
+            notes=state.notes[-NOTES_CARRIED:],
+            **carry,
+        )
+        later = {  # a fork's reuse and edits of steps still to come
+            "recorded": {i: r for i, r in inp.recorded.items() if i >= before},
+            "edited_inputs": {i: t for i, t in inp.edited_inputs.items() if i >= before},
+        }
+        workflow.continue_as_new(inp.model_copy(update={"carried": carried, **later}))
+
+    def _compact(self) -> None:
+        """Keep the run's state (its query answer and result) bounded however many steps it
+        has: steps before the last RECENT_STEPS keep a preview of their output, not all of
+        it (the history and the artifact store keep everything; the timeline shows it)."""
+        steps = self.run_state.steps
+        if len(steps) > RECENT_STEPS:
+            old = steps[-RECENT_STEPS - 1]
+            if old.result is not None and len(old.result.output.text) > PREVIEW_CHARS:
+                output = old.result.output
+                old.result.output = output.model_copy(
+                    update={"text": output.text[:PREVIEW_CHARS], "truncated": True}
+                )
+                old.result.stderr = old.result.stderr[-PREVIEW_CHARS:]
+
     def _show_progress(self) -> None:
         """The run's current details in the Temporal Web UI: what runs or waits now."""
         state = self.run_state
@@ -182,7 +234,7 @@ class PatternWorkflow:
     ) -> StepState:
         state = self.run_state
         carried = self.inp.carried
-        index = len(state.steps) + (carried.steps_before if carried else 0)
+        index = len(state.steps) + self._reserved + (carried.steps_before if carried else 0)
         record = StepState(
             index=index,
             name=name,
@@ -226,6 +278,8 @@ class PatternWorkflow:
             template=template,
             context=context,
             timeout_seconds=step.timeout_seconds,
+            retry=step.retry,
+            idempotent=step.idempotent,
         )
 
     async def agent_step(
@@ -244,6 +298,48 @@ class PatternWorkflow:
     ) -> AgentResult:
         """Run one agent step in its own child workflow (dynamically spawned workers)."""
         return await self._step(step, given, group, name, "child")
+
+    async def batch_step(
+        self, number: int, jobs: list[tuple[StepSpec, int, str]], max_concurrency: int
+    ) -> BatchResult:
+        """Run a share of a large fan-out in a FanOutBatchWorkflow child. The batch is one
+        step of the run; its jobs take the timeline indexes that follow its own."""
+        record = self._begin_step(f"batch-{number}", f"batch-{number}", "child")
+        self._reserved += len(jobs)
+        inp = self.inp
+        unique: list[StepSpec] = []
+        for step, _, _ in jobs:
+            if step not in unique:
+                unique.append(step)
+        batch = BatchInput(
+            run_id=inp.run_id,
+            tenant=inp.tenant,
+            run_input=inp.spec.input,
+            agents_queue=inp.agents_queue,
+            first_index=record.index + 1,
+            steps=unique,
+            jobs=[BatchJob(step=unique.index(s), task=t, task_index=n) for s, n, t in jobs],
+            max_concurrency=max_concurrency,
+        )
+        record.child_id = f"{inp.run_id}.batch-{number}"
+        try:
+            await self.check_budget()
+            result: BatchResult = await workflow.execute_child_workflow(
+                FAN_OUT_BATCH_WORKFLOW,
+                batch,
+                result_type=BatchResult,
+                id=record.child_id,
+                task_queue=workflow.info().task_queue,
+                static_summary=f"batch {number}: {len(jobs)} jobs",
+            )
+        except BaseException as err:
+            failure = self._failed(record, err)
+            self._show_progress()
+            raise failure from None
+        summary = f"{len(jobs)} jobs: {result.succeeded} succeeded, {result.failed} failed"
+        output = Output(text=summary, artifact_id=result.results, size=len(summary))
+        await self._completed(record, AgentResult(output=output, usage=result.usage))
+        return result
 
     async def _step(
         self,
@@ -285,7 +381,7 @@ class PatternWorkflow:
             return err
         if not isinstance(err, ActivityError | ChildWorkflowError):
             return err
-        record.status, record.error = "failed", _reason(err)
+        record.status, record.error = "failed", steps.reason(err)
         return ApplicationError(
             f"step {record.name!r} failed: {record.error}", type="StepFailed", non_retryable=True
         )
@@ -294,6 +390,7 @@ class PatternWorkflow:
         record.status, record.ended_at, record.result = "completed", workflow.now(), result
         self._outputs[record.name] = result.output
         self.run_state.usage += result.usage
+        self._compact()
         self._show_progress()
         await self.check_budget()
         return result
@@ -341,6 +438,10 @@ class PatternWorkflow:
             # event existed replay without it).
             if workflow.patched("announce-waiting"):
                 await self._publish("run.waiting", waiting=state.waiting)
+            # Lists find waiting runs by AccStatus (runs recorded before it replay without).
+            searchable = workflow.patched("status-search-attribute") and _searchable()
+            if searchable:
+                workflow.upsert_search_attributes([STATUS.value_set("waiting")])
             try:
                 await workflow.wait_condition(
                     lambda: self._decision is not None,
@@ -351,6 +452,8 @@ class PatternWorkflow:
             finally:
                 state.waiting = None
                 self._show_progress()
+                if searchable:
+                    workflow.upsert_search_attributes([STATUS.value_set("running")])
             decision = self._decision
             assert decision is not None
             verdict = "approved" if decision.approve else "rejected"
@@ -367,11 +470,7 @@ class PatternWorkflow:
                 )
 
 
-def _reason(err: BaseException) -> str:
-    """The agent's own message (e.g. "false exited with code 1"), not Temporal's wrapper."""
-    cause = err
-    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause) or type(cause).__name__
+def _searchable() -> bool:
+    """Whether the run carries acc's search attributes (registered where acc starts runs;
+    not so in bare-SDK tests), so upserting them cannot fail the workflow task."""
+    return workflow.info().typed_search_attributes.get(PATTERN) is not None

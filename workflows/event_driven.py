@@ -19,7 +19,6 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
         WORKFLOW_OF_PATTERN,
-        Carried,
         ExternalEvent,
         Output,
         RunInput,
@@ -63,8 +62,8 @@ class EventDrivenWorkflow(PatternWorkflow):
             if event.type == spec.stop_on:
                 self.note(f"stopped by event {event.id}")
                 return Output.of(json.dumps({"events_handled": state.events_handled}))
-            await self._handle(spec, event)
-            state.events_handled += 1
+            if await self._handle(spec, event):
+                state.events_handled += 1
             in_this_history += 1
             if spec.max_events is not None and state.events_handled >= spec.max_events:
                 self.note(f"max_events {spec.max_events} reached")
@@ -74,27 +73,21 @@ class EventDrivenWorkflow(PatternWorkflow):
             ):
                 await self._continue_as_new()
 
-    async def _handle(self, spec: EventDrivenSpec, event: ExternalEvent) -> None:
+    async def _handle(self, spec: EventDrivenSpec, event: ExternalEvent) -> bool:
+        """Run the event's handler; False when no handler matches its type."""
         handler = next((h for h in spec.handlers if h.on in (event.type, "*")), None)
         if handler is None:
             self.note(f"event {event.id} ({event.type}) has no handler")
-            return
+            return False
         try:
             await self.agent_step(
                 handler.step, Output.of(json.dumps(event.data)), group=f"event-{event.id}"
             )
         except ApplicationError as err:
             self.note(f"handler for event {event.id} failed: {err.message}")
+        return True
 
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        inp, state = self.inp, self.run_state
-        carried = Carried(
-            steps_before=(inp.carried.steps_before if inp.carried else 0) + len(state.steps),
-            usage=state.usage,
-            events_handled=state.events_handled,
-            seen_event_ids=list(self._seen)[-SEEN_IDS_KEPT:],
-            queued=self._queue,
-            started_at=state.started_at,
+        await self.continue_as_new(
+            seen_event_ids=list(self._seen)[-SEEN_IDS_KEPT:], queued=self._queue
         )
-        workflow.continue_as_new(inp.model_copy(update={"carried": carried, "recorded": {}}))

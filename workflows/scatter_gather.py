@@ -14,12 +14,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.contracts import WORKFLOW_OF_PATTERN, AgentResult, Output, RunInput, RunState
+    from core.contracts import (
+        REDUCE_BATCHES,
+        WORKFLOW_OF_PATTERN,
+        AgentResult,
+        BatchResult,
+        Output,
+        ReduceInput,
+        ReduceResult,
+        RunInput,
+        RunState,
+    )
     from core.specs import ScatterGatherSpec, StepSpec
     from workflows.base import PatternWorkflow
     from workflows.scoring import parse_score
@@ -36,6 +48,8 @@ class ScatterGatherWorkflow(PatternWorkflow):
         assert isinstance(spec, ScatterGatherSpec)
         tasks = spec.tasks or [spec.input]
         jobs = [(agent, n, task) for n, task in enumerate(tasks) for agent in spec.agents]
+        if len(jobs) > self.inp.fan_out_batch:
+            return await self._fan_out(spec, jobs)
         slots = asyncio.Semaphore(spec.max_concurrency)
 
         async def one(agent: StepSpec, n: int, task: str) -> AgentResult | ApplicationError:
@@ -79,6 +93,59 @@ class ScatterGatherWorkflow(PatternWorkflow):
             for (agent, n, _), a in wins
         ]
         return Output.of(json.dumps(collected, indent=2))
+
+    async def _fan_out(
+        self, spec: ScatterGatherSpec, jobs: list[tuple[StepSpec, int, str]]
+    ) -> Output:
+        """Many jobs: batches of `fan_out_batch` in child workflows (workflows/fan_out.py),
+        their results kept in the artifact store and reduced by an activity."""
+        if spec.reducer == "best_score":
+            raise ApplicationError(
+                f"reducer best_score scores every answer with a step: at most "
+                f"{self.inp.fan_out_batch} jobs (this run has {len(jobs)}); use collect or "
+                "majority, or fewer tasks",
+                type="FanOutTooLarge",
+                non_retryable=True,
+            )
+        size = self.inp.fan_out_batch
+        per_child = min(spec.max_concurrency, size)
+        children = asyncio.Semaphore(max(1, spec.max_concurrency // per_child))
+        batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+        async def one(n: int, batch: list[tuple[StepSpec, int, str]]) -> BatchResult:
+            async with children:
+                return await self.batch_step(n, batch, per_child)
+
+        results = await asyncio.gather(*(one(n, b) for n, b in enumerate(batches)))
+        wins = sum(r.succeeded for r in results)
+        failures = [e for r in results for e in r.errors]
+        failed = sum(r.failed for r in results)
+        need = spec.quorum or len(jobs)
+        self.note(f"{wins} of {len(jobs)} jobs succeeded in {len(batches)} batches (quorum {need})")
+        if failed and spec.on_partial_failure == "fail":
+            raise ApplicationError(
+                f"{failed} job(s) failed: {failures[0]}", type="PartialFailure", non_retryable=True
+            )
+        if wins < need:
+            raise ApplicationError(
+                f"quorum not reached: {wins} of {len(jobs)} succeeded, {need} needed",
+                type="QuorumNotReached",
+                non_retryable=True,
+            )
+        reducer = "majority" if spec.reducer == "majority" else "collect"
+        reduced: ReduceResult = await workflow.execute_activity(
+            REDUCE_BATCHES,
+            ReduceInput(reducer=reducer, batches=[r.results for r in results]),
+            result_type=ReduceResult,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+            summary=f"reduce {len(jobs)} answers ({spec.reducer})",
+        )
+        if reduced.quality is not None:
+            self.quality = reduced.quality
+        if reduced.note:
+            self.note(reduced.note)
+        return reduced.output
 
     def _majority(self, texts: list[str]) -> Output:
         counts = Counter(text.strip() for text in texts)

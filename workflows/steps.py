@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         AgentStepInput,
         AgentTask,
     )
-    from core.specs import StepSpec
+    from core.specs import LOST_WORKER_RETRIES, StepSpec
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 # The agent enforces the step's own timeout; Temporal's is a backstop a little later.
@@ -30,10 +31,15 @@ NON_RETRYABLE = ["CommandRejected", "TemplateError", "BackendUnavailable"]
 
 
 def retry_policy(step: StepSpec) -> RetryPolicy:
+    """Temporal retries every attempt that ends without a report (a lost worker, a
+    heartbeat timeout) after 1 s, 2 s, 4 s... up to 30 s. `run_agent` itself counts the
+    agent's own failures against `step.retry` (attempts and backoff), and turns the last
+    one non-retryable; the cap here only bounds both together."""
     return RetryPolicy(
-        maximum_attempts=step.retry.max_attempts,
-        initial_interval=timedelta(seconds=step.retry.initial_interval_seconds),
-        backoff_coefficient=step.retry.backoff,
+        maximum_attempts=step.retry.max_attempts + LOST_WORKER_RETRIES + 1,
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
         non_retryable_error_types=NON_RETRYABLE,
     )
 
@@ -74,3 +80,13 @@ async def run_child(
         static_summary=summary(task),
     )
     return result
+
+
+def reason(err: BaseException) -> str:
+    """The agent's own message (e.g. "false exited with code 1"), not Temporal's wrapper."""
+    cause = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) or type(cause).__name__

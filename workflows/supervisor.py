@@ -33,8 +33,12 @@ class SupervisorWorkflow(PatternWorkflow):
     async def body(self) -> Output:
         spec = self.inp.spec
         assert isinstance(spec, SupervisorSpec)
-        feedback, best = "", 0.0
-        for iteration in range(1, spec.max_iterations + 1):
+        carried = self.inp.carried
+        first = carried.iteration if carried else 1
+        feedback, best = (carried.feedback, carried.best) if carried else ("", 0.0)
+        for iteration in range(first, spec.max_iterations + 1):
+            if iteration > first and self.history_full():
+                await self.continue_as_new(iteration=iteration, feedback=feedback, best=best)
             group = f"iteration-{iteration}"
             brief = spec.input
             if feedback:

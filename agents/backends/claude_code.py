@@ -17,7 +17,8 @@ A step goes like this:
    killed mid-step leaves the next attempt a session to resume. A session the CLI does not
    know any more is replaced by a fresh one, once, and the step says so.
 4. `claude -p --output-format stream-json --verbose [flags] -- <prompt>` runs in its own process
-   group with stdin closed and the environment of `core.settings.claude_environment`. Each
+   group with stdin closed and the environment of `core.settings.claude_environment`,
+   dying with its worker (and reaped with its tools by the next one, `agents.process`). Each
    line is folded by `ClaudeStream` as it arrives into `agent.message` events: the session,
    assistant text, tool calls, refused tools, and the CLI's API retries (also kept in the
    heartbeat details), so a follower sees a slow step work and a dead endpoint retried.
@@ -45,7 +46,16 @@ from agents.backends import claude_outcome
 from agents.backends.claude_stream import ClaudeStream
 from agents.base import AgentContext, AgentOutcome
 from agents.prices import PriceTable
-from agents.process import KILL_GRACE_SECONDS, STDERR_TAIL, kill_group, read_capped, stop
+from agents.process import (
+    KILL_GRACE_SECONDS,
+    OWNER_ENV,
+    STDERR_TAIL,
+    dying_with_worker,
+    kill_group,
+    owner_tag,
+    read_capped,
+    stop,
+)
 from core.settings import Settings, claude_environment
 from core.specs import ClaudeCodeAgent
 
@@ -202,12 +212,12 @@ async def _execute(
     """Run the CLI, feeding its stdout to `stream`; returns the exit code and stderr's tail."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *dying_with_worker(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
-            env=env,
+            env={**env, OWNER_ENV: owner_tag()},  # its tools too: reaped if the worker dies
             start_new_session=True,  # its own process group: killing it kills its tools too
             limit=LINE_LIMIT,
         )

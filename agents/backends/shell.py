@@ -20,7 +20,15 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from agents.base import AgentContext, AgentOutcome
-from agents.process import STDERR_TAIL, kill_group, read_capped, stop
+from agents.process import (
+    OWNER_ENV,
+    STDERR_TAIL,
+    dying_with_worker,
+    kill_group,
+    owner_tag,
+    read_capped,
+    stop,
+)
 from core.settings import Settings
 from core.specs import ShellAgent
 
@@ -69,10 +77,10 @@ async def execute(
 ) -> ShellOutcome:
     cwd.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap syscall per step
     env = {"PATH": path, "HOME": str(cwd), "LANG": "C.UTF-8", **(extra_env or {}), **agent.env}
+    env[OWNER_ENV] = owner_tag()  # after the step's own variables: it cannot hide from reaping
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        executable,
-        *agent.command[1:],
+        *dying_with_worker([executable, *agent.command[1:]]),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from api.deps import BusDep, SettingsDep, TemporalDep
-from api.services import runs
+from api.deps import BusDep, CancellationsDep, SettingsDep, TemporalDep
+from api.services import control, runs
 from core.contracts import Decision, ExternalEvent
 from core.specs import Pattern, RunSpec
 
@@ -81,13 +81,19 @@ async def get_run(
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-cancel")
-async def cancel_run(run_id: str, client: TemporalDep, settings: SettingsDep) -> runs.RunAccepted:
-    """Ask a running run to cancel: its running step is stopped (the agent's whole process
-    group is killed) and the run ends `cancelled`. A run that has ended is a 409."""
-    return await runs.cancel_run(client, settings, run_id)
+async def cancel_run(
+    run_id: str, client: TemporalDep, settings: SettingsDep, cancellations: CancellationsDep
+) -> runs.RunAccepted:
+    """Cancel a run: its running step is stopped (the agent's whole process group is
+    killed), a saga compensates, and the run ends `cancelled`. It always ends: a run still
+    going after ACC_CANCEL_GRACE_SECONDS, a stuck run, or one cancelled a second time is
+    terminated, the reason recorded in its history. A run that has ended is a 409."""
+    return await control.cancel_run(client, settings, cancellations, run_id)
 
 
 class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     comment: str = Field("", max_length=2000)
     by: str = Field("api", max_length=200, description="Who decides")
 
@@ -102,7 +108,7 @@ async def approve_run(
     """Approve what the run waits for (a step's approval, or going past its budget).
     A run that is not waiting is a 409."""
     decision = Decision(approve=True, **(body.model_dump() if body else {}))
-    return await runs.decide(client, settings, run_id, decision)
+    return await control.decide(client, settings, run_id, decision)
 
 
 @router.post("/{run_id}/reject", operation_id="runs-reject")
@@ -114,11 +120,11 @@ async def reject_run(
 ) -> runs.RunView:
     """Reject what the run waits for: the run fails with the rejection as its error."""
     decision = Decision(approve=False, **(body.model_dump() if body else {}))
-    return await runs.decide(client, settings, run_id, decision)
+    return await control.decide(client, settings, run_id, decision)
 
 
 @router.post("/{run_id}/events", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-event")
 async def send_event(run_id: str, event: ExternalEvent, client: TemporalDep) -> dict[str, str]:
     """Send an event to an event-driven run. Events are deduplicated by `id`."""
-    await runs.send_event(client, run_id, event)
+    await control.send_event(client, run_id, event)
     return {"id": event.id, "status": "accepted"}

@@ -9,25 +9,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.runs import RunAccepted, run_input, start_run
 from core.bus import EventBus
 from core.errors import InvalidInput, NotFound
-from core.history import ParsedHistory, Timeline, parse
+from core.history import ParsedHistory, Timeline, TimelineEntry, parse
 from core.settings import Settings
 
 
 class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     from_step: int = Field(ge=0, description="First step to run again; earlier ones are reused")
     input: str | None = Field(None, description="Replacement input for step `from_step`")
 
 
-async def fetch_history(client: Client, run_id: str) -> WorkflowHistory:
+# A run that continued as new this many times shows its latest histories only.
+MAX_HISTORIES = 200
+
+
+async def fetch_history(
+    client: Client, run_id: str, execution: str | None = None
+) -> WorkflowHistory:
     try:
-        return await client.get_workflow_handle(run_id).fetch_history()
+        return await client.get_workflow_handle(run_id, run_id=execution).fetch_history()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"run {run_id} not found", {"id": run_id}) from exc
@@ -35,7 +43,21 @@ async def fetch_history(client: Client, run_id: str) -> WorkflowHistory:
 
 
 async def timeline(client: Client, run_id: str) -> Timeline:
-    return parse(await fetch_history(client, run_id)).timeline
+    """The whole run: every history it continued as new through, oldest first, and the
+    jobs of its fan-out batches after each batch, read from their own histories."""
+    chain = [parse(await fetch_history(client, run_id))]
+    while (previous := chain[-1].continued_from) is not None and len(chain) < MAX_HISTORIES:
+        chain.append(parse(await fetch_history(client, run_id, previous)))
+    latest = chain[0].timeline
+    entries: list[TimelineEntry] = []
+    for parsed in reversed(chain):
+        batch_at = {index: child for child, index in parsed.batches.items()}
+        for entry in parsed.timeline.entries:
+            entries.append(entry)
+            if entry.kind == "step" and entry.index in batch_at:
+                jobs = parse(await fetch_history(client, batch_at[entry.index])).timeline
+                entries += [e for e in jobs.entries if e.kind == "step"]
+    return latest.model_copy(update={"entries": entries, "run_id": run_id})
 
 
 async def history_json(client: Client, run_id: str) -> dict[str, Any]:
@@ -52,6 +74,15 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
         raise InvalidInput(
             "event-driven runs cannot be forked: their steps come from events, not the spec",
             {"field": "from_step"},
+        )
+    indexes = [e.index for e in parsed.timeline.entries if e.kind == "step" and e.index is not None]
+    if not indexes:
+        raise InvalidInput(f"run {run_id} has no steps to fork from", {"field": "from_step"})
+    if request.from_step > max(indexes):
+        raise InvalidInput(
+            f"from_step: run {run_id} has steps 0 to {max(indexes)}; a fork reruns from one "
+            f"of them, so from_step must be at most {max(indexes)}",
+            {"field": "from_step", "max": max(indexes)},
         )
     # The first step without a recorded result is the furthest a fork can start from.
     first_missing = next((i for i in range(request.from_step) if i not in parsed.results), None)

@@ -20,18 +20,16 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.stuck import stuck_reason
 from core import temporal
 from core.bus import EventBus
 from core.contracts import (
     WORKFLOW_OF_PATTERN,
-    Decision,
-    ExternalEvent,
     RunInput,
     RunState,
     RunStatus,
@@ -53,15 +51,19 @@ STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
 }
-ListStatus = Literal["running", "completed", "failed", "cancelled", "terminated", "timed_out"]
-# Temporal's visibility names for ExecutionStatus filters.
+ListStatus = Literal[
+    "running", "waiting", "completed", "failed", "cancelled", "terminated", "timed_out"
+]
+# Temporal's visibility filters for each status; a waiting run is a running execution whose
+# AccStatus search attribute says "waiting".
 VISIBILITY_STATUS: dict[ListStatus, str] = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "cancelled": "Canceled",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
+    "running": "ExecutionStatus = 'Running' AND (AccStatus IS NULL OR AccStatus != 'waiting')",
+    "waiting": "ExecutionStatus = 'Running' AND AccStatus = 'waiting'",
+    "completed": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus = 'Failed'",
+    "cancelled": "ExecutionStatus = 'Canceled'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+    "timed_out": "ExecutionStatus = 'TimedOut'",
 }
 QUERY_TIMEOUT = timedelta(seconds=5)
 
@@ -147,6 +149,8 @@ def run_input(settings: Settings, spec: RunSpec, **fork: Any) -> RunInput:
         tenant=settings.TENANT,
         spec=spec,
         agents_queue=settings.agents_queue,
+        fan_out_batch=settings.FAN_OUT_BATCH,
+        history_events=settings.HISTORY_EVENTS,
         **fork,
     )
 
@@ -200,11 +204,11 @@ def details(inp: RunInput) -> str:
     return "\n\n".join(lines)
 
 
-def _handle(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
+def run_handle(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
     return client.get_workflow_handle(run_id, result_type=RunState)
 
 
-async def _describe(handle: WorkflowHandle[Any, RunState]) -> WorkflowExecutionDescription:
+async def describe(handle: WorkflowHandle[Any, RunState]) -> WorkflowExecutionDescription:
     try:
         return await handle.describe()
     except RPCError as exc:
@@ -228,7 +232,7 @@ async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> Ru
 
 
 async def get_run(client: Client, settings: Settings, run_id: str, wait: float = 0) -> RunView:
-    handle = _handle(client, run_id)
+    handle = run_handle(client, run_id)
     result: RunState | None = None
     if wait > 0:
         # Failed, cancelled, unknown or unreachable runs are all read (or reported) below.
@@ -247,24 +251,29 @@ async def get_run(client: Client, settings: Settings, run_id: str, wait: float =
             links=links(settings, run_id),
         )
         return view.fill(result)
-    desc = await _describe(handle)
-    view = RunView(**_summary(settings, desc).model_dump())
-    state = await _state(handle, _status(desc))
+    desc = await describe(handle)
+    view = RunView(**summary(settings, desc).model_dump())
+    if view.status == "running" and (stuck := await stuck_reason(client, desc)) is not None:
+        view.status, view.error = "stuck", stuck
+        return view
+    state = await _state(handle, run_status(desc))
     return view.fill(state) if state is not None else view
 
 
-def _status(execution: WorkflowExecution) -> RunStatus:
-    return STATUS_OF.get(execution.status, "running") if execution.status else "running"
+def run_status(execution: WorkflowExecution) -> RunStatus:
+    status = STATUS_OF.get(execution.status, "running") if execution.status else "running"
+    waiting = execution.typed_search_attributes.get(temporal.STATUS) == "waiting"
+    return "waiting" if status == "running" and waiting else status
 
 
-def _summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
+def summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
     attrs = execution.typed_search_attributes
     return RunSummary(
         id=execution.id,
         name=attrs.get(temporal.RUN_NAME),
         pattern=attrs.get(temporal.PATTERN),
         tenant=attrs.get(temporal.TENANT),
-        status=_status(execution),
+        status=run_status(execution),
         started_at=execution.start_time,
         closed_at=execution.close_time,
         links=links(settings, execution.id),
@@ -281,51 +290,9 @@ async def list_runs(
     patterns = [pattern] if pattern else list(PATTERNS)
     clauses = ["AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")"]
     if status:
-        clauses.append(f"ExecutionStatus = '{VISIBILITY_STATUS[status]}'")
+        clauses.append(f"({VISIBILITY_STATUS[status]})")
     query = " AND ".join(clauses)
     runs: list[RunSummary] = []
     async for execution in client.list_workflows(query, limit=limit, page_size=limit):
-        runs.append(_summary(settings, execution))
+        runs.append(summary(settings, execution))
     return runs
-
-
-async def cancel_run(client: Client, settings: Settings, run_id: str) -> RunAccepted:
-    handle, _ = await _running(client, run_id)
-    await handle.cancel()
-    return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
-
-
-async def _running(
-    client: Client, run_id: str
-) -> tuple[WorkflowHandle[Any, RunState], WorkflowExecutionDescription]:
-    """The run's handle and description, or a 404 / a 409 saying how it ended."""
-    handle = _handle(client, run_id)
-    desc = await _describe(handle)
-    if desc.status != WorkflowExecutionStatus.RUNNING:
-        status = _status(desc)
-        raise Conflict(f"run {run_id} is already {status}", {"status": status})
-    return handle, desc
-
-
-async def decide(client: Client, settings: Settings, run_id: str, decision: Decision) -> RunView:
-    """Approve or reject what a waiting run waits for (a Temporal update)."""
-    handle, _ = await _running(client, run_id)
-    try:
-        state = await handle.execute_update("decide", decision, result_type=RunState)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
-    except RPCError:
-        await _running(client, run_id)  # the run ended meanwhile: a 409 saying how
-        raise
-    desc = await _describe(handle)
-    return RunView(**_summary(settings, desc).model_dump()).fill(state)
-
-
-async def send_event(client: Client, run_id: str, event: ExternalEvent) -> None:
-    """Hand an event to an event-driven run (deduplicated by its id inside the run)."""
-    handle, desc = await _running(client, run_id)
-    if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
-        raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
-    await handle.signal("event", event)

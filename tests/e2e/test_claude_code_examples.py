@@ -19,9 +19,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import acc_up, stack_env
 from tests.support.real_claude import FOREIGN, installed_cli, make_repo
 from tests.support.scripted_anthropic_api import ScriptedAnthropicApi, Tokens, say, use
+from tests.support.stack import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "claude-code"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from core.specs import PATTERNS, parse_spec
-from tests.e2e.conftest import acc_up, stack_env
+from tests.support.stack import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 

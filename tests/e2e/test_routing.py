@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import acc_up, stack_env
+from tests.support.stack import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 

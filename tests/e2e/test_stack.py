@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cli.stack import pid_alive
-from tests.e2e.conftest import acc_up, stack_env
+from tests.support.stack import acc_up, stack_env
 
 pytestmark = pytest.mark.e2e
 

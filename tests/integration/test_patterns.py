@@ -421,8 +421,10 @@ async def test_fork_reuses_earlier_steps_and_takes_an_edited_input(
     ran = [e["index"] for e in timeline["entries"] if e["kind"] == "step"]
     assert ran == [1, 2]  # step 0 never ran again
 
-    too_far = await http.post(f"/v1/runs/{parent['id']}/fork", json={"from_step": 5})
-    assert too_far.status_code == 422 and "step 3" in too_far.json()["error"]["message"]
+    for beyond in (3, 5):  # 3: past the last step (2), a fork that would rerun nothing
+        too_far = await http.post(f"/v1/runs/{parent['id']}/fork", json={"from_step": beyond})
+        assert too_far.status_code == 422
+        assert "has steps 0 to 2" in too_far.json()["error"]["message"]
 
 
 async def test_timeline_lists_steps_and_decisions(http: httpx.AsyncClient) -> None:

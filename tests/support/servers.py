@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core import servers
 from core.settings import Settings, load_settings
-from core.temporal import PATTERN, QUALITY, RUN_NAME, TENANT
+from core.temporal import PATTERN, QUALITY, RUN_NAME, STATUS, TENANT
 
 HOST = "127.0.0.1"
 
@@ -100,6 +100,6 @@ async def temporal_dev_server(settings: Settings | None = None) -> WorkflowEnvir
         dev_server_existing_path=str(servers.bundled_binary(settings, "temporal")),
         port=None,
         data_converter=pydantic_data_converter,
-        search_attributes=[PATTERN, TENANT, RUN_NAME, QUALITY],
+        search_attributes=[PATTERN, TENANT, RUN_NAME, QUALITY, STATUS],
         dev_server_extra_args=servers.TEMPORAL_LOW_LATENCY,
     )

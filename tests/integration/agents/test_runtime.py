@@ -26,7 +26,6 @@ from agents.limits import RateLimiter
 from agents.runtime import AgentRuntime
 from core import db
 from core import redis as redis_client
-from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.contracts import (
     WORKFLOW_OF_PATTERN,
@@ -400,7 +399,7 @@ async def test_a_remote_step_is_completed_asynchronously_by_the_pool(
         temporal_env.client,
         settings,
         bus,
-        ArtifactStore(engine, 8192),
+        engine,
         redis,
         backends={"remote": RemoteBackend(pool)},
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
 
+from agents import process
 from agents.backends import shell
 from cli.stack import pid_alive
 from core.specs import ShellAgent
@@ -40,7 +42,7 @@ async def test_runs_in_the_working_directory_with_a_scrubbed_environment(tmp_pat
     outcome = await run(["python3", "-c", script], tmp_path, extra_env={"ACC_RUN_ID": "r1"})
     cwd, names = __import__("json").loads(outcome.stdout)
     assert cwd == str(tmp_path)
-    assert set(names) <= {"PATH", "HOME", "LANG", "ACC_RUN_ID", "LC_CTYPE"}
+    assert set(names) <= {"PATH", "HOME", "LANG", "ACC_RUN_ID", "LC_CTYPE", "ACC_STEP_OWNER"}
 
 
 async def test_output_over_the_limit_is_truncated(tmp_path: Path) -> None:
@@ -95,3 +97,41 @@ def test_a_path_does_not_sneak_past_the_allow_list() -> None:
     agent = ShellAgent.model_validate({"command": "/tmp/evil/echo"})
     with pytest.raises(shell.CommandRejected):
         shell.resolve(agent, lambda name: name == "echo", PATH)
+
+
+async def test_a_step_dies_with_its_worker_and_the_next_worker_reaps_what_is_left(
+    tmp_path: Path,
+) -> None:
+    """A stand-in worker process runs a step that starts a grandchild, then is killed with
+    SIGKILL: the step's process dies at once (parent-death signal), the grandchild lives on
+    until a worker starting later reaps it."""
+    pids = tmp_path / "pids"
+    step = (
+        "import subprocess, pathlib, os, time; c = subprocess.Popen(['sleep', '300']); "
+        f"pathlib.Path({str(pids)!r}).write_text(f'{{os.getpid()}} {{c.pid}}'); time.sleep(300)"
+    )
+    worker = (
+        "import asyncio, sys; from pathlib import Path; from agents.backends import shell\n"
+        "from core.specs import ShellAgent\n"
+        f"agent = ShellAgent(command=['python3', '-c', {step!r}])\n"
+        "asyncio.run(shell.execute(agent, executable='/usr/bin/python3', stdin='', "
+        f"cwd=Path({str(tmp_path)!r}), path='/usr/bin:/bin', timeout=300, output_limit=1000))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", worker)
+    for _ in range(100):
+        if pids.exists() and " " in pids.read_text():
+            break
+        await asyncio.sleep(0.05)
+    step_pid, grandchild = map(int, pids.read_text().split())
+    proc.kill()
+    await proc.wait()
+    for _ in range(40):
+        if not pid_alive(step_pid):
+            break
+        await asyncio.sleep(0.05)
+    assert not pid_alive(step_pid)  # the parent-death signal
+    assert pid_alive(grandchild)  # reparented: only reaping reaches it
+    assert grandchild in process.reap_orphans()
+    await asyncio.sleep(0.1)
+    assert not pid_alive(grandchild)
+    assert process.reap_orphans() == []  # a live worker's processes are left alone

@@ -98,3 +98,56 @@ async def test_unknown_route_and_bad_query_use_the_error_shape(http: httpx.Async
 async def test_dashboard_placeholder_is_served(http: httpx.AsyncClient) -> None:
     resp = await http.get("/")
     assert resp.status_code == 200 and "acc" in resp.text
+
+
+async def test_a_body_over_the_limit_is_413_naming_it(http: httpx.AsyncClient) -> None:
+    spec = {"name": "x", "input": "a" * 2_000_000, "steps": [step(command="echo hi")]}
+    resp = await http.post("/v1/runs", json=spec)
+    assert resp.status_code == 413
+    error = resp.json()["error"]
+    assert error["type"] == "payload_too_large" and "ACC_API_MAX_BODY_BYTES" in error["message"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # no content-length: counted as it arrives
+        for _ in range(40):
+            yield b" " * 50_000
+
+    headers = {"content-type": "application/json"}
+    streamed = await http.post("/v1/runs", content=chunks(), headers=headers)
+    assert streamed.status_code == 413, streamed.text
+    assert "ACC_API_MAX_BODY_BYTES" in streamed.json()["error"]["message"]
+
+
+async def test_a_body_that_is_not_json_is_415_saying_json_is_expected(
+    http: httpx.AsyncClient,
+) -> None:
+    resp = await http.post("/v1/runs", content=b"name=x", headers={"content-type": "text/plain"})
+    assert resp.status_code == 415
+    assert "Content-Type: application/json" in resp.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("approval", {"timeout_seconds": 1e300}),
+        ("timeout_seconds", 1e9),
+    ],
+)
+async def test_durations_past_their_bound_are_refused_before_anything_starts(
+    http: httpx.AsyncClient, field: str, value: object
+) -> None:
+    spec = {"name": "x", "steps": [{**step(command="echo"), field: value}]}
+    resp = await http.post("/v1/runs", json=spec)
+    assert resp.status_code == 422
+    assert any(field in d["field"] for d in resp.json()["error"]["details"])
+
+
+async def test_unknown_fields_of_a_fork_or_a_decision_are_422(http: httpx.AsyncClient) -> None:
+    fork = await http.post("/v1/runs/r/fork", json={"from_step": 1, "inptu": "x"})
+    assert fork.status_code == 422 and "inptu" in fork.json()["error"]["message"]
+    decision = await http.post("/v1/runs/r/approve", json={"coment": "ok"})
+    assert decision.status_code == 422 and "coment" in decision.json()["error"]["message"]
+
+
+async def test_method_not_allowed_says_which_are(http: httpx.AsyncClient) -> None:
+    resp = await http.delete("/v1/runs")
+    assert resp.status_code == 405 and "GET" in resp.headers["allow"]

@@ -103,3 +103,33 @@ def test_the_published_schema_file_is_current() -> None:
     assert json.loads(published.read_text()) == run_spec_schema(), (
         "docs/run-spec.schema.json is stale: regenerate it with `acc schema`"
     )
+
+
+def test_following_a_run_rides_out_an_api_restart() -> None:
+    from rich.console import Console
+
+    from cli.runs import ApiUnreachable, _riding_out_restarts
+
+    calls: list[int] = []
+
+    def flaky() -> dict[str, str]:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ApiUnreachable("the acc API is not reachable")
+        return {"status": "running"}
+
+    console = Console(record=True, width=120)
+    assert _riding_out_restarts(flaky, console) == {"status": "running"}
+    assert len(calls) == 3
+    assert console.export_text().count("API unreachable; reconnecting") == 2
+
+
+def test_step_through_adds_an_approval_to_every_step() -> None:
+    from cli.run_commands import _step_through
+    from core.specs import parse_spec
+
+    spec = parse_spec(
+        {"name": "x", "steps": [{"name": "a", "agent": {"backend": "shell", "command": "echo"}}]}
+    )
+    stepped = parse_spec(_step_through(spec.model_dump(mode="json")))
+    assert stepped.steps[0].approval is not None  # type: ignore[union-attr]

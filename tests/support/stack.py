@@ -1,4 +1,5 @@
-"""The whole stack as a user starts it: `acc up` in its own directory, every port free."""
+"""The whole stack as a user starts it: `acc up` in its own directory, every port free
+(the e2e and chaos tests, and the benchmarks that drive a whole stack)."""
 
 from __future__ import annotations
 
@@ -46,18 +47,20 @@ def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """`acc up` until it serves (readyz and its state file), stopped with Ctrl-C at the end
     unless a test stopped it already."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up"],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp / "acc-up.log"  # a file, not a pipe nobody reads: it could fill and block
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "up"],
+            env=env,
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert proc.poll() is None, log.read_text()
         try:
             ready = httpx.get(f"{api}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:

@@ -1,0 +1,128 @@
+"""Acting on a running run: cancel it, answer what it waits for, send it an event.
+
+`cancel` always ends a run: it asks the workflow to cancel (its running step is stopped,
+a saga compensates), and terminates it, with the reason recorded in its history, when it
+has not ended after ACC_CANCEL_GRACE_SECONDS, when it is stuck, or when it is cancelled a
+second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from api.services.runs import RunAccepted, RunView, describe, links, run_handle, run_status, summary
+from api.services.stuck import stuck_reason
+from core import temporal
+from core.contracts import Decision, ExternalEvent, RunState
+from core.errors import Conflict
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Cancellations:
+    """Terminations scheduled for runs that were asked to cancel, one task each."""
+
+    def __init__(self, grace_seconds: float) -> None:
+        self.grace_seconds = grace_seconds
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def schedule(self, handle: WorkflowHandle[Any, RunState]) -> None:
+        task = asyncio.get_running_loop().create_task(self._terminate_later(handle))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _terminate_later(self, handle: WorkflowHandle[Any, RunState]) -> None:
+        with contextlib.suppress(TimeoutError, Exception):
+            await asyncio.wait_for(handle.result(), self.grace_seconds)
+            return  # it ended by itself (cancelled, or finished first)
+        try:
+            desc = await handle.describe()
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                reason = f"cancel requested; the run had not stopped {self.grace_seconds:g}s later"
+                await handle.terminate(reason=reason)
+                log.warning("run %s terminated: %s", handle.id, reason)
+        except RPCError as exc:
+            log.warning("run %s: terminating after the cancel grace failed: %s", handle.id, exc)
+
+
+async def cancel_run(
+    client: Client, settings: Settings, cancellations: Cancellations, run_id: str
+) -> RunAccepted:
+    handle, desc = await running(client, run_id)
+    stuck = await stuck_reason(client, desc)
+    if stuck is not None:
+        await handle.terminate(reason=f"cancelled while stuck: {stuck}")
+    elif await _cancel_requested(client, desc):
+        await handle.terminate(reason="cancelled a second time; terminated without waiting")
+    else:
+        await handle.cancel()
+        cancellations.schedule(handle)
+    return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+async def _cancel_requested(client: Client, desc: WorkflowExecutionDescription) -> bool:
+    history = await client.get_workflow_handle(desc.id, run_id=desc.run_id).fetch_history()
+    return any(
+        e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+        for e in history.events
+    )
+
+
+async def running(
+    client: Client, run_id: str
+) -> tuple[WorkflowHandle[Any, RunState], WorkflowExecutionDescription]:
+    """The run's handle and description, or a 404 / a 409 saying how it ended."""
+    handle = run_handle(client, run_id)
+    desc = await describe(handle)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        status = run_status(desc)
+        raise Conflict(f"run {run_id} is already {status}", {"status": status})
+    return handle, desc
+
+
+async def decide(client: Client, settings: Settings, run_id: str, decision: Decision) -> RunView:
+    """Approve or reject what a waiting run waits for (a Temporal update)."""
+    handle, desc = await running(client, run_id)
+    stuck = await stuck_reason(client, desc)
+    if stuck is not None:
+        message = f"run {run_id} is stuck ({stuck}); it cannot act on a decision: cancel it"
+        raise Conflict(message, {"id": run_id, "status": "stuck"})
+    try:
+        state = await handle.execute_update("decide", decision, result_type=RunState)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
+    except RPCError:
+        await running(client, run_id)  # the run ended meanwhile: a 409 saying how
+        raise
+    return RunView(**summary(settings, await describe(handle)).model_dump()).fill(state)
+
+
+async def send_event(client: Client, run_id: str, event: ExternalEvent) -> None:
+    """Hand an event to an event-driven run (deduplicated by its id inside the run)."""
+    handle, desc = await running(client, run_id)
+    if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
+        raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
+    await handle.signal("event", event)
