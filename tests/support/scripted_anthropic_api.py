@@ -5,7 +5,9 @@ execution, permissions, sessions and `--resume` are real, only the model's turns
 a script. A script is chosen by a marker string found in the conversation's first user
 message (the CLI's prompt), and its turn is the number of assistant messages already in the
 request's history, so a resumed session carries on where its last turn stopped and a retry
-of the same request gets the same turn.
+of the same request gets the same turn. (When the CLI resumes a session whose last turn
+never came, it first adds an assistant message of its own, "No response requested.", which
+counts as a turn: the unanswered turn's slot is skipped.)
 
 A turn can stream text and tool uses (Write, Edit, Bash, Read...), report the tokens it
 "used" (fresh input, cache writes for 5 minutes or 1 hour, cache reads, output), fail a
