@@ -31,13 +31,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from core import db
-    from core import redis as redis_client
-    from core.bus import EventBus
     from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
-    from core.settings import load_settings
     from core.specs import parse_spec
-    from workers.main import build_workers
+    from tests.support.workers import local_settings, running_workers
 
 BATCH, CONCURRENCY = 200, 100
 
@@ -90,28 +86,16 @@ async def bench(jobs: int) -> list[tuple[str, float, int, int]]:
     rows = []
     async with contextlib.AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acc-fan-out-")))
-        settings = load_settings(
-            DATA_DIR=tmp / ".acc",
-            DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
-            DATABASE_SCHEMA=None,
+        settings = local_settings(
+            tmp,
+            stack.enter_context(servers.tansu(tmp / "tansu.log")),
+            stack.enter_context(servers.redis_server(tmp)),
             ORCHESTRATION_QUEUE=f"bench-{uuid.uuid4().hex[:8]}",
-            AGENTS_QUEUE=None,
-            KAFKA_BOOTSTRAP=stack.enter_context(servers.tansu(tmp / "tansu.log")),
-            REDIS_URL=stack.enter_context(servers.redis_server(tmp)),
             FAN_OUT_BATCH=BATCH,
         )
         env = await servers.temporal_dev_server()
         stack.push_async_callback(env.shutdown)
-        engine = db.create_engine(settings)
-        stack.push_async_callback(engine.dispose)
-        await db.migrate(engine)
-        bus = EventBus.from_settings(settings)
-        await bus.start()
-        stack.push_async_callback(bus.stop)
-        redis = redis_client.connect(settings)
-        stack.push_async_callback(redis.aclose)
-        for worker in build_workers(env.client, settings, bus, engine, redis):
-            await stack.enter_async_context(worker)
+        await stack.enter_async_context(running_workers(env.client, settings))
         bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
         await stack.enter_async_context(
             Worker(

@@ -55,13 +55,11 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributePair, TypedSearchAttributes
     from temporalio.worker import Worker
 
-    from core import db, temporal
-    from core import redis as redis_client
-    from core.bus import EventBus, ensure_topics
+    from core import temporal
     from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
-    from core.settings import Settings, load_settings
+    from core.settings import Settings
     from core.specs import parse_spec
-    from workers.main import build_workers
+    from tests.support.workers import local_settings, running_workers
 
 STEP_TIMEOUT = 30
 START_TO_CLOSE = timedelta(seconds=STEP_TIMEOUT + 15)  # acc: step timeout + 15 s grace
@@ -285,42 +283,27 @@ async def bench(args: argparse.Namespace, console: Console) -> None:
         stack.push_async_callback(env.shutdown)
         client, server = env.client, server_pid()
         suffix = uuid.uuid4().hex[:8]
-        settings = load_settings(
-            DATA_DIR=tmp / ".acc",
-            DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
-            DATABASE_SCHEMA=None,
+        settings = local_settings(
+            tmp,
+            bootstrap,
+            redis_url,
             ORCHESTRATION_QUEUE=f"bench-orch-{suffix}",
-            AGENTS_QUEUE=None,
             EVENTS_TOPIC=f"bench-events-{suffix}",
-            KAFKA_BOOTSTRAP=bootstrap,
-            REDIS_URL=redis_url,
         )
-        await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
-        engine = db.create_engine(settings)
-        stack.push_async_callback(engine.dispose)
-        await db.migrate(engine)
-        bus = EventBus.from_settings(settings)
-        await bus.start()
-        stack.push_async_callback(bus.stop)
-        redis = redis_client.connect(settings)
-        stack.push_async_callback(redis.aclose)
+        await stack.enter_async_context(running_workers(client, settings))
         bare_queue = f"bench-bare-{suffix}"
-        workers = [
-            *build_workers(client, settings, bus, engine, redis),
-            Worker(
-                client,
-                task_queue=bare_queue,
-                workflows=[*BARE.values(), BareWorker],
-                activities=[run_command],
-                max_concurrent_activities=100,
-            ),
-        ]
-        for worker in workers:
-            await stack.enter_async_context(worker)
+        bare = Worker(
+            client,
+            task_queue=bare_queue,
+            workflows=[*BARE.values(), BareWorker],
+            activities=[run_command],
+            max_concurrent_activities=100,
+        )
+        await stack.enter_async_context(bare)
         address = client.service_client.config.target_host
         console.print(
             f"Temporal {address} (pid {server}), Tansu {settings.kafka_bootstrap}, "
-            f"{len(workers)} workers in-process"
+            "acc's and the bare workers in-process"
         )
         total = args.warmup + args.runs
         for i in range(total):

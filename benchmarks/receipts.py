@@ -25,13 +25,10 @@ from _stack import machine_info, percentile, servers
 from rich.console import Console
 from rich.table import Table
 
-from core import db
-from core import redis as redis_client
-from core.bus import EventBus
 from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.specs import parse_spec
-from workers.main import build_workers
+from tests.support.workers import local_settings, running_workers
 
 SPEC = parse_spec(
     {
@@ -64,27 +61,14 @@ async def bench(runs: int, warmup: int) -> dict[str, list[float]]:
         stack.push_async_callback(env.shutdown)
         cases: dict[str, Settings] = {}
         for name, receipts in (("with receipts", True), ("without receipts", False)):
-            suffix = uuid.uuid4().hex[:8]
-            settings = load_settings(
-                DATA_DIR=tmp / ".acc",
-                DATABASE_URL=f"sqlite:///{tmp / 'acc.db'}",
-                DATABASE_SCHEMA=None,
-                ORCHESTRATION_QUEUE=f"bench-{suffix}",
-                AGENTS_QUEUE=None,
-                KAFKA_BOOTSTRAP=bootstrap,
-                REDIS_URL=redis_url,
+            settings = local_settings(
+                tmp,
+                bootstrap,
+                redis_url,
+                ORCHESTRATION_QUEUE=f"bench-{uuid.uuid4().hex[:8]}",
                 STEP_RECEIPTS=receipts,
             )
-            engine = db.create_engine(settings)
-            stack.push_async_callback(engine.dispose)
-            await db.migrate(engine)
-            bus = EventBus.from_settings(settings)
-            await bus.start()
-            stack.push_async_callback(bus.stop)
-            redis = redis_client.connect(settings)
-            stack.push_async_callback(redis.aclose)
-            for worker in build_workers(env.client, settings, bus, engine, redis):
-                await stack.enter_async_context(worker)
+            await stack.enter_async_context(running_workers(env.client, settings))
             cases[name] = settings
         samples: dict[str, list[float]] = {name: [] for name in cases}
         names = list(cases)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -25,11 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core import db
-from core import redis as redis_client
-from core.bus import EventBus, ensure_topics
+from core.bus import EventBus
 from core.settings import Settings, load_settings
-from tests.support import servers
-from workers.main import build_workers
+from tests.support import servers, workers
 
 # hypothesis is imported above on purpose: imported late by its plugin's terminal summary,
 # its modules hit CPython 3.11.7's "AST constructor recursion depth mismatch" error.
@@ -112,34 +110,10 @@ def make_settings(
     return make
 
 
-@asynccontextmanager
-async def running_workers(client: Client, settings: Settings) -> AsyncIterator[EventBus]:
-    """The real worker stack (bus, database, artifact store, both queues) for one test."""
-    await ensure_topics(settings.kafka_bootstrap, [settings.EVENTS_TOPIC])
-    engine = db.create_engine(settings)
-    await db.migrate(engine, settings.DATABASE_SCHEMA)
-    bus = EventBus.from_settings(settings)
-    await bus.start()
-    redis = redis_client.connect(settings)
-    workers = build_workers(
-        client,
-        settings,
-        bus,
-        engine,
-        redis,
-        # A workflow bug fails the run at once instead of retrying the task forever.
-        workflow_failure_exception_types=[Exception],
-    )
-    try:
-        for worker in workers:
-            await worker.__aenter__()
-        yield bus
-    finally:
-        for worker in reversed(workers):
-            await worker.__aexit__(None, None, None)
-        await bus.stop()
-        await engine.dispose()
-        await redis.aclose()
+def running_workers(client: Client, settings: Settings) -> AbstractAsyncContextManager[EventBus]:
+    """The real worker stack for one test; a workflow bug fails the run at once instead of
+    retrying its task for ever."""
+    return workers.running_workers(client, settings, workflow_failure_exception_types=[Exception])
 
 
 @asynccontextmanager

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         Waiting,
     )
-    from core.specs import TEMPLATE_KEY, StepSpec
+    from core.specs import StepSpec
     from core.temporal import PATTERN, QUALITY, STATUS
     from workflows import steps
 
@@ -259,14 +259,7 @@ class PatternWorkflow:
         elif template is not None:
             outputs = {"input": given, "run.input": Output.of(inp.spec.input)}
             outputs |= {f"steps.{name}.output": out for name, out in self._outputs.items()}
-            for key in TEMPLATE_KEY.findall(template):
-                if key not in outputs:
-                    raise ApplicationError(
-                        f"step {record.name!r}: unknown template key {{{{{key}}}}}",
-                        type="TemplateError",
-                        non_retryable=True,
-                    )
-                context[key] = outputs[key]
+            context = steps.template_context(record.name, template, outputs)
         return AgentTask(
             run_id=inp.run_id,
             tenant=inp.tenant,

@@ -15,7 +15,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core.contracts import (
@@ -29,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         Output,
         Usage,
     )
-    from core.specs import TEMPLATE_KEY
     from workflows import steps
 
 ERRORS_KEPT = 5
@@ -82,17 +80,10 @@ def _task(inp: BatchInput, index: int, job: BatchJob) -> AgentTask:
     given = Output.of(job.task)
     template = step.input
     context: dict[str, Output] = {}
-    if template is not None:
+    if template is not None:  # fan-out jobs see their task and the run's input only
         outputs = {"input": given, "run.input": Output.of(inp.run_input)}
-        for key in TEMPLATE_KEY.findall(template):
-            if key not in outputs:  # fan-out jobs see their task and the run's input only
-                raise ApplicationError(
-                    f"step {step.name!r}: template key {{{{{key}}}}} is not available to "
-                    "the jobs of a large fan-out (use {{input}} or {{run.input}})",
-                    type="TemplateError",
-                    non_retryable=True,
-                )
-            context[key] = outputs[key]
+        hint = "the jobs of a large fan-out see only {{input}} and {{run.input}}"
+        context = steps.template_context(step.name, template, outputs, hint)
     return AgentTask(
         run_id=inp.run_id,
         tenant=inp.tenant,

@@ -20,8 +20,9 @@ with workflow.unsafe.imports_passed_through():
         AgentResult,
         AgentStepInput,
         AgentTask,
+        Output,
     )
-    from core.specs import LOST_WORKER_RETRIES, StepSpec
+    from core.specs import LOST_WORKER_RETRIES, TEMPLATE_KEY, StepSpec
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 # The agent enforces the step's own timeout; Temporal's is a backstop a little later.
@@ -42,6 +43,24 @@ def retry_policy(step: StepSpec) -> RetryPolicy:
         maximum_interval=timedelta(seconds=30),
         non_retryable_error_types=NON_RETRYABLE,
     )
+
+
+def template_context(
+    step: str, template: str, outputs: dict[str, Output], hint: str = ""
+) -> dict[str, Output]:
+    """The outputs a step's input template names ({{input}}, {{steps.NAME.output}}...), or
+    a non-retryable TemplateError naming a key it cannot have."""
+    context: dict[str, Output] = {}
+    for key in TEMPLATE_KEY.findall(template):
+        if key not in outputs:
+            raise ApplicationError(
+                f"step {step!r}: unknown template key {{{{{key}}}}}"
+                + (f"; {hint}" if hint else ""),
+                type="TemplateError",
+                non_retryable=True,
+            )
+        context[key] = outputs[key]
+    return context
 
 
 def summary(task: AgentTask) -> str:
