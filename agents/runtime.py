@@ -8,9 +8,11 @@ worker applies the same shared limits (all kept in Redis, see breakers.py and li
    slots (re-routing if a race filled it), stores the affinity, publishes
    "routing.decided", and runs the chosen agent's spec (its prompt replaced by the step's
    when set). The lease is renewed from the activity's heartbeats and released at the end.
-2. An llm agent whose provider has ACC_RATE_LIMITS waits its turn (tokens counted as
-   `max_tokens`, the difference charged after); a provider's 429 blocks every worker for
-   its Retry-After, or a backoff when it sent none.
+2. A call to a provider's API (an llm agent's provider; Anthropic for claude_code) waits
+   its turn under the provider's ACC_RATE_LIMITS (llm tokens counted as `max_tokens`, the
+   difference charged after; none configured: no quota); a provider's 429 (RateLimited
+   from either backend) blocks every worker for its Retry-After, or a backoff when it sent
+   none.
 3. The call's breakers must let it through: the agent's ("agent:<name>", routed steps) and
    its backend's ("backend:<kind>").
 4. After the call: an exception counts as a failure on every breaker; an agent that ran
@@ -54,7 +56,7 @@ from core.contracts import AgentTask
 from core.errors import InvalidInput
 from core.events import Event
 from core.settings import Settings
-from core.specs import LlmAgent, RoutedAgent
+from core.specs import AgentSpec, ClaudeCodeAgent, LlmAgent, RoutedAgent
 
 Publish = Callable[[Event], Awaitable[None]]
 AFFINITY_TTL_SECONDS = 24 * 3600  # refreshed by every step routed under the key
@@ -160,10 +162,23 @@ class AgentRuntime:
         self.live = LiveRouter(settings, redis, agents, clock=clock, degrade=True)
         self._redis_url = settings.redis_url
         self._backends, self._clock = backends, clock
+        self._redis, self._prefix = redis, settings.REDIS_PREFIX
         self._limiters = {
             provider: _limiter(redis, provider, limits, settings.REDIS_PREFIX, clock)
             for provider, limits in settings.RATE_LIMITS.items()
         }
+
+    def _limiter(self, agent: AgentSpec) -> RateLimiter | None:
+        """The shared limiter of the provider the agent calls; one without a quota when
+        ACC_RATE_LIMITS names none, so the provider's 429 still holds every worker back."""
+        provider = _provider(agent)
+        if provider is None:
+            return None
+        if provider not in self._limiters:
+            self._limiters[provider] = _NoQuota(
+                self._redis, provider, prefix=self._prefix, clock=self._clock
+            )
+        return self._limiters[provider]
 
     async def run(self, ctx: AgentContext, publish: Publish) -> AgentOutcome:
         """The step's outcome from its agent (the router's choice for a routed step). What
@@ -251,7 +266,7 @@ class AgentRuntime:
             )
         agent_key = agent_breaker(name) if name else None
         keys = [k for k in (agent_key, backend_breaker(agent.backend)) if k]
-        limiter = self._limiters.get(agent.provider) if isinstance(agent, LlmAgent) else None
+        limiter = self._limiter(agent)
         estimate = agent.max_tokens if isinstance(agent, LlmAgent) else 0
         if limiter is not None:  # before the breakers: a refusal here must not hold a probe
             try:
@@ -314,6 +329,31 @@ class AgentRuntime:
             status = await (breaker.record_failure() if failure else breaker.record_success())
             if status.previous is not None:
                 await publish(breaker_event(status, task.run_id, tenant=task.tenant))
+
+
+class _NoQuota(RateLimiter):
+    """A provider without ACC_RATE_LIMITS: no quota, only the hold its 429 puts on every
+    worker. Without Redis there is nothing to share, and the call goes ahead."""
+
+    async def try_acquire(self, tokens: int = 0) -> float:
+        try:
+            return await super().try_acquire(tokens)
+        except RedisError:
+            return 0.0
+
+    async def charge(self, tokens: int) -> None:
+        with contextlib.suppress(RedisError):
+            await super().charge(tokens)
+
+    async def block(self, retry_after_seconds: float) -> None:
+        with contextlib.suppress(RedisError):
+            await super().block(retry_after_seconds)
+
+
+def _provider(agent: AgentSpec) -> str | None:
+    if isinstance(agent, LlmAgent):
+        return agent.provider
+    return "anthropic" if isinstance(agent, ClaudeCodeAgent) else None
 
 
 def _limiter(

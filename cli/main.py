@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cli import agents as agent_commands
 from cli import run_commands, stack
+from cli import task as task_command
 from cli.output import console, err_console, fail
 from cli.output import settings as settings_
 from cli.probes import PROBES
@@ -44,6 +45,7 @@ app = typer.Typer(
 
 run_commands.register(app)
 agent_commands.register(app)
+task_command.register(app)
 
 
 class Shutdown(Exception):

@@ -106,11 +106,31 @@ class Settings(BaseSettings):
     ANTHROPIC_API_KEY: SecretStr | None = None
     ANTHROPIC_BASE_URL: str | None = None
     LLM_PRICES_FILE: Path | None = Field(
-        None, description="YAML/JSON price table overriding the built-in one"
+        None,
+        description="YAML/JSON price table (every backend) overriding and extending the "
+        "built-in one; keys with '*' are rules matching model names",
+    )
+    PRICE_RULES: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='Prices for models the table does not list, by glob, e.g. {"llama*": '
+        '{"input": 0, "output": 0}}; a model no price or rule covers is flagged on its step',
     )
 
-    # Claude Code CLI (the claude_code backend)
+    # Claude Code CLI (the claude_code backend). It also gets ANTHROPIC_API_KEY and
+    # ANTHROPIC_BASE_URL from ACC_ANTHROPIC_API_KEY / ACC_ANTHROPIC_BASE_URL when they are set.
     CLAUDE_CLI: str = Field("claude", description="Path or name of the Claude Code CLI")
+    CLAUDE_ALLOW_BYPASS_PERMISSIONS: bool = Field(
+        False,
+        description="Let specs use permission_mode bypassPermissions (every tool, no "
+        "questions): only for workers whose agents run in a sandbox",
+    )
+    CLAUDE_MAX_RETRIES: int | None = Field(
+        None,
+        ge=0,
+        le=15,
+        description="How often the CLI itself retries a failed API call before it gives up "
+        "(CLAUDE_CODE_MAX_RETRIES); unset keeps the CLI's default (10)",
+    )
 
     # Declared agents for routing: YAML/JSON list of {name, capabilities, capacity, tags,
     # agent: <agent spec>}, plus optional rules and experiments.
@@ -202,6 +222,22 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit overrides taking precedence."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def claude_environment(settings: Settings) -> dict[str, str]:
+    """The Claude Code CLI's environment: this process's without acc's own settings (an
+    agent has no business with acc's database or broker credentials), plus what the CLI
+    reads: the Anthropic key and endpoint from ACC_ANTHROPIC_*, its retry count, and no
+    self-update in the middle of a run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACC_")}
+    env["DISABLE_AUTOUPDATER"] = "1"
+    if settings.ANTHROPIC_API_KEY is not None:
+        env["ANTHROPIC_API_KEY"] = settings.ANTHROPIC_API_KEY.get_secret_value()
+    if settings.ANTHROPIC_BASE_URL:
+        env["ANTHROPIC_BASE_URL"] = settings.ANTHROPIC_BASE_URL
+    if settings.CLAUDE_MAX_RETRIES is not None:
+        env["CLAUDE_CODE_MAX_RETRIES"] = str(settings.CLAUDE_MAX_RETRIES)
+    return env
 
 
 def child_environment(settings: Settings) -> dict[str, str]:

@@ -88,10 +88,33 @@ class ClaudeCodeAgent(Strict):
     prompt: str = Field(min_length=1, max_length=MAX_TEXT)
     repo: str = Field(min_length=1, description="Path of the git repository to work in")
     model: str | None = None
-    allowed_tools: list[str] = Field(default_factory=list)
+    permission_mode: Literal["default", "acceptEdits", "bypassPermissions", "plan"] = Field(
+        "default",
+        description="default: tools outside allowed_tools are refused; acceptEdits: file "
+        "edits too are allowed; plan: read-only; bypassPermissions: every tool, only on "
+        "workers that allow it (ACC_CLAUDE_ALLOW_BYPASS_PERMISSIONS)",
+    )
+    allowed_tools: list[str] = Field(
+        default_factory=list, description="Tools allowed without asking, e.g. Bash(npm test:*)"
+    )
+    disallowed_tools: list[str] = Field(default_factory=list, description="Tools never allowed")
+    accept_denials: bool = Field(
+        False, description="A refused tool call does not fail the step (it is still reported)"
+    )
+    append_system_prompt: str | None = Field(
+        None, description="Added to Claude Code's system prompt"
+    )
     max_turns: int | None = Field(None, ge=1, le=500)
+    max_budget_usd: float | None = Field(
+        None, gt=0, description="The step's budget: the CLI stops there and the step fails"
+    )
     resume: bool = Field(False, description="Resume this run's previous session of this role")
     role: str = Field("worker", pattern=NAME_PATTERN)
+    other_worktrees: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list,
+        description="Roles of this run whose worktrees this agent may also read and edit "
+        "(--add-dir), e.g. a manager reviewing its worker's code",
+    )
 
 
 class PythonAgent(Strict):

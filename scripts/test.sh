@@ -2,6 +2,13 @@
 # Install acc with its development tools, then lint, type-check and run every test against
 # real servers (Temporal, Tansu, Redis, SQL). Extra arguments go to pytest.
 EXTRAS="[dev]" source "$(dirname "$0")/bootstrap.sh"
+# The real Claude Code CLI the claude_code tests drive, at the version pinned in
+# tests/support/claude-cli/package-lock.json (into its git-ignored node_modules).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "error: the tests need Node.js and npm to install the pinned Claude Code CLI" >&2
+    exit 1
+fi
+npm ci --prefix tests/support/claude-cli --no-audit --no-fund --prefer-offline --loglevel=error
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

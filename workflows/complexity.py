@@ -5,7 +5,8 @@ plan is JSON (`{"subtasks": [{"task": ..., "capability": ...}]}` or a list of st
 plain lines (bullets and numbers are stripped). Each subtask gets:
 
 - a capability: the one the manager named if a worker has it; else the first worker
-  capability whose keywords appear in the text; else `default` (or the first worker);
+  capability whose keywords (or its own name) appear in the text as words; else `default`
+  (or the first worker);
 - a complexity in 0..1: 0.15 + 0.004 per word (up to 0.4) + 0.1 per heavy keyword
   (up to 0.4) + 0.05 per listed item (up to 0.2), capped at 1.
 
@@ -20,11 +21,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
+# Whole words (a trailing s, es, d, ed or ing is allowed): "latest" is not about testing and
+# "Build" is not a UI task because both happen to contain a keyword.
 HEAVY = (
     "refactor",
     "migrate",
     "migration",
-    "concurren",
+    "concurrency",
+    "concurrent",
     "security",
     "database",
     "schema",
@@ -36,14 +40,15 @@ HEAVY = (
     "algorithm",
 )
 CAPABILITY_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "testing": ("test", "pytest", "coverage", "spec"),
+    "testing": ("test", "tests", "testing", "pytest", "unittest", "coverage", "spec"),
     "review": ("review", "audit", "lint"),
-    "docs": ("doc", "readme", "changelog", "guide"),
-    "security": ("security", "vulnerab", "cve", "secret"),
-    "frontend": ("ui", "frontend", "css", "react", "page"),
+    "docs": ("doc", "docs", "documentation", "document", "readme", "changelog", "guide"),
+    "security": ("security", "vulnerability", "vulnerabilities", "cve", "secret"),
+    "frontend": ("ui", "frontend", "css", "react", "page", "component"),
     "backend": ("api", "endpoint", "server", "database"),
 }
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,15 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
+def mentions(text: str, keyword: str) -> bool:
+    """Whether `text` has `keyword` as a word of its own (ending in s, es, d, ed, ing too)."""
+    word = rf"\b{re.escape(keyword)}(?:s|es|d|ed|ing)?\b"
+    return re.search(word, text, re.IGNORECASE) is not None
+
+
 def complexity(task: str) -> tuple[float, tuple[str, ...]]:
     words = len(task.split())
-    lower = task.lower()
-    heavy = [k for k in HEAVY if k in lower]
+    heavy = [k for k in HEAVY if mentions(task, k)]
     items = sum(1 for line in task.splitlines() if BULLET.match(line))
     score = 0.15 + min(0.4, words * 0.004) + min(0.4, 0.1 * len(heavy)) + min(0.2, 0.05 * items)
     reasons = (f"{words} words", *(f"'{k}'" for k in heavy))
@@ -73,23 +83,18 @@ def complexity(task: str) -> tuple[float, tuple[str, ...]]:
 def capability_for(task: str, named: str | None, capabilities: list[str]) -> str:
     if named and named in capabilities:
         return named
-    lower = task.lower()
     for capability in capabilities:
-        keywords = (*CAPABILITY_KEYWORDS.get(capability, ()), capability.lower())
-        if capability != "default" and any(k in lower for k in keywords):
+        keywords = (*CAPABILITY_KEYWORDS.get(capability, ()), capability)
+        if capability != "default" and any(mentions(task, k) for k in keywords):
             return capability
     return "default" if "default" in capabilities else capabilities[0]
 
 
 def parse_subtasks(text: str) -> list[tuple[str, str | None]]:
-    """(task, capability the manager named) pairs from a plan."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        data = data.get("subtasks", data.get("tasks"))
-    if isinstance(data, list):
+    """(task, capability the manager named) pairs from a plan: JSON (the whole text, a
+    fenced block, or the JSON inside prose), else one subtask per non-empty line."""
+    data = _json_plan(text)
+    if data is not None:
         out: list[tuple[str, str | None]] = []
         for item in data:
             if isinstance(item, str) and item.strip():
@@ -99,7 +104,23 @@ def parse_subtasks(text: str) -> list[tuple[str, str | None]]:
                 out.append((str(item["task"]).strip(), str(cap) if cap else None))
         return out
     lines = [BULLET.sub("", line).strip() for line in text.splitlines()]
-    return [(line, None) for line in lines if line]
+    return [(line, None) for line in lines if line and not line.startswith("```")]
+
+
+def _json_plan(text: str) -> list[object] | None:
+    candidates = [text, *FENCED.findall(text)]
+    for opening, closing in ("{}", "[]"):
+        if opening in text and closing in text:
+            candidates.append(text[text.index(opening) : text.rindex(closing) + 1])
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        items = data.get("subtasks", data.get("tasks")) if isinstance(data, dict) else data
+        if isinstance(items, list) and all(isinstance(i, str | dict) for i in items):
+            return items
+    return None
 
 
 def plan(text: str, capabilities: list[str], limit: int) -> Plan:

@@ -2,6 +2,10 @@
 that completed are compensated in reverse order, each compensation reading the output of
 the step it undoes. A compensation that fails is reported in the run's error and notes,
 never swallowed; the remaining compensations still run.
+
+Quality: 1.0 when every step completed; 0.0 for a saga that failed or was cancelled, however
+many compensations succeeded: its work was undone (or half undone), and counting the
+compensations as completed steps would score a rolled-back saga 0.8.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class SagaWorkflow(PatternWorkflow):
                 output = (await self.agent_step(step, output)).output
                 done.append((step, output))
         except ApplicationError as failure:
+            self.quality = 0.0
             problems = await self._compensate(done)
             message = f"{failure.message}; compensated {len(done) - len(problems)} step(s)"
             if problems:
@@ -41,6 +46,7 @@ class SagaWorkflow(PatternWorkflow):
             kind = "CompensationFailed" if problems else "Compensated"
             raise ApplicationError(message, type=kind, non_retryable=True) from failure
         except asyncio.CancelledError:
+            self.quality = 0.0
             await self._compensate(done)
             raise
         return output

@@ -3,20 +3,29 @@
 A step goes like this:
 
 1. Checks that retrying cannot fix fail at once and non-retryable: the CLI is not installed
-   (`ClaudeCliMissing`), `repo` is not a git repository with a commit (`NotAGitRepository`).
+   (`ClaudeCliMissing`), `repo` is not a git repository with a commit (`NotAGitRepository`),
+   `permission_mode: bypassPermissions` on a worker that does not allow it
+   (`ConfigurationError`, see ACC_CLAUDE_ALLOW_BYPASS_PERMISSIONS).
 2. Each (run, role) gets its own worktree, `git -C <repo> worktree add --detach
    <data_dir>/worktrees/<run_id>/<role>`, reused on retries and later steps. The CLI keys its
    saved sessions by working directory, so a stable worktree is also what makes resuming work.
-3. With `resume`, the session id saved for this run and role
-   (`<data_dir>/runs/<run_id>/sessions/<role>.json`) is passed as `--resume`: that is how a
-   manager/worker pair keep their conversations across steps.
+   `other_worktrees` adds other roles' worktrees (`--add-dir`): a manager reviewing a worker.
+3. The session: a retry of the step resumes the session its lost attempt recorded in the
+   activity's heartbeat details (`ctx.resumed`); else, with `resume`, the role's session saved
+   by an earlier step (`<data_dir>/runs/<run_id>/sessions/<role>.json`); else a new session
+   whose id acc chooses (`--session-id`) and records before the CLI starts, so even a worker
+   killed mid-step leaves the next attempt a session to resume. A session the CLI does not
+   know any more is replaced by a fresh one, once, and the step says so.
 4. `claude -p --output-format stream-json --verbose [flags] -- <prompt>` runs in its own process
-   group with stdin closed. Stdout is one JSON message per line (`system` init, `assistant` and
-   `user` turns, a final `result`); `ClaudeStream` folds them as they arrive into short
-   `agent.message` events, and the `result` gives the output, session id, tokens and cost.
-5. An `is_error` result fails the step (`AgentOutcome.error`), except a login problem, which is
-   the non-retryable `ClaudeNotLoggedIn`. The time limit kills the process group and raises
-   `AgentTimedOut`; cancelling the activity kills the group and re-raises.
+   group with stdin closed and the environment of `core.settings.claude_environment`,
+   dying with its worker (and reaped with its tools by the next one, `agents.process`). Each
+   line is folded by `ClaudeStream` as it arrives into `agent.message` events: the session,
+   assistant text, tool calls, refused tools, and the CLI's API retries (also kept in the
+   heartbeat details), so a follower sees a slow step work and a dead endpoint retried.
+5. The result is judged by `claude_outcome`: tokens and cost from `modelUsage` priced with
+   acc's table (published as `agent.usage`), errors by kind. The step's time limit kills the
+   process group and raises `AgentTimedOut`, saying when the API was unreachable meanwhile;
+   cancelling the activity kills the group and re-raises.
 """
 
 from __future__ import annotations
@@ -25,134 +34,62 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
+import uuid
 from asyncio import FIRST_COMPLETED
-from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from agents.backends import claude_outcome
+from agents.backends.claude_stream import ClaudeStream
 from agents.base import AgentContext, AgentOutcome
-from agents.process import KILL_GRACE_SECONDS, STDERR_TAIL, kill_group, read_capped, stop
-from core.contracts import Usage
-from core.settings import Settings
+from agents.prices import PriceTable
+from agents.process import (
+    KILL_GRACE_SECONDS,
+    OWNER_ENV,
+    STDERR_TAIL,
+    dying_with_worker,
+    kill_group,
+    owner_tag,
+    read_capped,
+    stop,
+)
+from core.settings import Settings, claude_environment
 from core.specs import ClaudeCodeAgent
 
-EXCERPT_CHARS = 400
 HEARTBEAT_SECONDS = 1.0
 LINE_LIMIT = 8 * 1024 * 1024  # one stream-json line (a big tool result); longer ones are dropped
+OFFICIAL_API = "https://api.anthropic.com"
 INSTALL_HINT = (
     "install it (`npm install -g @anthropic-ai/claude-code`, or "
     "`curl -fsSL https://claude.ai/install.sh | bash`) and log in once by running `claude`, "
     "or set ACC_CLAUDE_CLI to its full path"
 )
-# What the CLI says when it has no usable credentials: "Not logged in · Please run /login",
-# "Invalid API key · Please run /login", "Failed to authenticate. API Error: 401 ...".
-LOGIN_PROBLEM = re.compile(
-    r"not logged in|please run /login|invalid api key|failed to authenticate|"
-    r"authentication_failed|oauth token has expired|could not resolve authentication",
-    re.IGNORECASE,
+RETRY_NOTE = (
+    "Your previous attempt at this step stopped before it finished. Continue from where "
+    "you stopped; the task was:\n\n"
 )
 
 
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True)
+class Session:
+    """How the CLI starts: resuming `resume`, or a new session with id `new`."""
 
+    resume: str | None = None
+    new: str | None = None
+    retry: bool = False  # resuming this step's own lost attempt
 
-class ClaudeStream:
-    """Folds `--output-format stream-json` lines into events and the final result; no I/O."""
-
-    def __init__(self) -> None:
-        self.session_id: str | None = None
-        self.result: dict[str, Any] | None = None
-        self.auth_failed = False  # an assistant turn flagged `"error": "authentication_failed"`
-        self.noise: deque[str] = deque(maxlen=5)  # last lines that were not JSON messages
-
-    def feed(self, line: str) -> list[dict[str, Any]]:
-        """Take one line; return the `agent.message` payloads it yields (maybe none)."""
-        line = line.strip()
-        if not line:
-            return []
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            self.noise.append(excerpt(line))
-            return []
-        if isinstance(message.get("session_id"), str):
-            self.session_id = message["session_id"]
-        kind = message.get("type")
-        if kind == "result":
-            self.result = message
-        elif kind == "assistant":
-            if message.get("error") == "authentication_failed":
-                self.auth_failed = True
-            return self._assistant_events(message)
-        return []
-
-    def _assistant_events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        body = message.get("message")
-        content = body.get("content") if isinstance(body, dict) else None
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        events: list[dict[str, Any]] = []
-        for block in content if isinstance(content, list) else []:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "text" and str(block.get("text", "")).strip():
-                events.append({"role": "assistant", "kind": kind, "text": excerpt(block["text"])})
-            elif kind == "tool_use":
-                args = excerpt(json.dumps(block.get("input"), ensure_ascii=False))
-                events.append(
-                    {"role": "assistant", "kind": kind, "tool": block.get("name"), "text": args}
-                )
-        return events
-
-    @property
-    def is_error(self) -> bool:
-        return self.result is None or bool(self.result.get("is_error"))
-
-    @property
-    def text(self) -> str:
-        """The answer, or for a failed run the reason the CLI gave."""
-        if self.result is None:
-            return ""
-        text = self.result.get("result")
-        if isinstance(text, str) and text:
-            return text
-        errors = self.result.get("errors")
-        if self.is_error and isinstance(errors, list) and errors:
-            return "; ".join(str(e) for e in errors)
-        return "" if not self.is_error else str(self.result.get("subtype", "error"))
-
-    @property
-    def usage(self) -> Usage:
-        """Input tokens include cache writes and reads: all of it is context the model read."""
-        result = self.result or {}
-        raw = result.get("usage") or {}
-        inputs = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        return Usage(
-            input_tokens=sum(int(raw.get(key) or 0) for key in inputs),
-            output_tokens=int(raw.get("output_tokens") or 0),
-            cost_usd=float(result.get("total_cost_usd") or 0.0),
-        )
-
-    def login_problem(self, stderr: str = "") -> bool:
-        if self.auth_failed:
-            return True
-        if self.result is not None:
-            return self.is_error and bool(LOGIN_PROBLEM.search(self.text))
-        return bool(LOGIN_PROBLEM.search(" ".join([*self.noise, stderr])))
+    def arguments(self) -> list[str]:
+        # One token each, so a value can never pass as a flag.
+        return [f"--resume={self.resume}"] if self.resume else [f"--session-id={self.new}"]
 
 
 class ClaudeCodeBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._prices = PriceTable.load(settings.LLM_PRICES_FILE, settings.PRICE_RULES)
 
     async def run(self, ctx: AgentContext) -> AgentOutcome:
         agent, task = ctx.task.agent, ctx.task
@@ -160,52 +97,127 @@ class ClaudeCodeBackend:
         cli = shutil.which(self._settings.CLAUDE_CLI)
         if cli is None:
             raise _cli_missing(self._settings.CLAUDE_CLI)
-        data = self._settings.data_dir
-        worktree = await _worktree(agent.repo, data / "worktrees" / task.run_id / agent.role)
-        session_file = data / "runs" / task.run_id / "sessions" / f"{agent.role}.json"
-        resume = _load_session(session_file) if agent.resume else None
-        prompt = agent.prompt + (f"\n\n{ctx.input_text}" if ctx.input_text.strip() else "")
-        stream = ClaudeStream()
-        argv = [cli, *cli_arguments(agent, resume), "--", prompt]
-        code, stderr = await _execute(argv, worktree, stream, ctx)
-        if stream.login_problem(stderr):
-            reason = stream.text or (stderr.strip().splitlines() or ["authentication failed"])[-1]
-            raise ApplicationError(
-                f"Claude Code is not logged in ({reason}): run `claude` once as the worker's "
-                "user and /login, or give the worker ANTHROPIC_API_KEY",
-                type="ClaudeNotLoggedIn",
-                non_retryable=True,
-            )
+        if agent.permission_mode == "bypassPermissions":
+            self._check_bypass_allowed()
+        worktrees = self._settings.data_dir / "worktrees" / task.run_id
+        worktree = await _worktree(agent.repo, worktrees / agent.role)
+        others = [worktrees / role for role in agent.other_worktrees]
+        sessions = self._settings.data_dir / "runs" / task.run_id / "sessions"
+        session_file = sessions / f"{agent.role}.json"
+        session = _session(ctx, agent, session_file)
+        env = claude_environment(self._settings)
+        notices: list[str] = []
+        stream, code, stderr = await self._attempt(ctx, cli, session, worktree, others, env)
+        if session.resume and claude_outcome.unknown_session(stream, stderr):
+            notice = f"session {session.resume} was not found; started a fresh session"
+            notices.append(notice)
+            await ctx.emit("agent.message", {"role": "system", "part": "notice", "text": notice})
+            session = Session(new=str(uuid.uuid4()))
+            stream, code, stderr = await self._attempt(ctx, cli, session, worktree, others, env)
         if stream.result is not None and stream.session_id:
-            _save_session(session_file, stream.session_id, task.step_name)
-        error = None
-        if stream.result is None:
-            last = (stderr.strip().splitlines() or list(stream.noise) or [""])[-1]
-            error = f"claude exited with code {code} without a result"
-            error += f": {last}" if last else ""
-        elif stream.is_error:
-            error = f"claude failed ({stream.result.get('subtype', 'error')}): {stream.text}"
+            ctx.record(session_id=stream.session_id)
+            if not claude_outcome.login_problem(stream, stderr):  # nothing worth resuming
+                _save_session(session_file, stream.session_id, task.step_name)
+        priced = claude_outcome.price(stream, self._prices)
+        await ctx.emit("agent.usage", {"model": stream.model, **priced.event(stream)})
+        if priced.unpriced:
+            notices.append(
+                f"no acc price for {', '.join(priced.unpriced)}: costed at the CLI's own "
+                "figure; add it to ACC_LLM_PRICES_FILE or ACC_PRICE_RULES"
+            )
+        if stream.denials and agent.accept_denials:
+            notices.append(f"accepted: Claude Code was refused {claude_outcome.denied(stream)}")
+        error = claude_outcome.judge(
+            stream,
+            agent,
+            code=code,
+            stderr=stderr,
+            usage=priced.usage,
+            api_url=env.get("ANTHROPIC_BASE_URL") or OFFICIAL_API,
+        )
         return AgentOutcome(
             text=stream.text,
             exit_code=code,
-            stderr=stderr,
-            usage=stream.usage,
+            stderr="".join(f"acc: {notice}\n" for notice in notices) + stderr,
+            usage=priced.usage,
             session_id=stream.session_id,
             error=error,
         )
 
+    def _check_bypass_allowed(self) -> None:
+        if not self._settings.CLAUDE_ALLOW_BYPASS_PERMISSIONS:
+            raise ApplicationError(
+                "permission_mode bypassPermissions lets Claude Code run every tool without "
+                "asking, and this worker does not allow it: set "
+                "ACC_CLAUDE_ALLOW_BYPASS_PERMISSIONS=true only on workers whose agents run in "
+                "a sandbox, or use acceptEdits with allowed_tools",
+                type="ConfigurationError",
+                non_retryable=True,
+            )
+
+    async def _attempt(
+        self,
+        ctx: AgentContext,
+        cli: str,
+        session: Session,
+        worktree: Path,
+        others: list[Path],
+        env: dict[str, str],
+    ) -> tuple[ClaudeStream, int, str]:
+        agent = ctx.task.agent
+        assert isinstance(agent, ClaudeCodeAgent)
+        ctx.record(session_id=session.resume or session.new)
+        prompt = agent.prompt + (f"\n\n{ctx.input_text}" if ctx.input_text.strip() else "")
+        if session.retry:
+            prompt = RETRY_NOTE + prompt
+        dirs = [path for path in others if path.is_dir()]  # a role that has not started yet
+        argv = [cli, *cli_arguments(agent, session, dirs), "--", prompt]
+        stream = ClaudeStream()
+        code, stderr = await _execute(argv, worktree, env, stream, ctx)
+        return stream, code, stderr
+
+
+def _session(ctx: AgentContext, agent: ClaudeCodeAgent, session_file: Path) -> Session:
+    lost = ctx.resumed.get("session_id")
+    if isinstance(lost, str) and lost:
+        return Session(resume=lost, retry=True)
+    saved = _load_session(session_file) if agent.resume else None
+    return Session(resume=saved) if saved else Session(new=str(uuid.uuid4()))
+
+
+def cli_arguments(agent: ClaudeCodeAgent, session: Session, add_dirs: list[Path]) -> list[str]:
+    """Flags for a headless run; the caller appends `--` and the prompt (`--allowedTools` takes
+    several values, and a prompt starting with `-` would otherwise be read as an option)."""
+    args = ["-p", "--output-format", "stream-json", "--verbose"]
+    args += ["--permission-mode", agent.permission_mode]
+    if agent.model:
+        args += ["--model", agent.model]
+    if agent.allowed_tools:
+        args += ["--allowedTools", ",".join(agent.allowed_tools)]
+    if agent.disallowed_tools:
+        args += ["--disallowedTools", ",".join(agent.disallowed_tools)]
+    if agent.max_turns is not None:
+        args += ["--max-turns", str(agent.max_turns)]
+    if agent.max_budget_usd is not None:
+        args += ["--max-budget-usd", f"{agent.max_budget_usd:g}"]
+    if agent.append_system_prompt:
+        args.append(f"--append-system-prompt={agent.append_system_prompt}")
+    args += [f"--add-dir={path}" for path in add_dirs]
+    return args + session.arguments()
+
 
 async def _execute(
-    argv: list[str], cwd: Path, stream: ClaudeStream, ctx: AgentContext
+    argv: list[str], cwd: Path, env: dict[str, str], stream: ClaudeStream, ctx: AgentContext
 ) -> tuple[int, str]:
     """Run the CLI, feeding its stdout to `stream`; returns the exit code and stderr's tail."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *dying_with_worker(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
+            env={**env, OWNER_ENV: owner_tag()},  # its tools too: reaped if the worker dies
             start_new_session=True,  # its own process group: killing it kills its tools too
             limit=LINE_LIMIT,
         )
@@ -216,12 +228,14 @@ async def _execute(
     reader = asyncio.ensure_future(_pump(proc.stdout, stream, ctx))
     exited = asyncio.ensure_future(proc.wait())  # done once it exited and every pipe closed
     deadline = asyncio.timeout(ctx.task.timeout_seconds)
+    groups: set[int] = set()  # the process groups of the tools it ran (see _tool_groups)
     try:
         async with deadline:
             while not exited.done():
                 waiting = {exited} if reader.done() else {exited, reader}
                 await asyncio.wait(waiting, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
                 ctx.heartbeat()  # also through silences: a long tool call prints nothing
+                groups |= _tool_groups(proc.pid)
                 if reader.done():
                     await reader  # re-raises if emitting an event failed
                 if proc.returncode is not None and not exited.done():
@@ -232,20 +246,69 @@ async def _execute(
             code = exited.result()
             await asyncio.wait({stderr}, timeout=KILL_GRACE_SECONDS)
     except BaseException as exc:
+        groups |= _tool_groups(proc.pid)  # before the CLI goes and they lose their parent
         # Bounded: a process that left the group could hold the pipes open for ever.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop(proc), 3 * KILL_GRACE_SECONDS)
         if isinstance(exc, TimeoutError) and deadline.expired():
-            raise ApplicationError(
-                f"claude timed out after {ctx.task.timeout_seconds:g}s", type="AgentTimedOut"
-            ) from None
+            raise _timed_out(ctx.task.timeout_seconds, stream, env) from None
         raise
     finally:
         for pending in (reader, exited, stderr):
             pending.cancel()
-        kill_group(proc.pid)  # background processes its tools left behind
+        for group in {proc.pid, *groups}:  # background processes its tools left behind
+            kill_group(group)
     tail = stderr.result()[0] if stderr.done() and not stderr.cancelled() else b""
     return code, tail.decode(errors="replace")
+
+
+def _tool_groups(root: int) -> set[int]:
+    """The process groups of `root`'s descendants. The CLI runs each Bash tool call in a
+    process group of its own, which killing the CLI's group would miss. Linux only (/proc);
+    elsewhere the CLI's own group is all that is killed."""
+    parents: dict[int, tuple[int, int]] = {}  # pid -> (parent pid, process group)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{entry.name}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                    parents[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    ours = os.getpgid(0)
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in parents.items() if ppid in frontier}
+        found |= {parents[pid][1] for pid in frontier}
+    return found - {ours}
+
+
+def _timed_out(seconds: float, stream: ClaudeStream, env: dict[str, str]) -> ApplicationError:
+    message = f"claude timed out after {seconds:g}s"
+    if stream.retries and stream.result is None:
+        url = env.get("ANTHROPIC_BASE_URL") or OFFICIAL_API
+        message += (
+            f", retrying the Anthropic API at {url} ({len(stream.retries)} retries so far; "
+            f"the last: {stream.retries[-1].describe()})"
+        )
+        if stream.retries[-1].status is None:
+            message += ": check ANTHROPIC_BASE_URL / ACC_ANTHROPIC_BASE_URL and the network"
+    return ApplicationError(message, type="AgentTimedOut")
+
+
+async def _pump(stdout: asyncio.StreamReader, stream: ClaudeStream, ctx: AgentContext) -> None:
+    while True:
+        try:
+            line = await stdout.readline()
+        except ValueError:  # longer than LINE_LIMIT: skipped, its tail arrives as noise
+            continue
+        if not line:
+            return
+        retries = len(stream.retries)
+        ctx.heartbeat()
+        for event in stream.feed(line.decode(errors="replace")):
+            await ctx.emit("agent.message", event)
+        if len(stream.retries) > retries:
+            ctx.record(api_retry=stream.retries[-1].describe())
 
 
 async def _worktree(repo_path: str, path: Path) -> Path:
@@ -266,34 +329,6 @@ async def _worktree(repo_path: str, path: Path) -> Path:
     if code != 0:
         raise ApplicationError(f"git worktree add {path} failed: {out}", type="WorktreeFailed")
     return path
-
-
-def cli_arguments(agent: ClaudeCodeAgent, resume: str | None) -> list[str]:
-    """Flags for a headless run; the caller appends `--` and the prompt (`--allowedTools` takes
-    several values, and a prompt starting with `-` would otherwise be read as an option)."""
-    args = ["-p", "--output-format", "stream-json", "--verbose"]
-    if agent.model:
-        args += ["--model", agent.model]
-    if agent.allowed_tools:
-        args += ["--allowedTools", ",".join(agent.allowed_tools)]
-    if agent.max_turns is not None:
-        args += ["--max-turns", str(agent.max_turns)]
-    if resume:
-        args.append(f"--resume={resume}")  # one token, so the value can never pass as a flag
-    return args
-
-
-async def _pump(stdout: asyncio.StreamReader, stream: ClaudeStream, ctx: AgentContext) -> None:
-    while True:
-        try:
-            line = await stdout.readline()
-        except ValueError:  # longer than LINE_LIMIT: skipped, its tail arrives as noise
-            continue
-        if not line:
-            return
-        ctx.heartbeat()
-        for event in stream.feed(line.decode(errors="replace")):
-            await ctx.emit("agent.message", event)
 
 
 async def _git(*args: str) -> tuple[int, str]:

@@ -14,10 +14,11 @@ Retryable: RateLimited (429, after its Retry-After), ProviderUnavailable (5xx, 4
 connection errors, timeouts). Not: ConfigurationError (no key), AuthenticationFailed (401,
 403), NotFound (404), BadRequest (other 4xx).
 
-Cost: tokens times USD per million tokens from `LIST_PRICES`, overlaid by the YAML/JSON file at
-ACC_LLM_PRICES_FILE (`gpt-4o: {input: 2.5, output: 10}`). A model is priced by its exact name,
-else by the longest name it starts with plus '-' (`claude-haiku-4-5-20251001` as
-`claude-haiku-4-5`); any other model costs 0, right for local models.
+Cost: the tokens by kind (fresh input, cache reads, cache writes, output) priced by the
+shared table in `agents/prices.py` (ACC_LLM_PRICES_FILE and ACC_PRICE_RULES extend it). A
+model the table and the rules do not know costs nothing here but is flagged on the step
+(its `agent.usage` event lists it under `unpriced`, and the step's stderr says so), so a
+budget is never defeated silently.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from agents.base import AgentContext, AgentOutcome
+from agents.prices import PriceTable, Tokens
 from core.contracts import Usage
 from core.settings import Settings
 from core.specs import LlmAgent
@@ -72,76 +71,10 @@ STATUS_TYPES = {
 }
 
 
-class Price(BaseModel):
-    """USD per million input and output tokens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-
-
-FREE = Price(input=0, output=0)
-
-# List prices in USD per million (input, output) tokens as published in mid-2026. Prices
-# change: ACC_LLM_PRICES_FILE overrides any of them and adds models.
-LIST_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-5.5": (5, 30),
-    "gpt-5.4": (2.5, 15),
-    "gpt-5.4-mini": (0.75, 4.5),
-    "gpt-5.4-nano": (0.2, 1.25),
-    "gpt-5": (1.25, 10),
-    "gpt-5-mini": (0.25, 2),
-    "gpt-5-nano": (0.05, 0.4),
-    "gpt-4.1": (2, 8),
-    "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-4.1-nano": (0.1, 0.4),
-    "gpt-4o": (2.5, 10),
-    "gpt-4o-mini": (0.15, 0.6),
-    "claude-opus-4-8": (5, 25),
-    "claude-opus-4-7": (5, 25),
-    "claude-opus-4-6": (5, 25),
-    "claude-opus-4-5": (5, 25),
-    "claude-sonnet-4-6": (3, 15),
-    "claude-sonnet-4-5": (3, 15),
-    "claude-haiku-4-5": (1, 5),
-}
-BUILTIN_PRICES = {name: Price(input=i, output=o) for name, (i, o) in LIST_PRICES.items()}
-
-_PRICE_FILE = TypeAdapter(dict[str, Price])
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    prices: Mapping[str, Price]
-
-    @classmethod
-    def load(cls, path: Path | None) -> PriceTable:
-        """The built-in prices, overlaid by the YAML/JSON file at `path` when there is one."""
-        if path is None:
-            return cls(BUILTIN_PRICES)
-        try:
-            overrides = _PRICE_FILE.validate_python(yaml.safe_load(path.read_text()))
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
-            raise ValueError(f"ACC_LLM_PRICES_FILE {path} is not a price table: {exc}") from exc
-        return cls({**BUILTIN_PRICES, **overrides})
-
-    def price(self, model: str) -> Price:
-        if model in self.prices:
-            return self.prices[model]
-        stems = [name for name in self.prices if model.startswith(f"{name}-")]
-        return self.prices[max(stems, key=len)] if stems else FREE
-
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        price = self.price(model)
-        return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
-
-
 @dataclass(frozen=True)
 class Reply:
     text: str
-    input_tokens: int
-    output_tokens: int
+    tokens: Tokens
     truncated: bool  # the model stopped at max_tokens
 
 
@@ -170,7 +103,7 @@ def _positive(seconds: float) -> timedelta | None:
 class LlmBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._prices = PriceTable.load(settings.LLM_PRICES_FILE)
+        self._prices = PriceTable.load(settings.LLM_PRICES_FILE, settings.PRICE_RULES)
         self._openai: dict[str, openai.AsyncOpenAI] = {}
         self._anthropic: dict[str, anthropic.AsyncAnthropic] = {}
 
@@ -193,15 +126,26 @@ class LlmBackend:
         except TimeoutError:
             message = f"{agent.provider} at {url} did not answer within {timeout:g}s"
             raise ApplicationError(message, type="ProviderUnavailable") from None
-        cost = self._prices.cost(agent.model, reply.input_tokens, reply.output_tokens)
+        tokens = reply.tokens
+        cost = self._prices.cost(agent.model, tokens)
         usage = Usage(
-            input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, cost_usd=cost
+            input_tokens=tokens.all_input, output_tokens=tokens.output, cost_usd=cost or 0.0
         )
         about = {"provider": agent.provider, "model": agent.model}
         excerpt = {"text": reply.text[:EXCERPT_CHARS], "chars": len(reply.text)}
         await ctx.emit("agent.message", {**about, **excerpt, "truncated": reply.truncated})
-        await ctx.emit("agent.usage", {**about, **usage.model_dump()})
-        return AgentOutcome(text=reply.text, truncated=reply.truncated, usage=usage)
+        kinds = {"cache_read_tokens": tokens.cache_read, "cache_write_tokens": tokens.cache_write}
+        unpriced = [agent.model] if cost is None else []
+        await ctx.emit(
+            "agent.usage", {**about, **usage.model_dump(), **kinds, "unpriced": unpriced}
+        )
+        notice = (
+            f"acc: no price for model {agent.model!r}: its cost is not counted; add it to "
+            "ACC_LLM_PRICES_FILE or ACC_PRICE_RULES\n"
+            if unpriced
+            else ""
+        )
+        return AgentOutcome(text=reply.text, truncated=reply.truncated, usage=usage, stderr=notice)
 
     async def aclose(self) -> None:
         """Close the SDK clients (their connection pools); later runs build new ones."""
@@ -253,10 +197,16 @@ class LlmBackend:
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or choice.message.refusal or "") if choice else ""
         usage = completion.usage
+        details = usage.prompt_tokens_details if usage else None
+        cached = (details.cached_tokens or 0) if details else 0  # part of prompt_tokens
+        tokens = Tokens(
+            input=(usage.prompt_tokens - cached) if usage else 0,
+            output=usage.completion_tokens if usage else 0,
+            cache_read=cached,
+        )
         return Reply(
             text=text,
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
+            tokens=tokens,
             truncated=choice is not None and choice.finish_reason == "length",
         )
 
@@ -278,13 +228,19 @@ class LlmBackend:
             timeout=timeout,
         )
         usage = message.usage
-        cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+        by_ttl = usage.cache_creation
+        tokens = Tokens(
+            input=usage.input_tokens,
+            output=usage.output_tokens,
+            cache_read=usage.cache_read_input_tokens or 0,
+            cache_write=usage.cache_creation_input_tokens or 0,
+            cache_write_1h=(by_ttl.ephemeral_1h_input_tokens or 0) if by_ttl else 0,
+        )
         return Reply(
             text="".join(
                 b.text for b in message.content if isinstance(b, anthropic.types.TextBlock)
             ),
-            input_tokens=usage.input_tokens + cached,
-            output_tokens=usage.output_tokens,
+            tokens=tokens,
             truncated=message.stop_reason == "max_tokens",
         )
 

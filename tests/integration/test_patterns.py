@@ -241,6 +241,26 @@ async def test_saga_compensates_in_reverse_and_reports_a_failed_compensation(
         "compensation of hotel failed: step 'cancel-hotel' failed: false exited with code 1",
         "compensated flight",
     ]
+    assert view["quality"] == 0.0
+
+
+async def test_a_saga_rolled_back_in_full_still_scores_as_failed(http: httpx.AsyncClient) -> None:
+    undo = {"name": "undo", "agent": py(UNDO)}
+    view = await run(
+        http,
+        {
+            "name": "rolled-back",
+            "pattern": "saga",
+            "steps": [
+                {"name": "one", "agent": echo("1"), "compensate": {**undo, "name": "undo-one"}},
+                {"name": "two", "agent": echo("2"), "compensate": {**undo, "name": "undo-two"}},
+                {"name": "three", "agent": {"backend": "shell", "command": "false"}},
+            ],
+        },
+    )
+    assert view["status"] == "failed" and "compensated 2 step(s)" in view["error"]
+    assert [s["status"] for s in view["steps"]].count("completed") == 4  # 4 of 5 steps
+    assert view["quality"] == 0.0  # not 0.8: everything it did was undone
 
 
 MANAGER = (

@@ -8,6 +8,10 @@ Words in the user message steer it:
 - `FAIL <status>` answers that HTTP status with the provider's error body; a 429 or 5xx carries
   `Retry-After: <retry_after>` (the attribute, seconds or an HTTP date) when it is set.
 - `SLEEP <seconds>` waits that long before answering.
+- `CACHED <n>` reports n of the prompt's tokens as read from the provider's prompt cache
+  (OpenAI: `prompt_tokens_details.cached_tokens`, part of `prompt_tokens`; Anthropic:
+  `cache_read_input_tokens`, apart from `input_tokens`); `WRITTEN <n>` reports n tokens
+  written to Anthropic's cache (`cache_creation_input_tokens`).
 
     with OpenAICompatibleServer() as server:
         AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x")  # Anthropic: base_url=server.url
@@ -30,6 +34,13 @@ from fastapi.responses import JSONResponse
 
 FAIL = re.compile(r"\bFAIL (\d{3})\b")
 SLEEP = re.compile(r"\bSLEEP (\d+(?:\.\d+)?)\b")
+CACHED = re.compile(r"\bCACHED (\d+)\b")
+WRITTEN = re.compile(r"\bWRITTEN (\d+)\b")
+
+
+def _count(pattern: re.Pattern[str], text: str) -> int:
+    found = pattern.search(text)
+    return int(found.group(1)) if found else 0
 
 
 @dataclass
@@ -79,6 +90,7 @@ class OpenAICompatibleServer:
                         "prompt_tokens": prompt_tokens,
                         "completion_tokens": min(len(words), limit),
                         "total_tokens": prompt_tokens + min(len(words), limit),
+                        "prompt_tokens_details": {"cached_tokens": _count(CACHED, user)},
                     },
                 }
             )
@@ -104,6 +116,8 @@ class OpenAICompatibleServer:
                     "usage": {
                         "input_tokens": input_tokens,
                         "output_tokens": min(len(words), limit),
+                        "cache_read_input_tokens": _count(CACHED, user),
+                        "cache_creation_input_tokens": _count(WRITTEN, user),
                     },
                 }
             )

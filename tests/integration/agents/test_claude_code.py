@@ -1,331 +1,325 @@
-"""The claude_code backend against real processes, real git worktrees and a stand-in CLI.
-
-`tests/support/claude_stand_in.py` is a test double of the Claude Code CLI: it checks the
-arguments it gets and replays recorded stream-json transcripts. Everything else is real: the
-subprocess and its process group, git, the files the backend writes under the data dir.
-"""
+"""The claude_code backend driving the real Claude Code CLI (the pinned npm package) against
+a scripted Anthropic Messages API: the CLI's tools, permissions, sessions and resume are
+real, only the model's turns are scripted. Also real: git worktrees, the process group, the
+files the backend keeps under the data dir."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from agents.backends.claude_code import ClaudeCodeBackend
-from agents.base import AgentContext
-from core.contracts import AgentTask
-from core.settings import Settings, load_settings
+from agents.backends.claude_code import RETRY_NOTE, ClaudeCodeBackend
 from core.specs import ClaudeCodeAgent
+from tests.support.real_claude import (
+    Recorder,
+    claude_cli,
+    context,
+    git,
+    isolate,
+    make_repo,
+    marker,
+    model_api,
+    settings_for,
+)
+from tests.support.scripted_anthropic_api import ScriptedAnthropicApi, Tokens, Turn, say, use
 
 pytestmark = pytest.mark.integration
-STAND_IN = Path(__file__).resolve().parents[2] / "support" / "claude_stand_in.py"
+__all__ = ["claude_cli", "marker", "model_api"]  # fixtures used by name
+
+Marker = Callable[[], str]
 
 
-@dataclass
-class Recorder:
-    heartbeats: int = 0
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def heartbeat(self, *details: object) -> None:
-        self.heartbeats += 1
-
-    async def emit(self, kind: str, data: dict[str, Any]) -> None:
-        self.events.append((kind, data))
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, claude_cli: Path) -> None:
+    isolate(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    git("init", "-q", str(path))
-    (path / "README.md").write_text("# demo\n")
-    git("-C", str(path), "add", "README.md")
-    git(
-        "-C",
-        str(path),
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "first",
-    )
-    return path
+    return make_repo(tmp_path / "repo")
 
 
-@pytest.fixture
-def stand_in_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    log = tmp_path / "stand-in.log"
-    monkeypatch.setenv("CLAUDE_STAND_IN_LOG", str(log))
-    monkeypatch.delenv("CLAUDE_STAND_IN_TRANSCRIPT", raising=False)
-    return log
+def backend_for(api: ScriptedAnthropicApi, tmp_path: Path, **settings: object) -> ClaudeCodeBackend:
+    return ClaudeCodeBackend(settings_for(api, tmp_path / ".acc", **settings))
 
 
-@pytest.fixture
-def settings(tmp_path: Path, stand_in_log: Path) -> Settings:
-    return load_settings(DATA_DIR=tmp_path / ".acc", CLAUDE_CLI=str(STAND_IN))
+def first_prompt(api: ScriptedAnthropicApi, mark: str) -> str:
+    first = api.requests_for(mark)[0].body["messages"][0]["content"]
+    return "\n".join(block.get("text", "") for block in first)
 
 
-def records(log: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
-def context(
-    agent: ClaudeCodeAgent,
-    settings: Settings,
-    recorder: Recorder,
-    *,
-    run_id: str = "run-1",
-    step: str = "implement",
-    input_text: str = "",
-    timeout: float = 60,
-) -> AgentContext:
-    task = AgentTask(
-        run_id=run_id,
-        tenant="default",
-        step_index=0,
-        step_name=step,
-        agent=agent,
-        timeout_seconds=timeout,
-    )
-    return AgentContext(
-        task=task,
-        input_text=input_text,
-        workdir=settings.data_dir / "runs" / run_id,
-        heartbeat=recorder.heartbeat,
-        emit=recorder.emit,
-    )
-
-
-def alive(pid: int) -> bool:
-    """Running and not a zombie (a container's init may never reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
-
-
-async def wait_dead(*pids: int) -> None:
-    gone = await eventually(lambda: not any(alive(pid) for pid in pids))
-    assert gone, f"processes of the group survived: {[pid for pid in pids if alive(pid)]}"
-
-
-async def test_success_streams_events_and_reports_output_usage_and_session(
-    repo: Path, settings: Settings, stand_in_log: Path
+async def test_a_step_edits_files_with_real_tools_and_reports_what_it_did(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
 ) -> None:
+    mark = model_api.script(
+        marker(),
+        use("Write", "I'll add the notes.", file_path="NOTES.md", content="# Notes\nfirst\n"),
+        use("Edit", file_path="NOTES.md", old_string="first", new_string="second"),
+        use("Bash", command="cat NOTES.md", description="show the notes"),
+        say("Added NOTES.md.", tokens=Tokens(input=12, output=9, cache_read=4000)),
+    )
     agent = ClaudeCodeAgent(
-        # A prompt starting with "-" must still reach the CLI as the prompt, not as a flag.
-        prompt="- Add a NOTES.md describing the repository",
+        prompt=f"- Add a NOTES.md {mark}",  # a prompt starting with "-" is still the prompt
         repo=str(repo),
-        model="sonnet",
-        allowed_tools=["Read", "Write", "Bash(git diff:*)"],
-        max_turns=5,
+        model="claude-sonnet-4-5",
+        permission_mode="acceptEdits",
+        allowed_tools=["Bash(cat:*)"],
+        max_turns=8,
     )
     recorder = Recorder()
-    outcome = await ClaudeCodeBackend(settings).run(
-        context(agent, settings, recorder, input_text="Keep it short.")
-    )
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, recorder, input_text="Short."))
 
-    (run,) = records(stand_in_log)
-    assert outcome.error is None and outcome.exit_code == 0
-    assert outcome.text == "Added NOTES.md with a short description of the repository."
-    assert outcome.session_id == run["session_id"]
-    assert outcome.usage.input_tokens == 16 + 5744 + 49386  # fresh + cache writes + cache reads
-    assert outcome.usage.output_tokens == 222
-    assert outcome.usage.cost_usd == pytest.approx(0.0418362)
-    assert run["argv"] == [
-        "-p",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        "--model",
-        "sonnet",
-        "--allowedTools",
-        "Read,Write,Bash(git diff:*)",
-        "--max-turns",
-        "5",
-        "--",
-        "- Add a NOTES.md describing the repository\n\nKeep it short.",
-    ]
-
-    assert [kind for kind, _ in recorder.events] == ["agent.message"] * 4
-    assert [(e["kind"], e.get("tool"), e["text"][:20]) for _, e in recorder.events] == [
-        ("text", None, "I'll look at the rep"),
-        ("tool_use", "Bash", '{"command": "ls", "d'),
-        ("tool_use", "Write", '{"file_path": "' + str(settings.data_dir)[:5]),
-        ("text", None, "Added NOTES.md with "),
-    ]
-    assert recorder.heartbeats >= 9  # at least one per streamed line
-
-    worktree = settings.data_dir / "worktrees" / "run-1" / "worker"
-    assert run["cwd"] == str(worktree)
-    assert git("-C", str(worktree), "rev-parse", "--is-inside-work-tree") == "true"
+    assert outcome.error is None and outcome.exit_code == 0, outcome
+    assert outcome.text == "Added NOTES.md."
+    worktree = tmp_path / ".acc/worktrees/run-1/worker"
+    assert (worktree / "NOTES.md").read_text() == "# Notes\nsecond\n"
+    assert not (repo / "NOTES.md").exists()  # the work happens in the worktree only
     assert f"worktree {worktree}" in git("-C", str(repo), "worktree", "list", "--porcelain")
-    assert (worktree / "NOTES.md").exists() and not (repo / "NOTES.md").exists()
-    saved = json.loads((settings.data_dir / "runs/run-1/sessions/worker.json").read_text())
+    assert first_prompt(model_api, mark).endswith(f"- Add a NOTES.md {mark}\n\nShort.")
+
+    kinds = [(e["part"], e.get("tool")) for e in recorder.messages()]
+    assert kinds == [
+        ("session", None),
+        ("text", None),
+        ("tool_use", "Write"),
+        ("tool_use", "Edit"),
+        ("tool_use", "Bash"),
+        ("text", None),
+    ]
+    assert "permission mode acceptEdits" in recorder.messages("session")[0]["text"]
+    saved = json.loads((tmp_path / ".acc/runs/run-1/sessions/worker.json").read_text())
     assert saved == {"session_id": outcome.session_id, "step": "implement"}
+    assert recorder.progress["session_id"] == outcome.session_id
+
+    usage = recorder.usage()
+    assert list(usage["models"]) == ["claude-sonnet-4-5"]
+    assert outcome.usage.output_tokens == 3 * 30 + 9
+    assert outcome.usage.input_tokens == 3 * 40 + 12 + 4000
+    assert outcome.usage.cost_usd == pytest.approx(usage["cli_cost_usd"], abs=1e-9)
+    assert outcome.usage.cost_usd == pytest.approx((132 * 3 + 99 * 15 + 4000 * 0.3) / 1e6)
 
 
-async def test_resume_passes_the_saved_session_of_the_role(
-    repo: Path, settings: Settings, stand_in_log: Path
+async def test_without_permission_a_refused_write_fails_the_step_naming_the_fix(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
 ) -> None:
-    backend = ClaudeCodeBackend(settings)
-    plan = ClaudeCodeAgent(prompt="Plan the work", repo=str(repo), role="manager")
-    first = await backend.run(context(plan, settings, Recorder(), step="plan"))
+    mark = model_api.script(
+        marker(), use("Write", file_path="app.py", content="print(1)\n"), say("Done!")
+    )
+    agent = ClaudeCodeAgent(prompt=f"write app.py {mark}", repo=str(repo))
+    recorder = Recorder()
+    backend = backend_for(model_api, tmp_path)
+    with pytest.raises(ApplicationError) as failure:
+        await backend.run(context(agent, backend._settings, recorder))
+
+    assert failure.value.type == "PermissionDenied" and failure.value.non_retryable
+    assert "refused 1 tool call(s): Write " in failure.value.message
+    assert "allowed_tools" in failure.value.message and "acceptEdits" in failure.value.message
+    assert not (tmp_path / ".acc/worktrees/run-1/worker/app.py").exists()
+    (refusal,) = recorder.messages("tool_error")
+    assert "requested permissions to write" in refusal["text"]
+    assert "permission mode default" in recorder.messages("session")[0]["text"]
+
+
+async def test_accepted_denials_let_the_step_succeed_and_are_reported(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
+) -> None:
+    mark = model_api.script(
+        marker(), use("Bash", command="npm publish", description="publish"), say("Skipped it.")
+    )
+    agent = ClaudeCodeAgent(
+        prompt=f"clean up {mark}",
+        repo=str(repo),
+        permission_mode="acceptEdits",
+        accept_denials=True,
+    )
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, Recorder()))
+    assert outcome.error is None and outcome.text == "Skipped it."
+    assert "acc: accepted: Claude Code was refused 1 tool call(s): Bash npm publish" in (
+        outcome.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "written"),
+    [({"allowed_tools": ["Write"]}, True), ({"permission_mode": "plan"}, False)],
+    ids=["allowed-tool", "plan-mode"],
+)
+async def test_allowed_tools_and_plan_mode_reach_the_cli(
+    fields: dict[str, object],
+    written: bool,
+    model_api: ScriptedAnthropicApi,
+    repo: Path,
+    tmp_path: Path,
+    marker: Marker,
+) -> None:
+    mark = model_api.script(marker(), use("Write", file_path="x.txt", content="x\n"), say("ok"))
+    agent = ClaudeCodeAgent(prompt=f"write x {mark}", repo=str(repo), accept_denials=True, **fields)
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, Recorder()))
+    assert (tmp_path / ".acc/worktrees/run-1/worker/x.txt").exists() is written
+    assert ("refused" in outcome.stderr) is not written
+
+
+async def test_a_disallowed_tool_is_not_even_offered_to_the_model(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
+) -> None:
+    mark = model_api.script(marker(), use("Write", file_path="x.txt", content="x\n"), say("ok"))
+    agent = ClaudeCodeAgent(
+        prompt=f"write x {mark}",
+        repo=str(repo),
+        permission_mode="acceptEdits",
+        disallowed_tools=["Write"],
+    )
+    recorder = Recorder()
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, recorder))
+    assert outcome.error is None
+    offered = [tool["name"] for tool in model_api.requests_for(mark)[0].body["tools"]]
+    assert "Edit" in offered and "Write" not in offered
+    assert not (tmp_path / ".acc/worktrees/run-1/worker/x.txt").exists()
+    assert "Write" in recorder.messages("tool_error")[0]["text"]
+
+
+async def test_bypass_permissions_needs_the_workers_consent(
+    model_api: ScriptedAnthropicApi,
+    repo: Path,
+    tmp_path: Path,
+    marker: Marker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mark = model_api.script(marker(), use("Bash", command="touch made.txt"), say("made"))
+    agent = ClaudeCodeAgent(
+        prompt=f"make a file {mark}", repo=str(repo), permission_mode="bypassPermissions"
+    )
+    refusing = backend_for(model_api, tmp_path)
+    with pytest.raises(ApplicationError) as refused:
+        await refusing.run(context(agent, refusing._settings, Recorder()))
+    assert refused.value.type == "ConfigurationError" and refused.value.non_retryable
+    assert "ACC_CLAUDE_ALLOW_BYPASS_PERMISSIONS" in refused.value.message
+    assert model_api.requests_for(mark) == []  # the CLI never ran
+
+    allowing = backend_for(model_api, tmp_path, CLAUDE_ALLOW_BYPASS_PERMISSIONS=True)
+    monkeypatch.setenv("IS_SANDBOX", "1")  # as root, the CLI wants to know it is sandboxed
+    outcome = await allowing.run(context(agent, allowing._settings, Recorder()))
+    assert outcome.error is None and outcome.text == "made"
+    assert (tmp_path / ".acc/worktrees/run-1/worker/made.txt").exists()
+
+
+async def test_the_appended_system_prompt_and_the_step_budget_reach_the_cli(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
+) -> None:
+    mark = model_api.script(marker(), say("fine"))
+    agent = ClaudeCodeAgent(
+        prompt=f"hello {mark}",
+        repo=str(repo),
+        append_system_prompt="--Always answer in French.",
+        max_budget_usd=2.5,
+    )
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, Recorder()))
+    assert outcome.error is None
+    system = json.dumps(model_api.requests_for(mark)[0].body["system"])
+    assert "--Always answer in French." in system
+
+
+async def test_resume_continues_the_roles_session_across_steps(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
+) -> None:
+    manager = model_api.script(marker(), say("Plan: add tests."), say("Score: 0.9"))
+    worker = model_api.script(marker(), say("Tests added."))
+    backend = backend_for(model_api, tmp_path)
+    plan = ClaudeCodeAgent(prompt=f"Plan {manager}", repo=str(repo), role="manager")
+    first = await backend.run(context(plan, backend._settings, Recorder(), step="plan"))
     review = plan.model_copy(update={"prompt": "Review the work", "resume": True})
-    second = await backend.run(context(review, settings, Recorder(), step="review"))
+    second = await backend.run(context(review, backend._settings, Recorder(), step="review"))
     # A role with no saved session starts fresh even with resume set.
-    worker = ClaudeCodeAgent(prompt="Do it", repo=str(repo), role="worker", resume=True)
-    third = await backend.run(context(worker, settings, Recorder(), step="work"))
+    work = ClaudeCodeAgent(prompt=f"Do it {worker}", repo=str(repo), resume=True)
+    third = await backend.run(context(work, backend._settings, Recorder(), step="work"))
 
-    one, two, three = records(stand_in_log)
+    assert (first.text, second.text, third.text) == (
+        "Plan: add tests.",
+        "Score: 0.9",
+        "Tests added.",
+    )
     assert first.session_id and second.session_id == first.session_id
-    assert f"--resume={first.session_id}" in two["argv"]
-    assert two["cwd"] == one["cwd"]  # same worktree, where the CLI keeps the session
-    assert not any(arg.startswith("--resume") for arg in one["argv"] + three["argv"])
     assert third.session_id not in (None, first.session_id)
-    assert three["cwd"] != one["cwd"]
+    history = model_api.requests_for(manager)[1].body["messages"]
+    assert [m["role"] for m in history if m["role"] != "system"] == ["user", "assistant", "user"]
+    assert (tmp_path / ".acc/worktrees/run-1/manager").is_dir()
 
 
-async def test_reused_worktree_keeps_earlier_work(repo: Path, settings: Settings) -> None:
-    backend = ClaudeCodeBackend(settings)
-    agent = ClaudeCodeAgent(prompt="Add notes", repo=str(repo))
-    await backend.run(context(agent, settings, Recorder()))
-    worktree = settings.data_dir / "worktrees" / "run-1" / "worker"
-    (worktree / "scratch.txt").write_text("from the first attempt")
-    await backend.run(context(agent, settings, Recorder()))
-    assert (worktree / "scratch.txt").read_text() == "from the first attempt"
-
-
-@pytest.mark.parametrize("cli", ["claude-is-not-installed-here", "/no/such/dir/claude"])
-async def test_missing_cli_is_a_non_retryable_configuration_error(
-    cli: str, repo: Path, tmp_path: Path
+async def test_a_retry_resumes_the_session_its_lost_attempt_recorded(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
 ) -> None:
-    settings = load_settings(DATA_DIR=tmp_path / ".acc", CLAUDE_CLI=cli)
-    agent = ClaudeCodeAgent(prompt="hello", repo=str(repo))
-    with pytest.raises(ApplicationError) as failure:
-        await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
-    assert failure.value.type == "ClaudeCliMissing" and failure.value.non_retryable
-    assert "ACC_CLAUDE_CLI" in str(failure.value) and "npm install" in str(failure.value)
-
-
-@pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["plain", "missing"])
-async def test_a_directory_that_is_not_a_git_repository_is_refused(
-    make: Any, tmp_path: Path, settings: Settings, stand_in_log: Path
-) -> None:
-    plain = tmp_path / "plain"
-    make(plain)
-    agent = ClaudeCodeAgent(prompt="hello", repo=str(plain))
-    with pytest.raises(ApplicationError) as failure:
-        await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
-    assert failure.value.type == "NotAGitRepository" and failure.value.non_retryable
-    assert str(plain) in str(failure.value)
-    assert records(stand_in_log) == []  # the CLI never ran
-
-
-async def test_not_logged_in_is_a_non_retryable_error(
-    repo: Path, settings: Settings, stand_in_log: Path
-) -> None:
-    agent = ClaudeCodeAgent(prompt="hello [transcript:not_logged_in]", repo=str(repo))
-    with pytest.raises(ApplicationError) as failure:
-        await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
-    assert failure.value.type == "ClaudeNotLoggedIn" and failure.value.non_retryable
-    assert "Not logged in" in str(failure.value) and "/login" in str(failure.value)
-    assert not (settings.data_dir / "runs/run-1/sessions/worker.json").exists()
-
-
-async def test_an_error_result_fails_the_step_with_the_reason(
-    repo: Path, settings: Settings
-) -> None:
-    agent = ClaudeCodeAgent(prompt="find TODOs [transcript:max_turns]", repo=str(repo), max_turns=1)
-    recorder = Recorder()
-    outcome = await ClaudeCodeBackend(settings).run(context(agent, settings, recorder))
-    assert outcome.error == "claude failed (error_max_turns): Reached maximum number of turns (1)"
-    assert outcome.exit_code == 1
-    assert outcome.usage.cost_usd == pytest.approx(0.0231757)  # spent even though it failed
-    assert [e["tool"] for _, e in recorder.events] == ["Grep"]
-
-
-async def test_a_cli_that_dies_without_a_result_fails_the_step(
-    repo: Path, settings: Settings, stand_in_log: Path
-) -> None:
-    # The stand-in rejects a resume of a session it never saw, like the real CLI.
-    session = settings.data_dir / "runs/run-1/sessions/worker.json"
-    session.parent.mkdir(parents=True)
-    session.write_text(json.dumps({"session_id": "0f0e0d0c-unknown"}))
-    agent = ClaudeCodeAgent(prompt="continue", repo=str(repo), resume=True)
-    outcome = await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
-    assert outcome.exit_code == 1
-    assert outcome.error == (
-        "claude exited with code 1 without a result: "
-        "No conversation found with session ID: 0f0e0d0c-unknown"
+    # The first attempt's model never answers; its worker "dies" at the step's deadline.
+    mark = model_api.script(
+        marker(), Turn(text="never sent", stall=True), say("Picked it up again.")
     )
+    agent = ClaudeCodeAgent(prompt=f"long job {mark}", repo=str(repo))
+    backend = backend_for(model_api, tmp_path)
+    lost = Recorder()
+    with pytest.raises(ApplicationError) as timed_out:
+        await backend.run(context(agent, backend._settings, lost, timeout=3))
+    assert timed_out.value.type == "AgentTimedOut"
+    recorded = lost.progress["session_id"]
+
+    # The next attempt gets the heartbeat details (`ctx.resumed`) and resumes that session.
+    retry = Recorder()
+    outcome = await backend.run(context(agent, backend._settings, retry, resumed=lost.progress))
+    assert outcome.error is None and outcome.text == "Picked it up again."
+    assert outcome.session_id == recorded
+    last_user = model_api.requests_for(mark)[-1].body["messages"][-1]["content"]
+    assert RETRY_NOTE.strip() in json.dumps(last_user)
 
 
-async def test_timeout_kills_the_whole_process_group(
-    repo: Path, settings: Settings, stand_in_log: Path
+async def test_a_session_the_cli_does_not_know_is_replaced_by_a_fresh_one_once(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
 ) -> None:
-    agent = ClaudeCodeAgent(prompt="run the tests [transcript:hang]", repo=str(repo))
+    mark = model_api.script(marker(), say("Started over."))
+    saved = tmp_path / ".acc/runs/run-1/sessions/worker.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"session_id": "0f0e0d0c-0000-4000-8000-000000000000"}))
+    agent = ClaudeCodeAgent(prompt=f"continue {mark}", repo=str(repo), resume=True)
     recorder = Recorder()
-    started = time.monotonic()
-    with pytest.raises(ApplicationError) as failure:
-        await ClaudeCodeBackend(settings).run(context(agent, settings, recorder, timeout=1.5))
-    assert failure.value.type == "AgentTimedOut" and not failure.value.non_retryable
-    assert time.monotonic() - started < 10
-    run, child = records(stand_in_log)
-    await wait_dead(run["pid"], child["child_pid"])
-    assert recorder.heartbeats >= 2  # kept beating while the CLI was silent
-    assert [e["tool"] for _, e in recorder.events] == ["Bash"]
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, recorder))
+
+    assert outcome.error is None and outcome.text == "Started over."
+    notice = "session 0f0e0d0c-0000-4000-8000-000000000000 was not found; started a fresh"
+    assert notice in outcome.stderr
+    assert [e["text"][: len(notice)] for e in recorder.messages("notice")] == [notice]
+    assert json.loads(saved.read_text())["session_id"] == outcome.session_id
+    assert outcome.session_id != "0f0e0d0c-0000-4000-8000-000000000000"
 
 
-async def test_a_background_process_left_behind_neither_hangs_the_step_nor_survives(
-    repo: Path, settings: Settings, stand_in_log: Path
+async def test_events_stream_while_the_step_runs(
+    model_api: ScriptedAnthropicApi, repo: Path, tmp_path: Path, marker: Marker
 ) -> None:
-    # The child holds the CLI's stdout open after the CLI exits, so EOF never comes by itself.
-    agent = ClaudeCodeAgent(prompt="start the preview [transcript:background]", repo=str(repo))
-    started = time.monotonic()
-    outcome = await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
-    assert time.monotonic() - started < 15
-    assert outcome.error is None and outcome.text == "The preview server is running on port 8000."
-    run, child = records(stand_in_log)
-    await wait_dead(run["pid"], child["child_pid"])
-
-
-async def test_cancelling_the_activity_kills_the_whole_process_group(
-    repo: Path, settings: Settings, stand_in_log: Path
-) -> None:
-    agent = ClaudeCodeAgent(prompt="run the tests [transcript:hang]", repo=str(repo))
-    running = asyncio.create_task(
-        ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
+    mark = model_api.script(
+        marker(),
+        use("Bash", command="echo one", text="Looking."),
+        Turn(text="Still thinking about it.", delay=0.6),
     )
-    assert await eventually(lambda: len(records(stand_in_log)) == 2)  # the child is started
-    run, child = records(stand_in_log)
-    assert alive(run["pid"]) and alive(child["child_pid"])
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
-    await wait_dead(run["pid"], child["child_pid"])
+    agent = ClaudeCodeAgent(prompt=f"slow {mark}", repo=str(repo), allowed_tools=["Bash(echo:*)"])
+    arrived: list[tuple[float, str]] = []
+    recorder = Recorder()
+
+    async def emit(kind: str, data: dict[str, object]) -> None:
+        arrived.append((time.monotonic(), str(data.get("part"))))
+        await recorder.emit(kind, data)
+
+    backend = backend_for(model_api, tmp_path)
+    ctx = context(agent, backend._settings, recorder)
+    ctx.emit = emit
+    outcome = await backend.run(ctx)
+    finished = time.monotonic()
+    assert outcome.error is None
+    tool_use = next(at for at, kind in arrived if kind == "tool_use")
+    assert finished - tool_use > 1.0  # seen live, well before the slow last turn ended

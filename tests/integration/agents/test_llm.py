@@ -333,9 +333,61 @@ async def test_events_carry_an_excerpt_and_the_usage(
                 "input_tokens": 100,
                 "output_tokens": 100,
                 "cost_usd": outcome.usage.cost_usd,
+                "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
+                "unpriced": [],
             },
         ),
     ]
+
+
+async def test_cached_prompt_tokens_are_priced_as_the_provider_prices_them(
+    server: OpenAICompatibleServer, make_backend: Callable[..., LlmBackend]
+) -> None:
+    backend = make_backend()
+    # OpenAI: 5 prompt tokens, 3 of them from the cache (half price for gpt-4o).
+    openai_ctx = context(
+        Recorder(),
+        provider="openai",
+        model="gpt-4o",
+        prompt="a CACHED 3",
+        base_url=f"{server.url}/v1",
+    )
+    openai_usage = (await backend.run(openai_ctx)).usage
+    assert openai_usage.input_tokens == 3
+    assert openai_usage.cost_usd == pytest.approx((0 * 2.5 + 3 * 1.25 + 3 * 10) / 1e6)
+    # Anthropic: 5 fresh input tokens, 1000 read from the cache, 200 written to it.
+    recorder = Recorder()
+    anthropic_ctx = context(
+        recorder,
+        provider="anthropic",
+        model="claude-haiku-4-5-20251001",
+        prompt="x CACHED 1000 WRITTEN 200",
+        base_url=server.url,
+    )
+    usage = (await backend.run(anthropic_ctx)).usage
+    assert usage.input_tokens == 5 + 1000 + 200
+    assert usage.cost_usd == pytest.approx((5 * 1 + 1000 * 0.1 + 200 * 1.25 + 5 * 5) / 1e6)
+    reported = recorder.events[-1][1]
+    assert (reported["cache_read_tokens"], reported["cache_write_tokens"]) == (1000, 200)
+
+
+async def test_a_model_without_a_price_is_flagged_on_the_step_not_silently_free(
+    server: OpenAICompatibleServer, make_backend: Callable[..., LlmBackend]
+) -> None:
+    recorder = Recorder()
+    url = f"{server.url}/v1"
+    ctx = context(recorder, provider="openai", model="llama3.2:3b", prompt="a b", base_url=url)
+    outcome = await make_backend().run(ctx)
+    assert outcome.usage.cost_usd == 0 and outcome.usage.tokens == 4
+    assert recorder.events[-1][1]["unpriced"] == ["llama3.2:3b"]
+    assert "no price for model 'llama3.2:3b'" in outcome.stderr
+    assert "ACC_PRICE_RULES" in outcome.stderr
+    ruled = make_backend(PRICE_RULES={"llama*": {"input": 0, "output": 0}})
+    priced = await ruled.run(
+        context(Recorder(), provider="openai", model="llama3.2:3b", prompt="a b", base_url=url)
+    )
+    assert priced.stderr == ""
 
 
 async def test_a_price_file_overrides_and_adds_models(

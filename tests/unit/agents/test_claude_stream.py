@@ -1,4 +1,6 @@
-"""The stream-json parser of the claude_code backend, fed lines directly: no processes."""
+"""The claude_code backend's reading of the CLI's stream-json: transcripts recorded from the
+real CLI (tests/support/transcripts/, by tests/support/record_claude_transcripts.py), and a
+few hand-made lines for what a recording cannot show (noise, cut lines). No processes."""
 
 from __future__ import annotations
 
@@ -9,22 +11,21 @@ from typing import Any
 
 import pytest
 
-from agents.backends.claude_code import EXCERPT_CHARS, ClaudeStream, _pump, cli_arguments
+from agents.backends.claude_code import Session, _pump, cli_arguments
+from agents.backends.claude_stream import EXCERPT_CHARS, ClaudeStream
 from agents.base import AgentContext
-from core.contracts import AgentTask, Usage
+from core.contracts import AgentTask
 from core.specs import ClaudeCodeAgent
 
 pytestmark = pytest.mark.unit
 TRANSCRIPTS = Path(__file__).resolve().parents[2] / "support" / "transcripts"
 
 
-def replay(name: str) -> tuple[ClaudeStream, list[dict[str, object]]]:
-    """Feed a recorded transcript (its stand-in directives left out) through a parser."""
+def replay(name: str) -> tuple[ClaudeStream, list[dict[str, Any]]]:
     stream = ClaudeStream()
     events = []
     for line in (TRANSCRIPTS / f"{name}.jsonl").read_text().splitlines():
-        if not line.startswith("//"):
-            events += stream.feed(line.replace("{session_id}", "s-1").replace("{cwd}", "/w"))
+        events += stream.feed(line)
     return stream, events
 
 
@@ -32,74 +33,102 @@ def line(**message: object) -> str:
     return json.dumps(message)
 
 
-def test_a_successful_transcript() -> None:
-    stream, events = replay("success")
-    assert stream.session_id == "s-1"
-    assert not stream.is_error and not stream.login_problem()
-    assert stream.text == "Added NOTES.md with a short description of the repository."
-    assert stream.usage == Usage(
-        input_tokens=16 + 5744 + 49386, output_tokens=222, cost_usd=0.0418362
-    )
-    assert [(e["kind"], e.get("tool")) for e in events] == [
+def test_transcripts_are_recordings_of_the_pinned_cli() -> None:
+    pinned = json.loads((TRANSCRIPTS.parent / "claude-cli" / "package.json").read_text())
+    version = pinned["dependencies"]["@anthropic-ai/claude-code"]
+    for path in sorted(TRANSCRIPTS.glob("*.jsonl")):
+        header = json.loads(path.read_text().splitlines()[0])
+        assert header["type"] == "acc_recording", path.name
+        assert header["recorded_by"] == "tests/support/record_claude_transcripts.py"
+        assert header["cli_version"] == version, path.name
+
+
+def test_a_run_that_edits_files() -> None:
+    stream, events = replay("edit-files")
+    assert not stream.is_error and stream.text == "Added calc.py."
+    assert stream.model == "claude-sonnet-4-5" and stream.version == "2.1.197"
+    assert [(e["part"], e.get("tool")) for e in events] == [
+        ("session", None),
         ("text", None),
-        ("tool_use", "Bash"),
         ("tool_use", "Write"),
+        ("tool_use", "Edit"),
+        ("tool_use", "Bash"),
         ("text", None),
     ]
-    assert events[1] == {
+    assert events[0]["text"].startswith(f"session {stream.session_id} · claude-sonnet-4-5")
+    assert events[3] == {
+        "part": "tool_use",
         "role": "assistant",
-        "kind": "tool_use",
-        "tool": "Bash",
-        "text": '{"command": "ls", "description": "List files in the repository"}',
+        "tool": "Edit",
+        "text": '{"replace_all": false, "file_path": "calc.py", "old_string": "x = 1", '
+        '"new_string": "x = 2"}',
     }
+    assert stream.denials == [] and stream.retries == []
 
 
-def test_an_error_result_without_result_text_gives_the_cli_errors() -> None:
-    stream, _ = replay("max_turns")
-    assert stream.is_error and not stream.login_problem()
-    assert stream.text == "Reached maximum number of turns (1)"
-    assert stream.usage.cost_usd == pytest.approx(0.0231757)
-    bare = ClaudeStream()
-    bare.feed(line(type="result", subtype="error_during_execution", is_error=True))
-    assert bare.text == "error_during_execution" and bare.usage == Usage()
-
-
-def test_not_logged_in_is_recognised_from_the_stream() -> None:
-    stream, events = replay("not_logged_in")
-    assert stream.auth_failed and stream.login_problem()
-    assert stream.text == "Not logged in · Please run /login"
-    assert events == [
-        {"role": "assistant", "kind": "text", "text": "Not logged in · Please run /login"}
+def test_a_subagents_turns_are_labelled_and_its_model_counted() -> None:
+    stream, events = replay("subagent-two-models")
+    # The subagent's own answer comes back as the Agent tool's result, not as a turn.
+    assert [(e["part"], e.get("agent")) for e in events if e["role"] == "assistant"] == [
+        ("tool_use", None),
+        ("tool_use", "Explore"),
+        ("text", None),
     ]
+    usage = stream.model_usage()
+    assert sorted(usage) == ["claude-haiku-4-5-20251001", "claude-sonnet-4-6"]
+    main = usage["claude-sonnet-4-6"].tokens
+    assert (main.cache_write, main.cache_write_1h) == (30_000, 30_000)
+    assert usage["claude-haiku-4-5-20251001"].tokens.cache_write_1h == 0
+    # The result's `usage` covers the main loop only; modelUsage has the subagent too.
+    assert stream.result is not None and stream.result["usage"]["input_tokens"] == 140
+
+
+def test_refused_tools_are_listed_and_shown() -> None:
+    stream, events = replay("permission-denied")
+    assert not stream.is_error  # the CLI itself calls this a success
+    (denial,) = stream.denials
+    assert denial["tool_name"] == "Write" and denial["tool_input"]["file_path"].endswith("app.py")
+    (refused,) = [e for e in events if e["part"] == "tool_error"]
+    assert "requested permissions to write" in refused["text"]
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Invalid API key · Please run /login",
-        "Failed to authenticate. API Error: 401 Invalid authentication credentials",
-        "OAuth token has expired. Please obtain a new token or refresh your existing token.",
-    ],
+    ("name", "status", "retries"),
+    [("rate-limited", 429, 1), ("overloaded", 529, 1), ("api-unreachable", None, 2)],
 )
-def test_login_problems_in_an_error_result(text: str) -> None:
-    stream = ClaudeStream()
-    stream.feed(line(type="result", subtype="success", is_error=True, result=text))
-    assert stream.login_problem()
+def test_api_failures_and_the_clis_retries(name: str, status: int | None, retries: int) -> None:
+    stream, events = replay(name)
+    assert stream.is_error and stream.subtype == "success" and stream.api_status == status
+    assert stream.text.startswith("API Error")
+    assert [r.status for r in stream.retries] == [status] * retries
+    assert [e["part"] for e in events if e["role"] == "system"][1:] == ["retry"] * retries
+    assert [e["part"] for e in events if e["role"] == "assistant"] == ["error"]
 
 
-def test_login_problems_without_a_result_come_from_noise_or_stderr() -> None:
-    stream = ClaudeStream()
-    stream.feed("Invalid API key · Please run /login")
-    assert stream.result is None and stream.login_problem()
-    assert ClaudeStream().login_problem(stderr="Error: Invalid API key\n")
-    assert not ClaudeStream().login_problem(stderr="No conversation found with session ID: x")
+def test_the_retry_after_the_cli_saw_is_kept() -> None:
+    stream, events = replay("rate-limited")
+    assert stream.retries[0].delay_seconds == 1.0
+    assert events[1]["text"] == "API error 429 (rate_limit): retry 1 of 1 in 1.0s"
 
 
-def test_a_successful_answer_about_logins_is_not_a_login_problem() -> None:
-    stream = ClaudeStream()
-    answer = "Fixed the 'Please run /login' banner and the Invalid API key message."
-    stream.feed(line(type="result", subtype="success", is_error=False, result=answer))
-    assert not stream.login_problem() and stream.text == answer
+def test_limits_and_unknown_sessions_end_with_their_subtype_and_errors() -> None:
+    turns, _ = replay("max-turns")
+    assert (
+        turns.subtype == "error_max_turns" and turns.text == "Reached maximum number of turns (1)"
+    )
+    budget, _ = replay("budget-exceeded")
+    assert budget.subtype == "error_max_budget_usd" and budget.cli_cost_usd > 0.25
+    unknown, events = replay("unknown-session")
+    assert unknown.subtype == "error_during_execution" and events == []
+    assert unknown.text.startswith("No conversation found with session ID: ")
+
+
+def test_login_failures() -> None:
+    missing, _ = replay("not-logged-in")
+    assert missing.auth_failed and missing.api_status is None
+    assert missing.text == "Not logged in · Please run /login"
+    refused, _ = replay("auth-failed")
+    assert refused.auth_failed and refused.api_status == 401
 
 
 def test_noise_and_odd_lines_are_tolerated() -> None:
@@ -110,63 +139,61 @@ def test_noise_and_odd_lines_are_tolerated() -> None:
     assert stream.feed(line(type="stream_event", event={"type": "message_start"})) == []
     assert stream.feed(line(type="assistant", message=None)) == []
     assert stream.feed(line(type="assistant", message={"content": [None, 3, {"type": "x"}]})) == []
-    assert stream.feed(line(type="assistant", message={"content": "plain string"})) == [
-        {"role": "assistant", "kind": "text", "text": "plain string"}
+    assert stream.feed(line(type="assistant", message={"content": "plain"})) == [
+        {"part": "text", "role": "assistant", "text": "plain"}
     ]
-    assert stream.result is None and stream.is_error and stream.text == ""
-    assert stream.session_id is None
-
-
-def test_thinking_and_tool_results_are_not_emitted_but_session_ids_are_kept() -> None:
-    stream = ClaudeStream()
-    thinking = {"content": [{"type": "thinking", "thinking": "hmm", "signature": "x"}]}
-    assert stream.feed(line(type="assistant", message=thinking, session_id="a")) == []
-    result = {"content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}
-    assert stream.feed(line(type="user", message=result, session_id="b")) == []
-    assert stream.session_id == "b"
+    assert stream.feed(line(type="result", modelUsage={"m": None}, permission_denials=[3])) == []
+    assert stream.model_usage() == {} and stream.denials == [] and stream.text == ""
 
 
 def test_long_text_and_tool_input_are_cut_to_an_excerpt() -> None:
-    stream = ClaudeStream()
     content = [
         {"type": "text", "text": "x" * 10_000},
         {"type": "tool_use", "id": "t", "name": "Write", "input": {"content": "y" * 10_000}},
     ]
-    text, tool = stream.feed(line(type="assistant", message={"content": content}))
+    text, tool = ClaudeStream().feed(line(type="assistant", message={"content": content}))
     assert len(text["text"]) == len(tool["text"]) == EXCERPT_CHARS
     assert text["text"].endswith("…") and tool["tool"] == "Write"
 
 
-def test_usage_tolerates_missing_and_null_counters() -> None:
-    stream = ClaudeStream()
-    usage = {"input_tokens": 5, "cache_read_input_tokens": None, "output_tokens": 7}
-    stream.feed(
-        line(
-            type="result",
-            subtype="success",
-            is_error=False,
-            result="ok",
-            usage=usage,
-            total_cost_usd=None,
-        )
-    )
-    assert stream.usage == Usage(input_tokens=5, output_tokens=7, cost_usd=0.0)
-
-
 def test_cli_arguments() -> None:
     bare = ClaudeCodeAgent(prompt="p", repo="/r")
-    assert cli_arguments(bare, None) == ["-p", "--output-format", "stream-json", "--verbose"]
+    assert cli_arguments(bare, Session(new="s-1"), []) == [
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--permission-mode",
+        "default",
+        "--session-id=s-1",
+    ]
     full = ClaudeCodeAgent(
-        prompt="p", repo="/r", model="opus", allowed_tools=["Read", "Bash(git log:*)"], max_turns=3
+        prompt="p",
+        repo="/r",
+        model="opus",
+        permission_mode="acceptEdits",
+        allowed_tools=["Read", "Bash(git log:*)"],
+        disallowed_tools=["WebFetch"],
+        max_turns=3,
+        max_budget_usd=1.5,
+        append_system_prompt="Be brief.",
     )
-    assert cli_arguments(full, "sess-1")[4:] == [
+    assert cli_arguments(full, Session(resume="s-2"), [Path("/w/worker")])[4:] == [
+        "--permission-mode",
+        "acceptEdits",
         "--model",
         "opus",
         "--allowedTools",
         "Read,Bash(git log:*)",
+        "--disallowedTools",
+        "WebFetch",
         "--max-turns",
         "3",
-        "--resume=sess-1",
+        "--max-budget-usd",
+        "1.5",
+        "--append-system-prompt=Be brief.",
+        "--add-dir=/w/worker",
+        "--resume=s-2",
     ]
 
 
