@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     )
     SHELL_PATH: str = Field(
         "/usr/local/bin:/usr/bin:/bin", description="PATH given to shell steps (nothing else is)"
+    )
+    SANDBOX: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Steps in a bubblewrap sandbox: auto (when installed; a production worker "
+        "refuses steps without it), on (required), off",
     )
     SHELL_OUTPUT_LIMIT: int = Field(1_000_000, description="Bytes kept of a step's output")
     STEP_RECEIPTS: bool = Field(

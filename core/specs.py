@@ -34,6 +34,11 @@ MAX_FAN_OUT_JOBS = 10_000  # agents x tasks of one scatter-gather
 LOST_WORKER_RETRIES = 10  # a step whose worker keeps dying fails after this many losses
 # {{input}}, {{run.input}}, {{steps.NAME.output}} in a step's `input` template.
 TEMPLATE_KEY = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+# Environment variables that change what runs: the loader's, the search paths, startup files.
+UNSAFE_ENV = re.compile(
+    r"^(LD_\w*|DYLD_\w*|PATH|PYTHON(PATH|HOME|STARTUP)|BASH_ENV|ENV|IFS|NODE_OPTIONS|"
+    r"PERL5LIB|RUBYLIB|GIT_\w*|ACC_\w*)$"
+)
 
 
 class Strict(BaseModel):
@@ -54,6 +59,20 @@ class ShellAgent(Strict):
     env: dict[str, str] = Field(
         default_factory=dict, max_length=100, description="Extra environment variables"
     )
+    network: bool = Field(
+        False, description="Reach the network from the sandbox (off: no network at all)"
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _safe_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if UNSAFE_ENV.match(name):
+                raise ValueError(
+                    f"{name} cannot be set by a step: it decides which programs and libraries "
+                    "run (the PATH is ACC_SHELL_PATH)"
+                )
+        return value
 
     @field_validator("command", mode="before")
     @classmethod

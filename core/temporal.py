@@ -53,6 +53,7 @@ def data_converter(settings: Settings) -> DataConverter:
     if keys is None:
         return pydantic_data_converter
     from core.codec import EncryptionCodec, parse_keys  # cryptography, when keys are set
+
     # Failure messages too: an agent's error can quote what it was given.
     return dataclasses.replace(
         pydantic_data_converter,

@@ -19,3 +19,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "Installing acc${EXTRAS:-} into .venv ..."
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:-}"
+# The sandbox steps run in (agents/sandbox.py) is bubblewrap, from the system's packages.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing bubblewrap (the sandbox of agent steps) ..."
+        apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1 ||
+            (apt-get update -qq >/dev/null 2>&1 &&
+                apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1) ||
+            echo "note: could not install bubblewrap; steps will run without a sandbox" >&2
+    else
+        echo "note: bubblewrap (bwrap) is not installed: steps run without a sandbox;" \
+            "install it with your package manager (see docs/SECURITY.md)" >&2
+    fi
+fi

@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
 from activities.fan_out import FanOutActivities
+from agents import sandbox
 from agents.backends import default_backends
 from agents.base import AgentBackend
 from agents.config import AgentsConfig, load_agents
@@ -108,6 +109,11 @@ def build_workers(
 
 async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:
     """Run workers until SIGINT/SIGTERM, then drain in-flight tasks and close clients."""
+    if settings.SANDBOX == "off" or not sandbox.available():
+        log.warning(
+            "steps run WITHOUT a sandbox (%s): they can read what this worker can",
+            "ACC_SANDBOX=off" if settings.SANDBOX == "off" else "bubblewrap is not installed",
+        )
     if orphans := reap_orphans():
         log.warning("killed %d process(es) left running by steps of a dead worker", len(orphans))
     client = await temporal.connect(settings)

@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from agents import sandbox
 from agents.base import AgentContext, AgentOutcome
 from agents.process import (
     OWNER_ENV,
@@ -74,13 +75,20 @@ async def execute(
     output_limit: int,
     tick: Callable[[], Awaitable[None] | None] | None = None,
     extra_env: dict[str, str] | None = None,
+    sandboxed: bool = False,
 ) -> ShellOutcome:
     cwd.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap syscall per step
     env = {"PATH": path, "HOME": str(cwd), "LANG": "C.UTF-8", **(extra_env or {}), **agent.env}
     env[OWNER_ENV] = owner_tag()  # after the step's own variables: it cannot hide from reaping
+    argv = [executable, *agent.command[1:]]
+    if sandboxed:
+        sandbox.prepare(cwd)
+        argv = sandbox.wrap(argv, cwd, network=agent.network)
+    else:
+        argv = dying_with_worker(argv)
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        *dying_with_worker([executable, *agent.command[1:]]),
+        *argv,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -150,6 +158,26 @@ async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
         stream.close()
 
 
+def use_sandbox(settings: Settings) -> bool:
+    """Whether steps run in the sandbox (agents/sandbox.py): always when bubblewrap is
+    here (ACC_SANDBOX=auto, the default) or required (on); never with off. Without it, a
+    production worker refuses the step; a development one runs it as is (the worker
+    warns at start)."""
+    if settings.SANDBOX == "off":
+        return False
+    if sandbox.available():
+        return True
+    if settings.SANDBOX == "on" or settings.ENVIRONMENT == "production":
+        raise ApplicationError(
+            "this step must run in the sandbox, and bubblewrap (bwrap) is not installed on "
+            "the worker: install it (apt-get install bubblewrap), or set ACC_SANDBOX=off to "
+            "run steps without it",
+            type="SandboxUnavailable",
+            non_retryable=True,
+        )
+    return False
+
+
 class ShellBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -165,6 +193,7 @@ class ShellBackend:
         try:
             outcome = await execute(
                 agent,
+                sandboxed=use_sandbox(settings),
                 executable=executable,
                 stdin=ctx.input_text,
                 cwd=ctx.workdir,
