@@ -76,26 +76,28 @@ class AgentActivities:
         failures = int(progress.state.get("failures", 0))
         lost = info.attempt - 1 - failures  # earlier attempts that never reported
         await self._emit(
-            task, "step.started", attempt=info.attempt, backend=task.agent.backend, lost=lost
+            task,
+            "step.started",
+            {"attempt": info.attempt, "backend": task.agent.backend, "lost": lost},
         )
         try:
             result = await self._attempt(task, progress, lost)
         except Exception as exc:
-            await self._emit(task, "step.failed", attempt=info.attempt, error=str(exc) or repr(exc))
+            failed = {"attempt": info.attempt, "error": str(exc) or repr(exc)}
+            await self._emit(task, "step.failed", failed)
             raise self._counted(task, progress, failures + 1, exc) from exc
         except BaseException as exc:  # cancelled, or the worker shuts down: not the agent's
-            await self._emit(task, "step.failed", attempt=info.attempt, error=repr(exc))
+            await self._emit(task, "step.failed", {"attempt": info.attempt, "error": repr(exc)})
             raise
         if result is None:  # a remote agent reports for the step later, by task token
             activity.raise_complete_async()
-        await self._emit(
-            task,
-            "step.completed",
-            attempt=info.attempt,
-            duration_ms=round(result.duration_ms, 2),
-            output_size=result.output.size,
+        completed = {
+            "attempt": info.attempt,
+            "duration_ms": round(result.duration_ms, 2),
+            "output_size": result.output.size,
             **result.usage.model_dump(),
-        )
+        }
+        await self._emit(task, "step.completed", completed)
         return result
 
     async def _attempt(self, task: AgentTask, progress: Progress, lost: int) -> AgentResult | None:
@@ -163,7 +165,7 @@ class AgentActivities:
             input_text=await self._input_text(task),
             workdir=self.workdir(task.run_id),
             heartbeat=progress.beat,
-            emit=lambda kind, data: self._emit(task, kind, **data),
+            emit=lambda kind, data: self._emit(task, kind, data),
             task_token=info.task_token,
             resumed=dict(progress.state),
             record=progress.record,
@@ -191,7 +193,7 @@ class AgentActivities:
         texts = {key: await self._artifacts.read_output(out) for key, out in task.context.items()}
         return TEMPLATE_KEY.sub(lambda m: texts.get(m.group(1), m.group(0)), task.template)
 
-    async def _emit(self, task: AgentTask, kind: str, **data: Any) -> None:
+    async def _emit(self, task: AgentTask, kind: str, data: dict[str, Any]) -> None:
         await self._bus.publish(
             Event.model_validate(
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,17 @@ class ApiClient:
             raise ApiError(resp.status_code, error, resp.text)
         return body
 
-    def start(self, spec: RunSpec) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/runs", json=spec.model_dump(mode="json"))
-        return result
+    def start(self, spec: RunSpec, console: Console | None = None) -> dict[str, Any]:
+        """Start a run; sent again while the API does not answer, with the same
+        idempotency key, so a request that did reach it does not start a second run."""
+        body, key = spec.model_dump(mode="json"), uuid.uuid4().hex
+        headers = {"Idempotency-Key": key}
+
+        def send() -> dict[str, Any]:
+            result: dict[str, Any] = self.request("POST", "/v1/runs", json=body, headers=headers)
+            return result
+
+        return riding_out_restarts(send, console or Console(stderr=True), START_RETRY_SECONDS)
 
     def get(self, run_id: str, wait: float = 0) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/v1/runs/{run_id}", params={"wait": wait})
@@ -206,7 +215,7 @@ def follow(
 ) -> dict[str, Any]:
     """Show the run's steps live until it ends; return its final view. When the run waits
     for a decision, `on_waiting` (if given) is asked for it."""
-    run = _riding_out_restarts(lambda: api.get(run_id), console)
+    run = riding_out_restarts(lambda: api.get(run_id), console)
     with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
         while run["status"] in ("running", "waiting"):
             if run["status"] == "waiting" and on_waiting is not None:
@@ -214,7 +223,7 @@ def follow(
                 on_waiting(run)
                 live.start()
             started = time.monotonic()
-            run = _riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
+            run = riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
             live.update(render(run))
             # `wait` returns early only when the run ended; keep a floor on polling anyway.
             time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
@@ -222,12 +231,15 @@ def follow(
     return run
 
 
-RECONNECT_FOR_SECONDS = 300.0
+RECONNECT_FOR_SECONDS = 300.0  # following a run: as long as a restart could take
+START_RETRY_SECONDS = 15.0  # starting one: an API restarting, not a stack never started
 
 
-def _riding_out_restarts(call: Callable[[], dict[str, Any]], console: Console) -> dict[str, Any]:
+def riding_out_restarts(
+    call: Callable[[], dict[str, Any]], console: Console, for_seconds: float = RECONNECT_FOR_SECONDS
+) -> dict[str, Any]:
     """`call`, retried with backoff while the API does not answer (it restarts in seconds
-    under `acc up`; the run goes on meanwhile), for up to RECONNECT_FOR_SECONDS."""
+    under `acc up`; the run goes on meanwhile), for up to `for_seconds`."""
 
     def say(state: RetryCallState) -> None:
         wait = state.next_action.sleep if state.next_action else 0
@@ -240,7 +252,7 @@ def _riding_out_restarts(call: Callable[[], dict[str, Any]], console: Console) -
     retrying = Retrying(
         retry=retry_if_exception_type(ApiUnreachable),
         wait=wait_exponential_jitter(multiplier=0.5, max=5),
-        stop=stop_after_delay(RECONNECT_FOR_SECONDS),
+        stop=stop_after_delay(for_seconds),
         before_sleep=say,
         reraise=True,
     )

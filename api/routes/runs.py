@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from api.deps import BusDep, CancellationsDep, SettingsDep, TemporalDep
@@ -33,6 +33,15 @@ async def start_run(
     bus: BusDep,
     response: Response,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the end")] = 0,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Send the same key again (after a dropped connection) to get the run "
+            "the first request started instead of a second run",
+        ),
+    ] = None,
 ) -> runs.RunAccepted | runs.RunView:
     """Validate a run spec and start it as a Temporal workflow.
 
@@ -42,8 +51,8 @@ async def start_run(
     (200 with the whole run, as `GET /v1/runs/{id}` gives it) or `wait` seconds pass (202).
     A spec without `pattern` is a pipeline.
     """
-    inp = runs.run_input(settings, spec.root)
-    accepted = await runs.start_run(client, settings, bus, inp)
+    inp = runs.run_input(settings, spec.root, idempotency_key)
+    accepted = await runs.start_run(client, settings, bus, inp, idempotency_key is not None)
     if wait > 0:
         view = await runs.get_run(client, settings, accepted.id, wait)
         if view.status not in ("running", "waiting"):

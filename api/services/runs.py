@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -39,6 +40,7 @@ from core.contracts import (
 )
 from core.errors import Conflict, NotFound
 from core.events import Event
+from core.history import decode_history, parse
 from core.settings import Settings
 from core.specs import PATTERNS, Pattern, RunSpec, step_specs
 
@@ -139,13 +141,20 @@ def links(settings: Settings, run_id: str) -> RunLinks:
     )
 
 
-def new_run_id(spec: RunSpec) -> str:
-    return f"{spec.name}-{uuid.uuid4().hex[:12]}"
+def new_run_id(spec: RunSpec, tenant: str, idempotency_key: str | None = None) -> str:
+    """`<name>-<12 hex>`: random, or derived from the caller's idempotency key, so a request
+    sent again (after a dropped connection) names the run the first one started."""
+    if idempotency_key is None:
+        return f"{spec.name}-{uuid.uuid4().hex[:12]}"
+    digest = hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()
+    return f"{spec.name}-{digest[:12]}"
 
 
-def run_input(settings: Settings, spec: RunSpec, **fork: Any) -> RunInput:
+def run_input(
+    settings: Settings, spec: RunSpec, idempotency_key: str | None = None, **fork: Any
+) -> RunInput:
     return RunInput(
-        run_id=new_run_id(spec),
+        run_id=new_run_id(spec, settings.TENANT, idempotency_key),
         tenant=settings.TENANT,
         spec=spec,
         agents_queue=settings.agents_queue,
@@ -156,7 +165,7 @@ def run_input(settings: Settings, spec: RunSpec, **fork: Any) -> RunInput:
 
 
 async def start_run(
-    client: Client, settings: Settings, bus: EventBus, inp: RunInput
+    client: Client, settings: Settings, bus: EventBus, inp: RunInput, idempotent: bool = False
 ) -> RunAccepted:
     """Start the pattern's workflow (workflow id = run id) and announce `run.started`."""
     run_id, spec, tenant = inp.run_id, inp.spec, inp.tenant
@@ -175,8 +184,14 @@ async def start_run(
             ),
             static_summary=f"{spec.name} · {spec.pattern}",
             static_details=details(inp),
+            # An idempotent start never starts the same id twice, even after it ended.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE
+            if idempotent
+            else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
     except WorkflowAlreadyStartedError as exc:
+        if idempotent:
+            return await _same_request(client, settings, inp)
         raise Conflict(f"run {run_id} already exists") from exc
     data = {"pattern": spec.pattern, "name": spec.name, "parent_run_id": inp.parent_run_id}
     await bus.publish(
@@ -189,6 +204,21 @@ async def start_run(
         )
     )
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+async def _same_request(client: Client, settings: Settings, inp: RunInput) -> RunAccepted:
+    """The run an earlier request with the same idempotency key started, or a 409 when
+    that key came with another spec."""
+    history = await client.get_workflow_handle(inp.run_id).fetch_history()
+    await decode_history(history, client.data_converter.payload_codec)
+    first = parse(history).input
+    if first is None or first.spec != inp.spec:
+        raise Conflict(
+            "this Idempotency-Key was used for another spec; use a new key for a new run",
+            {"id": inp.run_id},
+        )
+    status = run_status(await describe(run_handle(client, inp.run_id)))
+    return RunAccepted(id=inp.run_id, status=status, links=links(settings, inp.run_id))
 
 
 def details(inp: RunInput) -> str:

@@ -157,3 +157,21 @@ async def test_the_temporal_web_ui_names_the_run_its_steps_and_what_it_waits_for
         and e.activity_task_scheduled_event_attributes.activity_type.name == "run_agent"
     ]
     assert summaries == ["s0 · shell · #0", "s1 · shell · #1"]
+
+
+async def test_a_start_sent_again_with_its_idempotency_key_names_the_same_run(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        headers = {"Idempotency-Key": "retry-me-1"}
+        first = await http.post("/v1/runs", json=pipeline("echo once"), headers=headers)
+        assert first.status_code == 202
+        await http.get(f"/v1/runs/{first.json()['id']}", params={"wait": 20})
+        again = await http.post("/v1/runs", json=pipeline("echo once"), headers=headers)
+        assert again.status_code == 202
+        assert again.json()["id"] == first.json()["id"]
+        assert again.json()["status"] == "completed"  # not a second run, even after the end
+        other = await http.post("/v1/runs", json=pipeline("echo other"), headers=headers)
+        assert other.status_code == 409 and "Idempotency-Key" in other.json()["error"]["message"]
+        listed = (await http.get("/v1/runs", params={"pattern": "pipeline"})).json()
+        assert [r["id"] for r in listed].count(first.json()["id"]) <= 1

@@ -108,7 +108,7 @@ def test_the_published_schema_file_is_current() -> None:
 def test_following_a_run_rides_out_an_api_restart() -> None:
     from rich.console import Console
 
-    from cli.runs import ApiUnreachable, _riding_out_restarts
+    from cli.runs import ApiUnreachable, riding_out_restarts
 
     calls: list[int] = []
 
@@ -119,7 +119,7 @@ def test_following_a_run_rides_out_an_api_restart() -> None:
         return {"status": "running"}
 
     console = Console(record=True, width=120)
-    assert _riding_out_restarts(flaky, console) == {"status": "running"}
+    assert riding_out_restarts(flaky, console) == {"status": "running"}
     assert len(calls) == 3
     assert console.export_text().count("API unreachable; reconnecting") == 2
 
