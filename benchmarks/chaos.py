@@ -33,7 +33,7 @@ def one_stack(kills: int, every: float, part_kills: int) -> tuple[Outcome, dict[
         env = stack_env(tmp)
         with acc_up(tmp, env):
             stack = Stack(f"http://127.0.0.1:{env['ACC_API_PORT']}", tmp / ".acc")
-            outcome = worker_kills(stack, tmp / "steps.log", kills=kills, every=every, seconds=1.0)
+            outcome = worker_kills(stack, kills=kills, every=every, seconds=1.0)
             parts: dict[str, list[float]] = {"worker": outcome.recovery_seconds}
             for part in ("api", "kafka") if kills else ():
                 parts[part] = []

@@ -1,8 +1,9 @@
 """Chaos on a real stack started by `acc up`: runs of every pattern whose steps log when
 they start and end, parts killed with SIGKILL while they run, and the tally afterwards.
 
-Each step is a python3 child that appends `<run> <step> <input hash> start|end` to a log
-file (O_APPEND: whole lines) around a short sleep. A step that logged `end` twice ran to
+Each step is a python3 child that appends `<run> <step> <input hash> start|end` to
+`chaos.log` in its run directory (O_APPEND: whole lines; the run directory is all a
+sandboxed step can write) around a short sleep. A step that logged `end` twice ran to
 completion twice: a repeat. One that logged `start` without `end`, then started again,
 was interrupted by the kill and run again: allowed, since it never finished. Used by the
 chaos tests (small numbers, asserted) and `benchmarks/chaos.py` (large numbers, reported).
@@ -28,7 +29,7 @@ data = sys.stdin.read()
 digest = hashlib.sha1(data.encode()).hexdigest()[:8]
 key = f"{os.environ['ACC_RUN_ID']} {os.environ['ACC_STEP']} {digest}"
 def log(what):
-    fd = os.open(os.environ['CHAOS_LOG'], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fd = os.open("chaos.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.write(fd, f"{key} {what}\\n".encode())
     os.close(fd)
 log("start")
@@ -39,16 +40,16 @@ print(os.environ.get('CHAOS_SAY') or data.strip().upper() or 'OK')
 PATTERNS = ("pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven")
 
 
-def step(name: str, log: Path, seconds: float, say: str = "") -> dict[str, Any]:
-    env = {"CHAOS_LOG": str(log), "CHAOS_SECONDS": str(seconds), "CHAOS_SAY": say}
+def step(name: str, seconds: float, say: str = "") -> dict[str, Any]:
+    env = {"CHAOS_SECONDS": str(seconds), "CHAOS_SAY": say}
     agent = {"backend": "shell", "command": ["python3", "-c", STEP], "env": env}
     return {"name": name, "agent": agent, "timeout_seconds": 120}
 
 
-def spec(pattern: str, n: int, log: Path, seconds: float) -> dict[str, Any]:
+def spec(pattern: str, n: int, seconds: float) -> dict[str, Any]:
     """A run of `pattern` whose every step is a logged sleeper."""
     base: dict[str, Any] = {"name": f"chaos-{pattern}-{n}", "pattern": pattern, "input": f"x{n}"}
-    s = lambda name, say="": step(name, log, seconds, say)  # noqa: E731
+    s = lambda name, say="": step(name, seconds, say)  # noqa: E731
     if pattern == "pipeline":
         return base | {"steps": [s("a"), s("b"), s("c")]}
     if pattern == "scatter-gather":
@@ -80,10 +81,12 @@ class Tally:
     interrupted: Counter[str] = field(default_factory=Counter)  # key -> starts never ended
 
     @classmethod
-    def read(cls, log: Path) -> Tally:
+    def read(cls, runs: Path) -> Tally:
+        """From every run's `chaos.log` under `runs` (the stack's run directories)."""
         tally = cls()
         open_starts: Counter[str] = Counter()
-        for line in log.read_text().splitlines() if log.exists() else []:
+        lines = [line for log in runs.glob("*/chaos.log") for line in log.read_text().splitlines()]
+        for line in lines:
             key, _, what = line.rpartition(" ")
             if what == "start":
                 open_starts[key] += 1
@@ -215,7 +218,7 @@ class Outcome:
     recovery_seconds: list[float]
 
 
-def worker_kills(stack: Stack, log: Path, kills: int, every: float, seconds: float) -> Outcome:
+def worker_kills(stack: Stack, kills: int, every: float, seconds: float) -> Outcome:
     """Runs of every pattern started throughout, the worker killed `kills` times."""
     runs: dict[str, str] = {}
     events: dict[str, int] = defaultdict(int)
@@ -223,7 +226,7 @@ def worker_kills(stack: Stack, log: Path, kills: int, every: float, seconds: flo
 
     def launch(n: int) -> None:
         pattern = PATTERNS[n % len(PATTERNS)]
-        runs[stack.start(spec(pattern, n, log, seconds))] = pattern
+        runs[stack.start(spec(pattern, n, seconds))] = pattern
 
     for n in range(len(PATTERNS)):
         launch(n)
@@ -245,7 +248,7 @@ def worker_kills(stack: Stack, log: Path, kills: int, every: float, seconds: flo
         for r, v in views.items()
         if v.get("status") != "completed"
     }
-    tally = Tally.read(log)
+    tally = Tally.read(stack.data_dir / "runs")
     return Outcome(
         runs=len(runs),
         completed=len(runs) - len(not_completed),

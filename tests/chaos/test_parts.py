@@ -35,11 +35,10 @@ def test_the_api_killed_under_load_comes_back_and_no_run_notices(
     stack: tuple[Stack, dict[str, str]], tmp_path: Path
 ) -> None:
     acc, env = stack
-    log = tmp_path / "steps.log"
-    runs = [acc.start(spec("pipeline", n, log, 1.0)) for n in range(8)]
+    runs = [acc.start(spec("pipeline", n, 1.0)) for n in range(8)]
     # A user following a run with `acc run` while the API dies under it.
     follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", "--json", str(_spec_file(tmp_path, log))],
+        [sys.executable, "-m", "cli", "run", "--json", str(_spec_file(tmp_path))],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -61,8 +60,7 @@ def test_the_broker_killed_mid_run_is_restarted_and_events_flow_again(
     stack: tuple[Stack, dict[str, str]], tmp_path: Path
 ) -> None:
     acc, _ = stack
-    log = tmp_path / "steps.log"
-    before = [acc.start(spec("saga", n, log, 1.0)) for n in range(3)]
+    before = [acc.start(spec("saga", n, 1.0)) for n in range(3)]
     time.sleep(1.0)
     pid = acc.kill("kafka")
     assert acc.back("kafka", pid) < 5
@@ -70,7 +68,7 @@ def test_the_broker_killed_mid_run_is_restarted_and_events_flow_again(
     # Events around the restart may be lost (the dev broker keeps nothing, docs/RELIABILITY.md);
     # once the bus has recreated the lost topic, every event of a new run arrives.
     for attempt in range(3):
-        after = acc.start(spec("pipeline", 100 + attempt, log, 0.2))
+        after = acc.start(spec("pipeline", 100 + attempt, 0.2))
         assert acc.final(after, 60)["status"] == "completed"
         seen = _events_of(acc.bootstrap, after, wanted=3, timeout=15)
         if seen.count("step.completed") == 3:
@@ -93,7 +91,7 @@ def test_without_redis_plain_steps_run_routed_steps_fail_clearly_and_all_recover
         redis.close()  # Redis stops; the stack runs on without it
         ready = acc.http.get("/readyz").json()
         assert ready["status"] == "degraded" and ready["degraded"] == ["redis"]
-        plain = acc.final(acc.start(spec("pipeline", 1, tmp_path / "log", 0.2)), 60)
+        plain = acc.final(acc.start(spec("pipeline", 1, 0.2)), 60)
         assert plain["status"] == "completed"
         failed = acc.final(acc.start(_routed_spec()), 60)
         assert failed["status"] == "failed" and "Redis is unreachable" in failed["error"]
@@ -143,11 +141,11 @@ def _routed_spec() -> dict[str, Any]:
     }
 
 
-def _spec_file(tmp: Path, log: Path) -> Path:
+def _spec_file(tmp: Path) -> Path:
     import json
 
     path = tmp / "followed.json"
-    path.write_text(json.dumps(spec("pipeline", 50, log, 2.0)))
+    path.write_text(json.dumps(spec("pipeline", 50, 2.0)))
     return path
 
 

@@ -19,10 +19,9 @@ def test_every_run_completes_and_no_finished_step_runs_twice_across_worker_kills
     tmp_path: Path,
 ) -> None:
     env = stack_env(tmp_path)
-    log = tmp_path / "steps.log"
     with acc_up(tmp_path, env):
         stack = Stack(f"http://127.0.0.1:{env['ACC_API_PORT']}", tmp_path / ".acc")
-        outcome = worker_kills(stack, log, kills=KILLS, every=6.0, seconds=1.0)
+        outcome = worker_kills(stack, kills=KILLS, every=6.0, seconds=1.0)
         restarts = stack.restarts()
     assert outcome.not_completed == {}
     assert outcome.runs == outcome.completed >= KILLS

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from cli.stack import pid_alive
 from core.bus import build_consumer
 from core.contracts import Decision, RunInput, RunState
 from core.events import Event
@@ -101,20 +101,17 @@ async def test_cancel_kills_the_running_step_and_its_children(
     temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings()
-    marker = settings.data_dir / "child.pid"
-    # The step starts a grandchild and waits; cancelling must kill both.
-    script = (
-        "import subprocess, sys, pathlib; "
-        "p = subprocess.Popen(['sleep', '300']); "
-        f"pathlib.Path({str(marker)!r}).write_text(str(p.pid)); p.wait()"
-    )
+    # The step starts a grandchild and waits; cancelling must kill both. The grandchild is
+    # found on the host by its arguments (inside a sandbox its pid is the sandbox's own).
+    nap = f"300.{uuid.uuid4().int % 10**6}"
+    script = f"import subprocess; subprocess.Popen(['sleep', '{nap}']).wait()"
     async with running_workers(temporal_env.client, settings):
         handle = await start(temporal_env, settings, spec(["python3", "-c", script], "echo never"))
         for _ in range(200):
-            if marker.exists() and marker.read_text():
+            if _sleeping(nap):
                 break
             await asyncio.sleep(0.05)
-        grandchild = int(marker.read_text())
+        assert _sleeping(nap)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):
             await handle.result()
@@ -122,7 +119,26 @@ async def test_cancel_kills_the_running_step_and_its_children(
     assert state.status == "cancelled"
     assert [s.status for s in state.steps] == ["cancelled"]
     assert state.pending == ["s1"]
-    assert not pid_alive(grandchild)
+    for _ in range(40):
+        if not _sleeping(nap):
+            break
+        await asyncio.sleep(0.05)
+    assert not _sleeping(nap)
+
+
+def _sleeping(nap: str) -> list[int]:
+    """Host pids of `sleep <nap>` processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and (entry / "cmdline").read_bytes() == f"sleep\0{nap}\0".encode()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 async def test_large_output_is_stored_as_an_artifact(
