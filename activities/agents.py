@@ -175,7 +175,7 @@ class AgentActivities:
             return None, None
         result = AgentResult(
             output=await self._artifacts.to_output(
-                outcome.text, truncated=outcome.truncated, store=task.store_output
+                task.tenant, outcome.text, truncated=outcome.truncated, store=task.store_output
             ),
             exit_code=outcome.exit_code,
             stderr=outcome.stderr,
@@ -189,8 +189,11 @@ class AgentActivities:
         """The step's input: its given output, or its template filled from the run so far
         (artifact-stored outputs are read in full, not their inline preview)."""
         if task.template is None:
-            return await self._artifacts.read_output(task.input)
-        texts = {key: await self._artifacts.read_output(out) for key, out in task.context.items()}
+            return await self._artifacts.read_output(task.tenant, task.input)
+        texts = {
+            key: await self._artifacts.read_output(task.tenant, out)
+            for key, out in task.context.items()
+        }
         return TEMPLATE_KEY.sub(lambda m: texts.get(m.group(1), m.group(0)), task.template)
 
     async def _emit(self, task: AgentTask, kind: str, data: dict[str, Any]) -> None:

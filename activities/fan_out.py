@@ -15,7 +15,14 @@ from pydantic import TypeAdapter
 from temporalio import activity
 
 from core.artifacts import ArtifactStore
-from core.contracts import REDUCE_BATCHES, STORE_BATCH, JobResult, ReduceInput, ReduceResult
+from core.contracts import (
+    REDUCE_BATCHES,
+    STORE_BATCH,
+    BatchResults,
+    JobResult,
+    ReduceInput,
+    ReduceResult,
+)
 
 JOB_RESULTS: TypeAdapter[list[JobResult]] = TypeAdapter(list[JobResult])
 
@@ -25,18 +32,19 @@ class FanOutActivities:
         self._artifacts = artifacts
 
     @activity.defn(name=STORE_BATCH)
-    async def store_batch(self, results: list[JobResult]) -> str:
+    async def store_batch(self, batch: BatchResults) -> str:
         """Keep a batch's job results; returns their artifact id."""
-        return await self._artifacts.put(JOB_RESULTS.dump_json(results), "application/json")
+        content = JOB_RESULTS.dump_json(batch.results)
+        return await self._artifacts.put(batch.tenant, content, "application/json")
 
     @activity.defn(name=REDUCE_BATCHES)
     async def reduce_batches(self, inp: ReduceInput) -> ReduceResult:
         """collect: every answer, as one JSON list; majority: the most common answer."""
         answers: list[tuple[JobResult, str]] = []
         for n, ref in enumerate(inp.batches):
-            for job in await self._results(ref):
+            for job in await self._results(inp.tenant, ref):
                 if job.output is not None:
-                    answers.append((job, await self._artifacts.read_output(job.output)))
+                    answers.append((job, await self._artifacts.read_output(inp.tenant, job.output)))
             activity.heartbeat(n)
         answers.sort(key=lambda item: item[0].index)
         if inp.reducer == "majority":
@@ -45,7 +53,9 @@ class FanOutActivities:
             note = f"majority: {votes} of {len(answers)} answers agree"
             quality = round(votes / len(answers), 4)
             return ReduceResult(
-                output=await self._artifacts.to_output(winner), quality=quality, note=note
+                output=await self._artifacts.to_output(inp.tenant, winner),
+                quality=quality,
+                note=note,
             )
         collected = [
             {
@@ -56,10 +66,12 @@ class FanOutActivities:
             }
             for job, text in answers
         ]
-        return ReduceResult(output=await self._artifacts.to_output(json.dumps(collected, indent=2)))
+        return ReduceResult(
+            output=await self._artifacts.to_output(inp.tenant, json.dumps(collected, indent=2))
+        )
 
-    async def _results(self, ref: str) -> list[JobResult]:
-        artifact = await self._artifacts.get(ref)
+    async def _results(self, tenant: str, ref: str) -> list[JobResult]:
+        artifact = await self._artifacts.get(tenant, ref)
         if artifact is None:
             raise LookupError(f"the results of a batch ({ref}) are missing from the artifacts")
         return JOB_RESULTS.validate_json(artifact.content)

@@ -58,7 +58,7 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_acc_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AccError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
 
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.config import load_agents
 from agents.runtime import LiveRouter
@@ -19,10 +23,51 @@ from api.services.control import Cancellations
 from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
+from core.audit import AuditEvent, AuditLog
+from core.auth import ApiKeys, Authenticator, OidcTokens, Principal
 from core.bus import EventBus
 from core.settings import Settings, load_settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+log = logging.getLogger(__name__)
+
+
+class Audited:
+    """Every write and decision, once answered, in the audit log: who, where, how it ended
+    (pure ASGI: the body streams through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITES:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            caller: Principal | None = scope.get("state", {}).get("principal")
+            if caller is not None:
+                route = scope.get("route")
+                action = f"{scope['method']} {getattr(route, 'path', scope['path'])}"
+                event = AuditEvent(
+                    tenant=caller.tenant,
+                    subject=caller.subject,
+                    credential=caller.credential,
+                    action=action,
+                    target=scope["path"],
+                    status=status,
+                )
+                await scope["app"].state.audit.record(event)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()
         state.cancellations = Cancellations(settings.CANCEL_GRACE_SECONDS)
+        state.http = httpx.AsyncClient(timeout=10)
+        oidc = OidcTokens(settings, state.http) if settings.OIDC_ISSUER else None
+        state.authenticator = Authenticator(ApiKeys(state.engine), oidc)
+        state.rate_limiters = {}
+        state.audit = AuditLog(state.engine)
+        if settings.AUTH == "off":
+            log.warning("ACC_AUTH=off: anyone who reaches this API may do anything in it")
         yield
+        await state.http.aclose()
         await state.cancellations.close()
         await state.redis.aclose()
         await state.bus.stop()
@@ -54,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(Audited)
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

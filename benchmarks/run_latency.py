@@ -42,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    from tests.support.stack import api_headers
+
 STEP_TIMEOUT_SECONDS = 30
 # Same shape as the pipeline's activity: step timeout plus its 15 s grace.
 START_TO_CLOSE = timedelta(seconds=STEP_TIMEOUT_SECONDS + 15)
@@ -182,7 +184,8 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         async with Worker(
             client, task_queue=queue, workflows=[BareWorkflow], activities=[echo_hello]
         ):
-            with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+            headers = api_headers(stack.data_dir)
+            with httpx.Client(base_url=stack.api_url, timeout=60, headers=headers) as http:
                 for i in range(args.warmup + args.runs):
                     order = ("ours", "bare") if i % 2 == 0 else ("bare", "ours")
                     for case in order:

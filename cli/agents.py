@@ -50,7 +50,7 @@ def route(
         raise fail("only --dry-run is supported: routing for real happens as a step starts")
     try:
         requests = _requests(task, capability, min_skill, preferred, affinity, experiment)
-        with ApiClient(load_cli_settings().api_url) as api:
+        with ApiClient.of(load_cli_settings()) as api:
             outcomes = [_decide(api, request) for _, request in requests]
     except CliError as exc:
         raise fail(str(exc)) from None
@@ -69,7 +69,7 @@ def agents() -> None:
       acc agents
     """
     try:
-        with ApiClient(load_cli_settings().api_url) as api:
+        with ApiClient.of(load_cli_settings()) as api:
             declared, breakers = api.agents(), api.breakers()
     except CliError as exc:
         raise fail(str(exc)) from None

@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import agents as agent_commands
+from cli import keys as key_commands
 from cli import run_commands, stack
 from cli import task as task_command
 from cli.output import console, err_console, fail
@@ -28,6 +29,7 @@ from cli.probes import PROBES
 from cli.runs import ApiClient, CliError, follow, load_spec, print_outcome
 from cli.supervisor import Supervisor
 from core import db, temporal
+from core.auth import ApiKeys
 from core.errors import AccError
 from core.settings import Settings
 
@@ -46,6 +48,7 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+app.add_typer(key_commands.app, name="keys")
 
 
 class Shutdown(Exception):
@@ -57,9 +60,11 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
+    """The schema, and the local admin key the CLI uses (ACC_DATA_DIR/admin.key)."""
     engine = db.create_engine(settings)
     try:
         await db.migrate(engine, settings.DATABASE_SCHEMA)
+        await stack.ensure_admin_key(settings, ApiKeys(engine))
     except AccError as exc:
         raise stack.StackError(exc.message) from None
     finally:
@@ -194,7 +199,7 @@ def _say(message: str) -> None:
 
 def _run_example(settings: Settings) -> None:
     try:
-        with ApiClient(settings.api_url) as api:
+        with ApiClient.of(settings) as api:
             accepted = api.start(load_spec(EXAMPLE_SPEC))
             console.print(f"Example run [bold]{accepted['id']}[/] started")
             print_outcome(follow(api, accepted["id"], console), console)

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
 def _start_and_follow(spec: RunSpec, detach: bool, as_json: bool, step: bool) -> None:
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             accepted = api.start(spec)
             if detach:
                 console.print(accepted["id"])
@@ -187,7 +187,7 @@ def coordinate(
 def watch(run_id: RunId) -> None:
     """Follow a run that is already going (or show how it ended)."""
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             final = follow(api, run_id, console)
     except CliError as exc:
         raise fail(str(exc)) from None
@@ -201,7 +201,7 @@ def history(
 ) -> None:
     """List recent runs (alias: `acc ls`)."""
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             runs = api.runs(status=status, pattern=pattern, limit=limit)
     except CliError as exc:
         raise fail(str(exc)) from None
@@ -241,7 +241,7 @@ def replay(
         if file is not None:
             raw = json.loads(file.read_text())
         else:
-            with ApiClient(settings().api_url) as api:
+            with ApiClient.of(settings()) as api:
                 raw = api.history(run_id)["history"]
     except (CliError, OSError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -286,7 +286,7 @@ def fork(
       acc fork hello-pipeline-1a2b3c --from-step 1 --input "hello again"
     """
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             accepted = api.fork(run_id, from_step, input_)
             console.print(
                 f"Fork [bold]{accepted['id']}[/] of {escape(run_id)} started from step {from_step}"
@@ -302,7 +302,7 @@ def fork(
 
 def _decide(run_id: str, approve_: bool, comment: str) -> None:
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             view = api.decide(run_id, approve_, comment)
     except CliError as exc:
         raise fail(str(exc)) from None
@@ -322,7 +322,7 @@ def reject(run_id: RunId, comment: Annotated[str, typer.Option("--comment", "-m"
 def cancel(run_id: RunId) -> None:
     """Cancel a running run; its running step's processes are stopped."""
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             api.cancel(run_id)
     except CliError as exc:
         raise fail(str(exc)) from None

@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from core.settings import Settings
 from core.specs import RunSpec, parse_spec
 
 STEP_STYLE = {
@@ -93,9 +94,16 @@ def load_spec(path: Path) -> RunSpec:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 70.0) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 70.0) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
+
+    @classmethod
+    def of(cls, settings: Settings) -> ApiClient:
+        """The API of these settings, with their key (ACC_API_KEY, its file, or the local
+        admin key `acc up` made)."""
+        return cls(settings.api_url, settings.api_key())
 
     def __enter__(self) -> ApiClient:
         return self
@@ -114,6 +122,12 @@ class ApiClient:
         body = resp.json() if resp.content else {}
         if resp.status_code >= 400:
             error = body.get("error", {}) if isinstance(body, dict) else {}
+            if resp.status_code == 401:
+                error = {
+                    **error,
+                    "message": f"{error.get('message', '')} (the CLI sends "
+                    "ACC_API_KEY, ACC_API_KEY_FILE, or the data dir's admin.key)",
+                }
             raise ApiError(resp.status_code, error, resp.text)
         return body
 
@@ -139,7 +153,7 @@ class ApiClient:
 
     def decide(self, run_id: str, approve: bool, comment: str = "") -> dict[str, Any]:
         verb = "approve" if approve else "reject"
-        body = {"comment": comment, "by": "cli"}
+        body = {"comment": comment}
         result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/{verb}", json=body)
         return result
 

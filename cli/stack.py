@@ -22,6 +22,7 @@ from typing import IO
 
 from cli.probes import port_in_use
 from core import servers
+from core.auth import ApiKeys, Unauthorized
 from core.codec import new_key_line
 from core.settings import Settings, child_environment
 
@@ -110,6 +111,22 @@ def with_payload_keys(settings: Settings) -> Settings:
         with os.fdopen(descriptor, "w") as out:
             out.write(new_key_line("k1") + "\n")
     return settings.model_copy(update={"PAYLOAD_KEYS_FILE": path})
+
+
+async def ensure_admin_key(settings: Settings, keys: ApiKeys) -> None:
+    """A local admin key for this machine's CLI, in ACC_DATA_DIR/admin.key (mode 600): kept
+    while it is valid, made again when it is not (a new database, a revocation)."""
+    path = settings.data_dir / "admin.key"
+    if path.exists():
+        with contextlib.suppress(Unauthorized):
+            await keys.verify(path.read_text().strip())
+            return
+    _, token = await keys.create("local-admin", settings.TENANT, ["admin"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(token + "\n")
 
 
 def check_ports(settings: Settings, parts: list[Part]) -> None:

@@ -207,7 +207,7 @@ def task(
         typer.echo(yaml.dump(raw, Dumper=_PlainDumper, sort_keys=False, width=100), nl=False)
         raise typer.Exit(0)
     try:
-        with ApiClient(settings().api_url) as api:
+        with ApiClient.of(settings()) as api:
             accepted = api.start(spec)
             if detach:
                 console.print(accepted["id"])

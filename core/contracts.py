@@ -118,14 +118,16 @@ class Waiting(BaseModel):
     step: str | None = None
     reason: str
     since: datetime
+    group: str | None = Field(None, description="Only a member of this group may decide")
 
 
 class Decision(BaseModel):
-    """A person's answer to a waiting run."""
+    """A person's answer to a waiting run: who (the credential's subject) and why."""
 
     approve: bool
     comment: str = ""
     by: str = "api"
+    groups: list[str] = Field(default_factory=list, description="The decider's groups")
 
 
 class ExternalEvent(BaseModel):
@@ -257,7 +259,15 @@ class BatchResult(BaseModel):
     errors: list[str] = Field(default_factory=list, description="The first few failures")
 
 
+class BatchResults(BaseModel):
+    """What a batch child stores (`store_batch`)."""
+
+    tenant: str
+    results: list[JobResult]
+
+
 class ReduceInput(BaseModel):
+    tenant: str
     reducer: Literal["collect", "majority"]
     batches: list[str] = Field(description="Artifact ids of the batches' results")
 

@@ -13,6 +13,7 @@ class AccError(Exception):
 
     status_code = 500
     type = "internal_error"
+    headers: dict[str, str] | None = None  # HTTP headers the API sends with it
 
     def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
@@ -43,3 +44,12 @@ class ServiceUnavailable(AccError):
 
     status_code = 503
     type = "service_unavailable"
+
+
+class TooManyRequests(AccError):
+    status_code = 429
+    type = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float, details: Any = None) -> None:
+        super().__init__(message, details)
+        self.headers = {"Retry-After": str(max(1, round(retry_after)))}

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -72,6 +73,25 @@ class Settings(BaseSettings):
     )
     CORS_ORIGINS: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Browser origins allowed to call the API; the Temporal Web UI always"
+    )
+    # Who may call: API keys (acc keys) and OIDC bearer tokens. `acc up` makes a local admin
+    # key (ACC_DATA_DIR/admin.key) and the CLI uses it; AUTH=off only by saying so.
+    AUTH: Literal["on", "off"] = "on"
+    API_KEY: SecretStr | None = Field(None, description="The key the CLI sends")
+    API_KEY_FILE: Path | None = Field(None, description="A file holding the key the CLI sends")
+    OIDC_ISSUER: str | None = Field(None, description="Accept JWTs of this OIDC issuer")
+    OIDC_AUDIENCE: str = "acc"
+    OIDC_TENANT_CLAIM: str = "tenant"
+    OIDC_SCOPE_CLAIM: str = "scope"
+    OIDC_GROUPS_CLAIM: str = "groups"
+    ALLOWED_HOSTS: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Host headers the API answers, besides its own host and loopback"
+    )
+    API_RATE_LIMIT: int = Field(
+        1200, ge=0, description="Requests per minute per credential (0: no limit)"
+    )
+    TENANT_MAX_RUNNING: int = Field(
+        1000, ge=1, description="Runs a tenant may have running at once"
     )
     API_MAX_BODY_BYTES: int = Field(
         1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
@@ -156,7 +176,7 @@ class Settings(BaseSettings):
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")
     BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
-    @field_validator("SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", mode="before")
+    @field_validator("SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", "ALLOWED_HOSTS", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -219,6 +239,22 @@ class Settings(BaseSettings):
         if self.PAYLOAD_KEYS_FILE is not None:
             return self.PAYLOAD_KEYS_FILE.expanduser().read_text()
         return None
+
+    def api_key(self) -> str | None:
+        """The key the CLI sends: ACC_API_KEY, the file ACC_API_KEY_FILE, or the local admin
+        key `acc up` wrote in the data dir."""
+        if self.API_KEY is not None:
+            return self.API_KEY.get_secret_value()
+        for path in (self.API_KEY_FILE, self.data_dir / "admin.key"):
+            if path is not None and path.expanduser().is_file():
+                return path.expanduser().read_text().strip()
+        return None
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """ACC_ALLOWED_HOSTS, the API's own host, and loopback."""
+        own = {self.API_HOST, urlsplit(self.api_url).hostname or "", "localhost", "127.0.0.1"}
+        return sorted({*self.ALLOWED_HOSTS, *own, "::1"} - {""})
 
     def allows_command(self, executable: str) -> bool:
         return "*" in self.SHELL_ALLOWED_COMMANDS or executable in self.SHELL_ALLOWED_COMMANDS

@@ -188,6 +188,9 @@ class ApprovalSpec(Strict):
     """Wait for a person (`POST /v1/runs/{id}/approve` or `/reject`) before the step runs."""
 
     reason: str = Field("approval required", max_length=2000)
+    group: str | None = Field(
+        None, max_length=200, description="Only a member of this group may approve or reject"
+    )
     timeout_seconds: float | None = Field(
         None, gt=0, le=MAX_WAIT_SECONDS, description="Reject when it runs out (at most 30 days)"
     )

@@ -117,10 +117,19 @@ def running_workers(client: Client, settings: Settings) -> AbstractAsyncContextM
 
 
 @asynccontextmanager
-async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real API app, in-process, with its lifespan (database, bus) run."""
+async def api_client(
+    settings: Settings, scopes: tuple[str, ...] = ("admin",), tenant: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real API app, in-process, with its lifespan (database, bus) run, and a client
+    holding a key of `tenant` (the settings' by default) with `scopes`."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        _, token = await app.state.authenticator.keys.create(
+            "test", tenant or settings.TENANT, list(scopes)
+        )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://acc") as http:
+        headers = {"X-API-Key": token}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", headers=headers
+        ) as http:
             yield http

@@ -82,6 +82,12 @@ class PatternWorkflow:
     def _check_decide(self, decision: Decision) -> None:
         if self._state is None or self._state.waiting is None:
             raise ApplicationError("the run is not waiting for a decision", type="NotWaiting")
+        group = self._state.waiting.group
+        if group is not None and group not in decision.groups:
+            raise ApplicationError(
+                f"only a member of group {group!r} may decide this; {decision.by} is not",
+                type="NotInGroup",
+            )
 
     # -- the run ------------------------------------------------------------------------
 
@@ -345,8 +351,13 @@ class PatternWorkflow:
         record = self._begin_step(name or step.name, group, kind)
         try:
             if step.approval is not None:
+                approval = step.approval
                 await self.wait_for_decision(
-                    "approval", record.name, step.approval.reason, step.approval.timeout_seconds
+                    "approval",
+                    record.name,
+                    approval.reason,
+                    approval.timeout_seconds,
+                    approval.group,
                 )
             await self.check_budget()
             task = self._task(record, step, given)
@@ -420,12 +431,15 @@ class PatternWorkflow:
         step: str | None,
         reason: str,
         timeout: float | None,
+        group: str | None = None,
     ) -> None:
         """Pause until `decide` is called; a rejection (or the timeout) fails the run."""
         state = self.run_state
         async with self._waiting_lock:  # one question at a time
             self._decision = None
-            state.waiting = Waiting(kind=kind, step=step, reason=reason, since=workflow.now())
+            state.waiting = Waiting(
+                kind=kind, step=step, reason=reason, since=workflow.now(), group=group
+            )
             self._show_progress()
             # Tell whoever watches the bus that a person must act (runs recorded before this
             # event existed replay without it).

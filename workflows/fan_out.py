@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         BatchInput,
         BatchJob,
         BatchResult,
+        BatchResults,
         JobResult,
         Output,
         Usage,
@@ -59,7 +60,7 @@ class FanOutBatchWorkflow:
         results = await asyncio.gather(*(one(n, job) for n, job in enumerate(inp.jobs)))
         ref: str = await workflow.execute_activity(
             STORE_BATCH,
-            results,
+            BatchResults(tenant=inp.tenant, results=list(results)),
             result_type=str,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(maximum_attempts=10),

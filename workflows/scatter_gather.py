@@ -135,7 +135,9 @@ class ScatterGatherWorkflow(PatternWorkflow):
         reducer = "majority" if spec.reducer == "majority" else "collect"
         reduced: ReduceResult = await workflow.execute_activity(
             REDUCE_BATCHES,
-            ReduceInput(reducer=reducer, batches=[r.results for r in results]),
+            ReduceInput(
+                tenant=self.inp.tenant, reducer=reducer, batches=[r.results for r in results]
+            ),
             result_type=ReduceResult,
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=RetryPolicy(maximum_attempts=5),

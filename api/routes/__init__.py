@@ -2,8 +2,18 @@
 
 from fastapi import APIRouter
 
-from api.routes import agents, artifacts, codec, health, history, metrics, runs, schema
+from api.routes import (
+    agents,
+    artifacts,
+    codec,
+    health,
+    history,
+    keys,
+    metrics,
+    runs,
+    schema,
+)
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec):
+for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys):
     router.include_router(module.router)

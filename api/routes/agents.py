@@ -18,6 +18,7 @@ from agents.breakers import BreakerState, BreakerStatus
 from agents.config import DeclaredAgent
 from agents.router import RouteRequest, RoutingDecision, agent_breaker
 from api.deps import RouterDep, SettingsDep
+from api.security import Reader
 from core.errors import ServiceUnavailable
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -57,7 +58,7 @@ class AgentView(BaseModel):
 
 
 @router.get("", operation_id="agents-list")
-async def list_agents(live: RouterDep, settings: SettingsDep) -> list[AgentView]:
+async def list_agents(_: Reader, live: RouterDep, settings: SettingsDep) -> list[AgentView]:
     """The agents declared in ACC_AGENTS_FILE, with their tasks in flight and breaker state."""
     declared = live.agents.agents
     with _redis(settings.redis_url):
@@ -67,7 +68,7 @@ async def list_agents(live: RouterDep, settings: SettingsDep) -> list[AgentView]
 
 
 @router.get("/breakers", operation_id="agents-breakers")
-async def list_breakers(live: RouterDep, settings: SettingsDep) -> list[BreakerStatus]:
+async def list_breakers(_: Reader, live: RouterDep, settings: SettingsDep) -> list[BreakerStatus]:
     """Every circuit breaker that has recorded a call ("agent:<name>", "backend:<kind>"):
     its state, recent failures, and when an open one lets a probe call through."""
     with _redis(settings.redis_url):
@@ -75,11 +76,13 @@ async def list_breakers(live: RouterDep, settings: SettingsDep) -> list[BreakerS
 
 
 @router.post("/route", operation_id="agents-route")
-async def route(task: RouteRequest, live: RouterDep, settings: SettingsDep) -> RoutingDecision:
+async def route(
+    caller: Reader, task: RouteRequest, live: RouterDep, settings: SettingsDep
+) -> RoutingDecision:
     """Dry run: which agent a routed step with these fields would get now, and why.
 
     Uses the live load, breakers and affinity, and records nothing. When no agent can
     take the task, 503 `no_agent_available` says why each was passed over.
     """
     with _redis(settings.redis_url):
-        return await live.decide(task, settings.TENANT)
+        return await live.decide(task, caller.tenant)

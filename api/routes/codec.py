@@ -6,27 +6,52 @@ who may read runs see their payloads in the UI although Temporal stores them enc
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import TemporalDep
+from api.security import api_key, bearer, principal
+from core.auth import Principal
 from core.errors import InvalidInput
+from core.settings import Settings
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 
 
+async def codec_caller(
+    request: Request,
+    needed: SecurityScopes,
+    key: Annotated[str | None, Security(api_key)] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Principal | None:
+    """A reader of runs; or, in development, the local Temporal Web UI itself: a browser
+    on this machine on the UI's page (the dev UI has no login to pass on). Production
+    always wants a credential (run the UI with its own auth and pass its access token)."""
+    settings: Settings = request.app.state.settings
+    origin = request.headers.get("origin", "").rstrip("/")
+    local = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    ui = origin == settings.temporal_ui_url.rstrip("/")
+    if settings.ENVIRONMENT == "development" and local and ui and not (key or credentials):
+        return None
+    return await principal(request, needed, key, credentials)
+
+
+CodecCaller = Annotated[Principal | None, Security(codec_caller, scopes=["runs:read"])]
+
+
 @router.post("/decode", operation_id="codec-decode")
-async def decode(body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
+async def decode(_: CodecCaller, body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
     """Decrypt payloads (Temporal's codec server protocol: `{"payloads": [...]}`)."""
     codec = client.data_converter.payload_codec
     return await _apply(body, codec.decode if codec else None)
 
 
 @router.post("/encode", operation_id="codec-encode")
-async def encode(body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
+async def encode(_: CodecCaller, body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
     """Encrypt payloads (Temporal's codec server protocol: `{"payloads": [...]}`)."""
     codec = client.data_converter.payload_codec
     return await _apply(body, codec.encode if codec else None)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from api.deps import BusDep, CancellationsDep, SettingsDep, TemporalDep
+from api.security import Approver, Reader, Writer
 from api.services import control, runs
+from core.auth import Principal
 from core.contracts import Decision, ExternalEvent
 from core.specs import Pattern, RunSpec
 
@@ -27,6 +29,7 @@ class SpecBody(RootModel[RunSpec]):
     responses={200: {"model": runs.RunView, "description": "With `wait`: the run ended"}},
 )
 async def start_run(
+    caller: Writer,
     spec: SpecBody,
     client: TemporalDep,
     settings: SettingsDep,
@@ -51,10 +54,10 @@ async def start_run(
     (200 with the whole run, as `GET /v1/runs/{id}` gives it) or `wait` seconds pass (202).
     A spec without `pattern` is a pipeline.
     """
-    inp = runs.run_input(settings, spec.root, idempotency_key)
+    inp = runs.run_input(settings, spec.root, caller.tenant, idempotency_key)
     accepted = await runs.start_run(client, settings, bus, inp, idempotency_key is not None)
     if wait > 0:
-        view = await runs.get_run(client, settings, accepted.id, wait)
+        view = await runs.get_run(client, settings, caller.tenant, accepted.id, wait)
         if view.status not in ("running", "waiting"):
             response.status_code = status.HTTP_200_OK
             return view
@@ -63,6 +66,7 @@ async def start_run(
 
 @router.get("", operation_id="runs-list")
 async def list_runs(
+    caller: Reader,
     client: TemporalDep,
     settings: SettingsDep,
     status: runs.ListStatus | None = None,
@@ -74,11 +78,12 @@ async def list_runs(
     Temporal's visibility store is eventually consistent: a run started a moment ago may
     take a moment to appear.
     """
-    return await runs.list_runs(client, settings, status, pattern, limit)
+    return await runs.list_runs(client, settings, caller.tenant, status, pattern, limit)
 
 
 @router.get("/{run_id}", operation_id="runs-get")
 async def get_run(
+    caller: Reader,
     run_id: str,
     client: TemporalDep,
     settings: SettingsDep,
@@ -86,54 +91,70 @@ async def get_run(
 ) -> runs.RunView:
     """A run's status, steps, usage, quality and output; `waiting` says what it waits for.
     With `wait`, hold the request until the run ends or `wait` seconds pass."""
-    return await runs.get_run(client, settings, run_id, wait)
+    return await runs.get_run(client, settings, caller.tenant, run_id, wait)
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-cancel")
 async def cancel_run(
-    run_id: str, client: TemporalDep, settings: SettingsDep, cancellations: CancellationsDep
+    caller: Writer,
+    run_id: str,
+    client: TemporalDep,
+    settings: SettingsDep,
+    cancellations: CancellationsDep,
 ) -> runs.RunAccepted:
     """Cancel a run: its running step is stopped (the agent's whole process group is
     killed), a saga compensates, and the run ends `cancelled`. It always ends: a run still
     going after ACC_CANCEL_GRACE_SECONDS, a stuck run, or one cancelled a second time is
     terminated, the reason recorded in its history. A run that has ended is a 409."""
-    return await control.cancel_run(client, settings, cancellations, run_id)
+    return await control.cancel_run(client, settings, cancellations, caller.tenant, run_id)
 
 
 class Comment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field("", max_length=2000)
-    by: str = Field("api", max_length=200, description="Who decides")
+    comment: str = Field("", max_length=2000, description="Why: kept in the run's history")
+
+
+def _decision(approve: bool, caller: Principal, body: Comment | None) -> Decision:
+    """Who decides is the credential's subject, never a field of the request."""
+    comment = body.comment if body else ""
+    return Decision(
+        approve=approve, comment=comment, by=caller.subject, groups=sorted(caller.groups)
+    )
 
 
 @router.post("/{run_id}/approve", operation_id="runs-approve")
 async def approve_run(
+    caller: Approver,
     run_id: str,
     client: TemporalDep,
     settings: SettingsDep,
     body: Annotated[Comment | None, Body()] = None,
 ) -> runs.RunView:
-    """Approve what the run waits for (a step's approval, or going past its budget).
-    A run that is not waiting is a 409."""
-    decision = Decision(approve=True, **(body.model_dump() if body else {}))
-    return await control.decide(client, settings, run_id, decision)
+    """Approve what the run waits for (a step's approval, or going past its budget), as the
+    credential's subject, with a comment kept in the run's history. A step whose approval
+    names a group needs a credential in that group. A run that is not waiting is a 409."""
+    decision = _decision(True, caller, body)
+    return await control.decide(client, settings, caller.tenant, run_id, decision)
 
 
 @router.post("/{run_id}/reject", operation_id="runs-reject")
 async def reject_run(
+    caller: Approver,
     run_id: str,
     client: TemporalDep,
     settings: SettingsDep,
     body: Annotated[Comment | None, Body()] = None,
 ) -> runs.RunView:
     """Reject what the run waits for: the run fails with the rejection as its error."""
-    decision = Decision(approve=False, **(body.model_dump() if body else {}))
-    return await control.decide(client, settings, run_id, decision)
+    decision = _decision(False, caller, body)
+    return await control.decide(client, settings, caller.tenant, run_id, decision)
 
 
 @router.post("/{run_id}/events", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-event")
-async def send_event(run_id: str, event: ExternalEvent, client: TemporalDep) -> dict[str, str]:
+async def send_event(
+    caller: Writer, run_id: str, event: ExternalEvent, client: TemporalDep
+) -> dict[str, str]:
     """Send an event to an event-driven run. Events are deduplicated by `id`."""
-    await control.send_event(client, run_id, event)
+    await control.send_event(client, caller.tenant, run_id, event)
     return {"id": event.id, "status": "accepted"}

@@ -67,9 +67,9 @@ class Cancellations:
 
 
 async def cancel_run(
-    client: Client, settings: Settings, cancellations: Cancellations, run_id: str
+    client: Client, settings: Settings, cancellations: Cancellations, tenant: str, run_id: str
 ) -> RunAccepted:
-    handle, desc = await running(client, run_id)
+    handle, desc = await running(client, tenant, run_id)
     stuck = await stuck_reason(client, desc)
     if stuck is not None:
         await handle.terminate(reason=f"cancelled while stuck: {stuck}")
@@ -90,20 +90,22 @@ async def _cancel_requested(client: Client, desc: WorkflowExecutionDescription) 
 
 
 async def running(
-    client: Client, run_id: str
+    client: Client, tenant: str, run_id: str
 ) -> tuple[WorkflowHandle[Any, RunState], WorkflowExecutionDescription]:
     """The run's handle and description, or a 404 / a 409 saying how it ended."""
     handle = run_handle(client, run_id)
-    desc = await describe(handle)
+    desc = await describe(handle, tenant)
     if desc.status != WorkflowExecutionStatus.RUNNING:
         status = run_status(desc)
         raise Conflict(f"run {run_id} is already {status}", {"status": status})
     return handle, desc
 
 
-async def decide(client: Client, settings: Settings, run_id: str, decision: Decision) -> RunView:
+async def decide(
+    client: Client, settings: Settings, tenant: str, run_id: str, decision: Decision
+) -> RunView:
     """Approve or reject what a waiting run waits for (a Temporal update)."""
-    handle, desc = await running(client, run_id)
+    handle, desc = await running(client, tenant, run_id)
     stuck = await stuck_reason(client, desc)
     if stuck is not None:
         message = f"run {run_id} is stuck ({stuck}); it cannot act on a decision: cancel it"
@@ -115,14 +117,14 @@ async def decide(client: Client, settings: Settings, run_id: str, decision: Deci
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
     except RPCError:
-        await running(client, run_id)  # the run ended meanwhile: a 409 saying how
+        await running(client, tenant, run_id)  # the run ended meanwhile: a 409 saying how
         raise
     return RunView(**summary(settings, await describe(handle)).model_dump()).fill(state)
 
 
-async def send_event(client: Client, run_id: str, event: ExternalEvent) -> None:
+async def send_event(client: Client, tenant: str, run_id: str, event: ExternalEvent) -> None:
     """Hand an event to an event-driven run (deduplicated by its id inside the run)."""
-    handle, desc = await running(client, run_id)
+    handle, desc = await running(client, tenant, run_id)
     if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
         raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
     await handle.signal("event", event)

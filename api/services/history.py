@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.services.runs import RunAccepted, run_input, start_run
+from api.services.runs import RunAccepted, describe, run_handle, run_input, start_run
 from core.bus import EventBus
 from core.errors import InvalidInput, NotFound
 from core.history import ParsedHistory, Timeline, TimelineEntry, decode_history, parse
@@ -43,9 +43,10 @@ async def fetch_history(
     return await decode_history(history, client.data_converter.payload_codec)
 
 
-async def timeline(client: Client, run_id: str) -> Timeline:
+async def timeline(client: Client, tenant: str, run_id: str) -> Timeline:
     """The whole run: every history it continued as new through, oldest first, and the
     jobs of its fan-out batches after each batch, read from their own histories."""
+    await describe(run_handle(client, run_id), tenant)
     chain = [parse(await fetch_history(client, run_id))]
     while (previous := chain[-1].continued_from) is not None and len(chain) < MAX_HISTORIES:
         chain.append(parse(await fetch_history(client, run_id, previous)))
@@ -61,7 +62,8 @@ async def timeline(client: Client, run_id: str) -> Timeline:
     return latest.model_copy(update={"entries": entries, "run_id": run_id})
 
 
-async def history_json(client: Client, run_id: str) -> dict[str, Any]:
+async def history_json(client: Client, tenant: str, run_id: str) -> dict[str, Any]:
+    await describe(run_handle(client, run_id), tenant)
     history = await fetch_history(client, run_id)
     return {"workflow_id": history.workflow_id, "history": history.to_json_dict()}
 
@@ -101,9 +103,16 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
 
 
 async def fork(
-    client: Client, settings: Settings, bus: EventBus, run_id: str, request: ForkRequest
+    client: Client,
+    settings: Settings,
+    bus: EventBus,
+    tenant: str,
+    run_id: str,
+    request: ForkRequest,
 ) -> RunAccepted:
+    await describe(run_handle(client, run_id), tenant)
     parsed = parse(await fetch_history(client, run_id))
     plan = fork_input_from(parsed, run_id, request)
     assert parsed.input is not None
-    return await start_run(client, settings, bus, run_input(settings, parsed.input.spec, **plan))
+    inp = run_input(settings, parsed.input.spec, tenant, **plan)
+    return await start_run(client, settings, bus, inp)

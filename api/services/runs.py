@@ -151,11 +151,15 @@ def new_run_id(spec: RunSpec, tenant: str, idempotency_key: str | None = None) -
 
 
 def run_input(
-    settings: Settings, spec: RunSpec, idempotency_key: str | None = None, **fork: Any
+    settings: Settings,
+    spec: RunSpec,
+    tenant: str,
+    idempotency_key: str | None = None,
+    **fork: Any,
 ) -> RunInput:
     return RunInput(
-        run_id=new_run_id(spec, settings.TENANT, idempotency_key),
-        tenant=settings.TENANT,
+        run_id=new_run_id(spec, tenant, idempotency_key),
+        tenant=tenant,
         spec=spec,
         agents_queue=settings.agents_queue,
         fan_out_batch=settings.FAN_OUT_BATCH,
@@ -217,7 +221,7 @@ async def _same_request(client: Client, settings: Settings, inp: RunInput) -> Ru
             "this Idempotency-Key was used for another spec; use a new key for a new run",
             {"id": inp.run_id},
         )
-    status = run_status(await describe(run_handle(client, inp.run_id)))
+    status = run_status(await describe(run_handle(client, inp.run_id), inp.tenant))
     return RunAccepted(id=inp.run_id, status=status, links=links(settings, inp.run_id))
 
 
@@ -238,13 +242,20 @@ def run_handle(client: Client, run_id: str) -> WorkflowHandle[Any, RunState]:
     return client.get_workflow_handle(run_id, result_type=RunState)
 
 
-async def describe(handle: WorkflowHandle[Any, RunState]) -> WorkflowExecutionDescription:
+async def describe(
+    handle: WorkflowHandle[Any, RunState], tenant: str | None = None
+) -> WorkflowExecutionDescription:
+    """The run's description; a 404 when it does not exist or is another tenant's (the
+    same answer, so nobody learns another tenant's runs exist)."""
     try:
-        return await handle.describe()
+        desc = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"run {handle.id} not found", {"id": handle.id}) from exc
         raise
+    if tenant is not None and desc.typed_search_attributes.get(temporal.TENANT) != tenant:
+        raise NotFound(f"run {handle.id} not found", {"id": handle.id})
+    return desc
 
 
 async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> RunState | None:
@@ -261,13 +272,22 @@ async def _state(handle: WorkflowHandle[Any, RunState], status: RunStatus) -> Ru
     return state
 
 
-async def get_run(client: Client, settings: Settings, run_id: str, wait: float = 0) -> RunView:
+async def get_run(
+    client: Client, settings: Settings, tenant: str, run_id: str, wait: float = 0
+) -> RunView:
     handle = run_handle(client, run_id)
     result: RunState | None = None
     if wait > 0:
+        # The tenant is checked while the result is awaited: no round trip added.
+        ending = asyncio.ensure_future(asyncio.wait_for(handle.result(), wait))
+        try:
+            await describe(handle, tenant)
+        except BaseException:
+            ending.cancel()
+            raise
         # Failed, cancelled, unknown or unreachable runs are all read (or reported) below.
         with contextlib.suppress(TimeoutError, WorkflowFailureError, RPCError):
-            result = await asyncio.wait_for(handle.result(), wait)
+            result = await ending
     if result is not None:
         # The result carries everything the view needs: no second round trip.
         view = RunView(
@@ -281,13 +301,18 @@ async def get_run(client: Client, settings: Settings, run_id: str, wait: float =
             links=links(settings, run_id),
         )
         return view.fill(result)
-    desc = await describe(handle)
+    desc = await describe(handle, tenant)
     view = RunView(**summary(settings, desc).model_dump())
     if view.status == "running" and (stuck := await stuck_reason(client, desc)) is not None:
         view.status, view.error = "stuck", stuck
         return view
     state = await _state(handle, run_status(desc))
     return view.fill(state) if state is not None else view
+
+
+def _quoted(value: str) -> str:
+    """A value inside single quotes of a visibility query."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def run_status(execution: WorkflowExecution) -> RunStatus:
@@ -313,12 +338,14 @@ def summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
 async def list_runs(
     client: Client,
     settings: Settings,
+    tenant: str,
     status: ListStatus | None,
     pattern: Pattern | None,
     limit: int,
 ) -> list[RunSummary]:
     patterns = [pattern] if pattern else list(PATTERNS)
-    clauses = ["AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")"]
+    clauses = [f"AccTenant = '{_quoted(tenant)}'"]
+    clauses.append("AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")")
     if status:
         clauses.append(f"({VISIBILITY_STATUS[status]})")
     query = " AND ".join(clauses)

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.stack import api_headers
+
 STEP = """
 import hashlib, os, sys, time
 data = sys.stdin.read()
@@ -111,7 +113,7 @@ class Stack:
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.api, timeout=70)
+        self.http = httpx.Client(base_url=self.api, timeout=70, headers=api_headers(self.data_dir))
 
     def pid(self, part: str) -> int:
         state = json.loads((self.data_dir / "stack.json").read_text())

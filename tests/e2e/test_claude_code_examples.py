@@ -21,7 +21,7 @@ import yaml
 
 from tests.support.real_claude import FOREIGN, installed_cli, make_repo
 from tests.support.scripted_anthropic_api import ScriptedAnthropicApi, Tokens, say, use
-from tests.support.stack import acc_up, stack_env
+from tests.support.stack import acc_up, api_headers, stack_env
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "claude-code"
@@ -63,7 +63,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             env.pop(name, None)
         (tmp / "home").mkdir()
         url = f"http://127.0.0.1:{env['ACC_API_PORT']}"
-        with acc_up(tmp, env), httpx.Client(base_url=url, timeout=WAIT + 30) as http:
+        with (
+            acc_up(tmp, env),
+            httpx.Client(
+                base_url=url, timeout=WAIT + 30, headers=api_headers(tmp / ".acc")
+            ) as http,
+        ):
             yield Stack(env, http, tmp / ".acc", api)
 
 

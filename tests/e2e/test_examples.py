@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from core.specs import PATTERNS, parse_spec
-from tests.support.stack import acc_up, stack_env
+from tests.support.stack import acc_up, api_headers, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("examples")
     env = stack_env(tmp)
     api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
-    with acc_up(tmp, env), httpx.Client(base_url=api, timeout=WAIT + 30) as http:
+    with (
+        acc_up(tmp, env),
+        httpx.Client(base_url=api, timeout=WAIT + 30, headers=api_headers(tmp / ".acc")) as http,
+    ):
         yield Stack(api, tmp / ".acc", http)
 
 
@@ -298,14 +301,12 @@ def test_an_approved_step_runs_and_the_run_completes(stack: Stack) -> None:
         ("deploy", "running"),
     ]
     assert waiting["pending"] == ["announce"]
-    approved = stack.http.post(
-        f"/v1/runs/{run_id}/approve", json={"comment": "ship it", "by": "alice"}
-    )
+    approved = stack.http.post(f"/v1/runs/{run_id}/approve", json={"comment": "ship it"})
     assert approved.status_code == 200, approved.text
     run = stack.finished(run_id)
     assert run["status"] == "completed", run
     assert run["output"] == "RELEASED: BUILD-42 IS DEPLOYED"
-    assert run["notes"] == ["approval for deploy approved by alice: ship it"]
+    assert run["notes"] == ["approval for deploy approved by local-admin: ship it"]
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
         ("build", "completed"),
         ("deploy", "completed"),
@@ -321,14 +322,12 @@ def test_an_approved_step_runs_and_the_run_completes(stack: Stack) -> None:
 def test_a_rejected_step_fails_the_run(stack: Stack) -> None:
     run_id = stack.start("approval-budget")
     stack.until(run_id, "waiting")
-    rejected = stack.http.post(
-        f"/v1/runs/{run_id}/reject", json={"comment": "not today", "by": "bob"}
-    )
+    rejected = stack.http.post(f"/v1/runs/{run_id}/reject", json={"comment": "not today"})
     assert rejected.status_code == 200, rejected.text
     run = stack.finished(run_id)
     assert run["status"] == "failed", run
-    assert run["error"] == "approval rejected by bob: not today"
-    assert run["notes"] == ["approval for deploy rejected by bob: not today"]
+    assert run["error"] == "approval rejected by local-admin: not today"
+    assert run["notes"] == ["approval for deploy rejected by local-admin: not today"]
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
         ("build", "completed"),
         ("deploy", "failed"),

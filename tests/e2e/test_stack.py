@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cli.stack import pid_alive
-from tests.support.stack import acc_up, stack_env
+from tests.support.stack import acc_up, api_headers, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def test_a_pipeline_run_over_http_completes_and_is_listed(stack: Stack) -> None:
             {"name": "shout", "agent": {"backend": "shell", "command": "tr a-z A-Z"}},
         ],
     }
-    with httpx.Client(base_url=stack.api, timeout=60) as http:
+    with httpx.Client(base_url=stack.api, timeout=60, headers=api_headers(stack.data_dir)) as http:
         accepted = http.post("/v1/runs", json=spec)
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["id"]

@@ -72,7 +72,14 @@ async def test_a_database_made_before_migrations_is_adopted(
     async with engine.begin() as conn:
         if settings.DATABASE_SCHEMA:
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.DATABASE_SCHEMA}"'))
-        await conn.execute(text("CREATE TABLE artifacts (id VARCHAR(64) PRIMARY KEY, size INT)"))
+        # What init_schema created before there were migrations.
+        await conn.execute(
+            text(
+                "CREATE TABLE artifacts (id VARCHAR(64) PRIMARY KEY, size INT NOT NULL, "
+                "media_type VARCHAR NOT NULL, content BYTEA NOT NULL, created_at TIMESTAMP "
+                "NOT NULL)".replace("BYTEA", "BLOB" if engine.dialect.name == "sqlite" else "BYTEA")
+            )
+        )
     await db.migrate(engine, settings.DATABASE_SCHEMA)
     await db.migrate(engine, settings.DATABASE_SCHEMA)  # and again: nothing to do
     await engine.dispose()

@@ -339,14 +339,14 @@ async def test_approval_waits_then_continues_or_fails(http: httpx.AsyncClient) -
     waiting = await until(http, run_id, lambda v: v["status"] == "waiting")
     assert waiting["waiting"]["kind"] == "approval" and waiting["waiting"]["step"] == "apply"
     assert waiting["waiting"]["reason"] == "touches prod"
-    approved = await http.post(f"/v1/runs/{run_id}/approve", json={"by": "ana", "comment": "ok"})
+    approved = await http.post(f"/v1/runs/{run_id}/approve", json={"comment": "ok"})
     assert approved.status_code == 200, approved.text
     # The answer comes once the run has acted on the decision.
     assert approved.json()["waiting"] is None and approved.json()["status"] != "waiting"
-    assert "approval for apply approved by ana: ok" in approved.json()["notes"]
+    assert "approval for apply approved by test: ok" in approved.json()["notes"]
     done = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
     assert done["status"] == "completed" and done["output"] == "applied\n"
-    assert "approval for apply approved by ana: ok" in done["notes"]
+    assert "approval for apply approved by test: ok" in done["notes"]
     again = await http.post(f"/v1/runs/{run_id}/approve")
     assert again.status_code == 409
 
@@ -360,10 +360,10 @@ async def test_approval_waits_then_continues_or_fails(http: httpx.AsyncClient) -
 
     third = (await http.post("/v1/runs", json=spec)).json()["id"]
     await until(http, third, lambda v: v["status"] == "waiting")
-    await http.post(f"/v1/runs/{third}/reject", json={"by": "bo", "comment": "not today"})
+    await http.post(f"/v1/runs/{third}/reject", json={"comment": "not today"})
     failed = (await http.get(f"/v1/runs/{third}", params={"wait": 20})).json()
     assert failed["status"] == "failed"
-    assert failed["error"] == "approval rejected by bo: not today"
+    assert failed["error"] == "approval rejected by test: not today"
 
 
 async def test_budget_pauses_for_approval_or_fails(http: httpx.AsyncClient) -> None:

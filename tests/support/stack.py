@@ -77,3 +77,8 @@ def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+
+
+def api_headers(data_dir: Path) -> dict[str, str]:
+    """The local admin key `acc up` made in its data dir, as the API wants it."""
+    return {"X-API-Key": (data_dir / "admin.key").read_text().strip()}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from core import db
@@ -19,6 +20,7 @@ from core.bus import EventBus
 from core.contracts import WORKFLOW_OF_PATTERN, RunInput
 from core.settings import Settings
 from core.specs import ApprovalSpec, parse_spec
+from core.temporal import TENANT
 from tests.conftest import api_client, running_workers
 from workers.main import build_workers
 
@@ -57,11 +59,15 @@ async def test_a_run_whose_workflow_task_fails_is_stuck_and_a_cancel_ends_it(
             for worker in workers:
                 await stack.enter_async_context(worker)
             http = await stack.enter_async_context(api_client(settings))
+            tenant = settings.TENANT  # the API's key belongs to it: the run must too
             await temporal_env.client.start_workflow(
                 WORKFLOW_OF_PATTERN["pipeline"],
-                RunInput(run_id=run_id, tenant="t", spec=spec, agents_queue=settings.agents_queue),
+                RunInput(
+                    run_id=run_id, tenant=tenant, spec=spec, agents_queue=settings.agents_queue
+                ),
                 id=run_id,
                 task_queue=settings.ORCHESTRATION_QUEUE,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),
             )
             view = await _until(http, run_id, lambda v: v["status"] == "stuck")
             assert "approval.timeout_seconds" in view["error"]  # the cause, not just "failed"

@@ -25,8 +25,11 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        _, token = await app.state.authenticator.keys.create("test", "default", ["admin"])
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://acc") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", headers={"X-API-Key": token}
+        ) as client:
             yield client
 
 
