@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -36,6 +35,6 @@ class AuditLog:
     async def recent(self, tenant: str | None, limit: int = 100) -> list[AuditEvent]:
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)  # type: ignore[union-attr]
         if tenant is not None:
-            query = query.where(AuditEvent.tenant == tenant)  # type: ignore[arg-type]
+            query = query.where(AuditEvent.tenant == tenant)
         async with AsyncSession(self._engine) as session:
-            return list((await session.exec(query)).all())  # type: ignore[call-overload]
+            return list((await session.exec(query)).all())

@@ -23,9 +23,8 @@ from typing import Any, Literal
 import httpx
 import jwt
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import AccError
@@ -143,9 +142,9 @@ class ApiKeys:
     async def list(self, tenant: str | None = None) -> list[KeyView]:
         query = select(ApiKey).order_by(ApiKey.created_at)  # type: ignore[arg-type]
         if tenant is not None:
-            query = query.where(ApiKey.tenant == tenant)  # type: ignore[arg-type]
+            query = query.where(ApiKey.tenant == tenant)
         async with AsyncSession(self._engine) as session:
-            return [KeyView.of(k) for k in (await session.exec(query)).all()]  # type: ignore[call-overload]
+            return [KeyView.of(k) for k in (await session.exec(query)).all()]
 
     async def revoke(self, key_id: str, tenant: str | None = None) -> KeyView | None:
         async with AsyncSession(self._engine) as session:
