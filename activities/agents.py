@@ -20,6 +20,7 @@ from core.bus import EventBus
 from core.contracts import RUN_AGENT, AgentResult, AgentTask
 from core.events import Event
 from core.receipts import ReceiptStore
+from core.redact import Redactor
 from core.settings import Settings
 from core.specs import LOST_WORKER_RETRIES, TEMPLATE_KEY
 
@@ -64,6 +65,7 @@ class AgentActivities:
         self._bus = bus
         self._artifacts = artifacts
         self._receipts = receipts
+        self._redact = Redactor.of(settings).text  # what leaves for history and events
         self._runtime = runtime
 
     def workdir(self, run_id: str) -> Path:
@@ -147,7 +149,7 @@ class AgentActivities:
             seconds = retry.initial_interval_seconds * retry.backoff ** (failures - 1)
             delay = timedelta(seconds=min(seconds, MAX_RETRY_DELAY_SECONDS))
         return ApplicationError(
-            err.message if err is not None else (str(exc) or repr(exc)),
+            self._redact(err.message if err is not None else (str(exc) or repr(exc))),
             *(err.details if err is not None else ()),
             type=err.type if err is not None else type(exc).__name__,
             non_retryable=final,
@@ -173,17 +175,18 @@ class AgentActivities:
         outcome = await self._runtime.run(ctx, self._bus.publish)
         if outcome.handed_off:
             return None, None
+        text = self._redact(outcome.text)
         result = AgentResult(
             output=await self._artifacts.to_output(
-                task.tenant, outcome.text, truncated=outcome.truncated, store=task.store_output
+                task.tenant, text, truncated=outcome.truncated, store=task.store_output
             ),
             exit_code=outcome.exit_code,
-            stderr=outcome.stderr,
+            stderr=self._redact(outcome.stderr),
             duration_ms=(time.perf_counter() - started) * 1000,
             usage=outcome.usage,
             session_id=outcome.session_id,
         )
-        return result, outcome.error
+        return result, None if outcome.error is None else self._redact(outcome.error)
 
     async def _input_text(self, task: AgentTask) -> str:
         """The step's input: its given output, or its template filled from the run so far

@@ -26,6 +26,7 @@ from core.artifacts import ArtifactStore
 from core.audit import AuditEvent, AuditLog
 from core.auth import ApiKeys, Authenticator, OidcTokens, Principal
 from core.bus import EventBus
+from core.redact import Redactor, redact_logs
 from core.settings import Settings, load_settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -72,6 +73,7 @@ class Audited:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    redact_logs(Redactor.of(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.events import Event
+from core.redact import Redactor
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class EventBus:
         bootstrap: str,
         queue_timeout: float = 1.0,
         also_keep: Iterable[str] = (),
+        redactor: Redactor | None = None,
     ):
         self._new_producer = producer_factory
+        self._redactor = redactor
         self._producer: AIOKafkaProducer | None = None
         self.topic, self._bootstrap = topic, bootstrap
         self.topics = [topic, *also_keep]  # kept whole by the watcher
@@ -69,7 +72,13 @@ class EventBus:
                 request_timeout_ms=5000,
             )
 
-        return cls(producer, settings.EVENTS_TOPIC, settings.kafka_bootstrap, also_keep=also_keep)
+        return cls(
+            producer,
+            settings.EVENTS_TOPIC,
+            settings.kafka_bootstrap,
+            also_keep=also_keep,
+            redactor=Redactor.of(settings),
+        )
 
     @property
     def connected(self) -> bool:
@@ -110,6 +119,8 @@ class EventBus:
         await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
     async def publish(self, event: Event) -> None:
+        if self._redactor is not None:
+            event = event.model_copy(update={"data": self._redactor.data(event.data)})
         if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._open.wait(), self._queue_timeout)

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     # a key file in the data dir when neither is set.
     PAYLOAD_KEYS: SecretStr | None = None
     PAYLOAD_KEYS_FILE: Path | None = None
+    # Secrets are masked in logs, events, errors and step results by value (secret settings
+    # and variables) and by shape (API keys, tokens, JWTs...); false keeps the shapes.
+    REDACT: bool = True
 
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")

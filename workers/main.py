@@ -36,6 +36,7 @@ from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.receipts import ReceiptStore
+from core.redact import Redactor, redact_logs
 from core.settings import Settings
 from workers.bridge import run_bridge
 from workflows import WORKFLOWS
@@ -109,6 +110,7 @@ def build_workers(
 
 async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> None:
     """Run workers until SIGINT/SIGTERM, then drain in-flight tasks and close clients."""
+    redact_logs(Redactor.of(settings))
     if settings.SANDBOX == "off" or not sandbox.available():
         log.warning(
             "steps run WITHOUT a sandbox (%s): they can read what this worker can",
