@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ from core.contracts import (
     Usage,
     Waiting,
 )
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, TooManyRequests
 from core.events import Event
 from core.history import decode_history, parse
 from core.settings import Settings
@@ -68,6 +69,7 @@ VISIBILITY_STATUS: dict[ListStatus, str] = {
     "timed_out": "ExecutionStatus = 'TimedOut'",
 }
 QUERY_TIMEOUT = timedelta(seconds=5)
+TENANT_LIMIT_RETRY_SECONDS = 5.0  # a run at the limit is told to come back after this
 
 
 class RunLinks(BaseModel):
@@ -173,6 +175,7 @@ async def start_run(
 ) -> RunAccepted:
     """Start the pattern's workflow (workflow id = run id) and announce `run.started`."""
     run_id, spec, tenant = inp.run_id, inp.spec, inp.tenant
+    await _within_tenant_limit(client, settings, inp, idempotent)
     try:
         await client.start_workflow(
             WORKFLOW_OF_PATTERN[spec.pattern],
@@ -208,6 +211,34 @@ async def start_run(
         )
     )
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+async def _within_tenant_limit(
+    client: Client, settings: Settings, inp: RunInput, idempotent: bool
+) -> None:
+    """A 429 when the tenant already has ACC_TENANT_MAX_RUNNING runs running. Counted in
+    Temporal's visibility store, which trails starts by up to a second: a burst can pass
+    the limit by the runs started meanwhile."""
+    query = f"{_tenant_runs(inp.tenant)} AND ExecutionStatus = 'Running'"
+    running = (await client.count_workflows(query)).count
+    if running < settings.TENANT_MAX_RUNNING:
+        return
+    if idempotent:  # the same request again: its run is not a new one
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(inp.run_id).describe()
+            return
+    raise TooManyRequests(
+        f"tenant {inp.tenant!r} has {running} runs running, its limit "
+        f"(ACC_TENANT_MAX_RUNNING={settings.TENANT_MAX_RUNNING}); start more once some end",
+        TENANT_LIMIT_RETRY_SECONDS,
+        {"running": running, "limit": settings.TENANT_MAX_RUNNING},
+    )
+
+
+def _tenant_runs(tenant: str, patterns: Iterable[str] = PATTERNS) -> str:
+    """The visibility query of a tenant's runs (its steps' child workflows carry none)."""
+    listed = ", ".join(f"'{p}'" for p in patterns)
+    return f"AccTenant = '{_quoted(tenant)}' AND AccPattern IN ({listed})"
 
 
 async def _same_request(client: Client, settings: Settings, inp: RunInput) -> RunAccepted:
@@ -344,8 +375,7 @@ async def list_runs(
     limit: int,
 ) -> list[RunSummary]:
     patterns = [pattern] if pattern else list(PATTERNS)
-    clauses = [f"AccTenant = '{_quoted(tenant)}'"]
-    clauses.append("AccPattern IN (" + ", ".join(f"'{p}'" for p in patterns) + ")")
+    clauses = [_tenant_runs(tenant, patterns)]
     if status:
         clauses.append(f"({VISIBILITY_STATUS[status]})")
     query = " AND ".join(clauses)

@@ -178,3 +178,37 @@ async def _call(http: httpx.AsyncClient, call: str, who: dict[str, str], other: 
     if call == "cancel":
         return await http.post(f"/v1/runs/{other}/cancel", headers=who)
     return await http.get("/v1/artifacts/" + "0" * 64, headers=who)
+
+
+async def test_a_tenant_at_its_running_limit_is_told_to_wait(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    one = settings.model_copy(update={"TENANT_MAX_RUNNING": 1})
+    async with running_workers(temporal_env.client, one), app_for(one) as (app, http):
+        a, b = await key(app, "tenant-a", "admin"), await key(app, "tenant-b", "admin")
+        gated = pipeline("gated", approval={"reason": "go?"})
+        first = (await http.post("/v1/runs", json=gated, headers=a)).json()["id"]
+        for _ in range(100):  # until the visibility store lists it as running
+            listed = (await http.get("/v1/runs?status=running", headers=a)).json()
+            if any(run["id"] == first for run in listed):
+                break
+            await asyncio.sleep(0.05)
+        refused = await http.post("/v1/runs", json=pipeline("more"), headers=a)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["error"]["details"] == {"running": 1, "limit": 1}
+        again = {**a, "Idempotency-Key": "first-again"}
+        assert (
+            await http.post("/v1/runs", json=pipeline("more"), headers=again)
+        ).status_code == 429
+        other = await http.post("/v1/runs", json=pipeline("theirs"), headers=b)
+        assert other.status_code == 202, other.text
+        await http.post(f"/v1/runs/{first}/approve", headers=a)
+        done = (await http.get(f"/v1/runs/{first}", params={"wait": 30}, headers=a)).json()
+        assert done["status"] == "completed"
+        for _ in range(100):
+            later = await http.post("/v1/runs", json=pipeline("later"), headers=a)
+            if later.status_code != 429:
+                break
+            await asyncio.sleep(0.05)
+        assert later.status_code == 202, later.text
