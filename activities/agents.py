@@ -22,7 +22,7 @@ from core.events import Event
 from core.receipts import ReceiptStore
 from core.redact import Redactor
 from core.settings import Settings
-from core.specs import LOST_WORKER_RETRIES, TEMPLATE_KEY
+from core.specs import LOST_WORKER_RETRIES, render
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
 
@@ -197,7 +197,7 @@ class AgentActivities:
             key: await self._artifacts.read_output(task.tenant, out)
             for key, out in task.context.items()
         }
-        return TEMPLATE_KEY.sub(lambda m: texts.get(m.group(1), m.group(0)), task.template)
+        return render(task.template, texts)
 
     async def _emit(self, task: AgentTask, kind: str, data: dict[str, Any]) -> None:
         await self._bus.publish(

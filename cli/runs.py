@@ -81,7 +81,11 @@ def load_spec(path: Path) -> RunSpec:
         raw = yaml.load(path.read_text(), Loader=SpecLoader)  # SpecLoader is a SafeLoader
     except FileNotFoundError:
         raise CliError(f"spec file {path} not found") from None
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not text: a spec is a YAML or JSON file in UTF-8") from None
+    except OSError as exc:
+        raise CliError(f"cannot read the spec file {path}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
         raise CliError(f"{path} is not valid YAML or JSON: {exc}") from None
     try:
         return parse_spec(raw)

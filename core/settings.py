@@ -149,6 +149,9 @@ class Settings(BaseSettings):
         description="Let specs use permission_mode bypassPermissions (every tool, no "
         "questions): only for workers whose agents run in a sandbox",
     )
+    CLAUDE_ENV: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="More variables of the worker's environment the Claude Code CLI gets"
+    )
     CLAUDE_MAX_RETRIES: int | None = Field(
         None,
         ge=0,
@@ -179,7 +182,9 @@ class Settings(BaseSettings):
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")
     BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
-    @field_validator("SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", "ALLOWED_HOSTS", mode="before")
+    @field_validator(
+        "SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", "ALLOWED_HOSTS", "CLAUDE_ENV", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -268,12 +273,26 @@ def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
+# What the Claude Code CLI takes from the worker's environment: where it runs and how it
+# reaches its provider, never the worker's other variables (acc's own, cloud credentials...).
+CLAUDE_PASSED = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "TMPDIR"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+    | {"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
+CLAUDE_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "DISABLE_")
+
+
 def claude_environment(settings: Settings) -> dict[str, str]:
-    """The Claude Code CLI's environment: this process's without acc's own settings (an
-    agent has no business with acc's database or broker credentials), plus what the CLI
-    reads: the Anthropic key and endpoint from ACC_ANTHROPIC_*, its retry count, and no
-    self-update in the middle of a run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACC_")}
+    """The Claude Code CLI's environment, built: the worker's locale, proxies and Claude's
+    own variables (ANTHROPIC_*, CLAUDE_*), the names ACC_CLAUDE_ENV lists, then what
+    settings give it: the Anthropic key and endpoint, its retry count, and no self-update
+    in the middle of a run."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in CLAUDE_PASSED or name.startswith(CLAUDE_PREFIXES) or name in settings.CLAUDE_ENV
+    }
     env["DISABLE_AUTOUPDATER"] = "1"
     if settings.ANTHROPIC_API_KEY is not None:
         env["ANTHROPIC_API_KEY"] = settings.ANTHROPIC_API_KEY.get_secret_value()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -371,6 +372,12 @@ RunSpec = Annotated[AnySpec, BeforeValidator(default_pattern)]
 RUN_SPEC: TypeAdapter[RunSpec] = TypeAdapter(RunSpec)
 PATTERNS = ("pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven")
 Pattern = Literal["pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven"]
+
+
+def render(template: str, texts: Mapping[str, str]) -> str:
+    """`template` with each `{{key}}` it has a text for replaced by that text, once: a text
+    holding `{{...}}` itself is inserted as it is, never expanded in turn."""
+    return TEMPLATE_KEY.sub(lambda m: texts.get(m.group(1), m.group(0)), template)
 
 
 def parse_spec(raw: object) -> RunSpec:

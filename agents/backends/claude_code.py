@@ -42,6 +42,7 @@ from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
 
+from agents import sandbox
 from agents.backends import claude_outcome
 from agents.backends.claude_stream import ClaudeStream
 from agents.base import AgentContext, AgentOutcome
@@ -56,6 +57,7 @@ from agents.process import (
     read_capped,
     stop,
 )
+from agents.sandbox import use_sandbox
 from core.settings import Settings, claude_environment
 from core.specs import ClaudeCodeAgent
 
@@ -106,14 +108,16 @@ class ClaudeCodeBackend:
         session_file = sessions / f"{agent.role}.json"
         session = _session(ctx, agent, session_file)
         env = claude_environment(self._settings)
+        jail = await _sandbox(cli, worktree, others, env) if use_sandbox(self._settings) else None
+        launch = _Launch(cli, worktree, others, env, jail)
         notices: list[str] = []
-        stream, code, stderr = await self._attempt(ctx, cli, session, worktree, others, env)
+        stream, code, stderr = await self._attempt(ctx, launch, session)
         if session.resume and claude_outcome.unknown_session(stream, stderr):
             notice = f"session {session.resume} was not found; started a fresh session"
             notices.append(notice)
             await ctx.emit("agent.message", {"role": "system", "part": "notice", "text": notice})
             session = Session(new=str(uuid.uuid4()))
-            stream, code, stderr = await self._attempt(ctx, cli, session, worktree, others, env)
+            stream, code, stderr = await self._attempt(ctx, launch, session)
         if stream.result is not None and stream.session_id:
             ctx.record(session_id=stream.session_id)
             if not claude_outcome.login_problem(stream, stderr):  # nothing worth resuming
@@ -156,13 +160,7 @@ class ClaudeCodeBackend:
             )
 
     async def _attempt(
-        self,
-        ctx: AgentContext,
-        cli: str,
-        session: Session,
-        worktree: Path,
-        others: list[Path],
-        env: dict[str, str],
+        self, ctx: AgentContext, launch: _Launch, session: Session
     ) -> tuple[ClaudeStream, int, str]:
         agent = ctx.task.agent
         assert isinstance(agent, ClaudeCodeAgent)
@@ -170,11 +168,59 @@ class ClaudeCodeBackend:
         prompt = agent.prompt + (f"\n\n{ctx.input_text}" if ctx.input_text.strip() else "")
         if session.retry:
             prompt = RETRY_NOTE + prompt
-        dirs = [path for path in others if path.is_dir()]  # a role that has not started yet
-        argv = [cli, *cli_arguments(agent, session, dirs), "--", prompt]
+        dirs = [path for path in launch.others if path.is_dir()]  # a role not started yet
+        argv = [launch.cli, *cli_arguments(agent, session, dirs), "--", prompt]
+        argv = sandbox.wrap(argv, launch.jail) if launch.jail else dying_with_worker(argv)
         stream = ClaudeStream()
-        code, stderr = await _execute(argv, worktree, env, stream, ctx)
+        code, stderr = await _execute(argv, launch.worktree, launch.env, stream, ctx)
         return stream, code, stderr
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """How the CLI starts: where, with what, and in which sandbox (None: none)."""
+
+    cli: str
+    worktree: Path
+    others: list[Path]
+    env: dict[str, str]
+    jail: sandbox.Layout | None
+
+
+async def _sandbox(
+    cli: str, worktree: Path, others: list[Path], env: dict[str, str]
+) -> sandbox.Layout:
+    """The CLI's sandbox: its worktree and the repository's git folder (commits go there)
+    writable, at their own paths (the CLI keys sessions by folder, git records absolute
+    paths); its configuration folder (sessions, login) writable; the CLI itself and other
+    roles' worktrees read-only; the network, for its provider. `env` learns the
+    configuration folder (the CLI's `.claude.json` included) and that it is sandboxed."""
+    code, common = await _git(
+        "-C", str(worktree), "rev-parse", "--path-format=absolute", "--git-common-dir"
+    )
+    if code != 0:
+        raise ApplicationError(
+            f"git rev-parse in {worktree} failed: {common}", type="WorktreeFailed"
+        )
+    home = Path(env.get("HOME") or Path.home())
+    config = Path(env.get("CLAUDE_CONFIG_DIR") or home / ".claude")
+    config.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap syscall per step
+    env["CLAUDE_CONFIG_DIR"] = str(config)
+    env["IS_SANDBOX"] = "1"  # the CLI then takes bypassPermissions from a root worker
+    readable = [path for path in others if path.is_dir()]
+    installed = Path(os.path.realpath(cli))  # noqa: ASYNC240 - resolves one link
+    if not installed.is_relative_to("/usr"):
+        # The package it belongs to (a native CLI under node_modules needs its siblings).
+        packages = [p for p in installed.parents if p.name == "node_modules"]
+        readable.append(packages[-1] if packages else installed.parent)
+    return sandbox.Layout(
+        worktree,
+        mount_at=str(worktree),
+        writable=[Path(common.strip()), config],
+        readable=readable,
+        network=True,
+        as_nobody=False,
+    )
 
 
 def _session(ctx: AgentContext, agent: ClaudeCodeAgent, session_file: Path) -> Session:
@@ -212,7 +258,7 @@ async def _execute(
     """Run the CLI, feeding its stdout to `stream`; returns the exit code and stderr's tail."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *dying_with_worker(argv),
+            *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -83,7 +83,7 @@ async def execute(
     argv = [executable, *agent.command[1:]]
     if sandboxed:
         sandbox.prepare(cwd)
-        argv = sandbox.wrap(argv, cwd, network=agent.network)
+        argv = sandbox.wrap(argv, sandbox.Layout(cwd, network=agent.network))
     else:
         argv = dying_with_worker(argv)
     started = time.perf_counter()
@@ -158,26 +158,6 @@ async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
         stream.close()
 
 
-def use_sandbox(settings: Settings) -> bool:
-    """Whether steps run in the sandbox (agents/sandbox.py): always when bubblewrap is
-    here (ACC_SANDBOX=auto, the default) or required (on); never with off. Without it, a
-    production worker refuses the step; a development one runs it as is (the worker
-    warns at start)."""
-    if settings.SANDBOX == "off":
-        return False
-    if sandbox.available():
-        return True
-    if settings.SANDBOX == "on" or settings.ENVIRONMENT == "production":
-        raise ApplicationError(
-            "this step must run in the sandbox, and bubblewrap (bwrap) is not installed on "
-            "the worker: install it (apt-get install bubblewrap), or set ACC_SANDBOX=off to "
-            "run steps without it",
-            type="SandboxUnavailable",
-            non_retryable=True,
-        )
-    return False
-
-
 class ShellBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -193,7 +173,7 @@ class ShellBackend:
         try:
             outcome = await execute(
                 agent,
-                sandboxed=use_sandbox(settings),
+                sandboxed=sandbox.use_sandbox(settings),
                 executable=executable,
                 stdin=ctx.input_text,
                 cwd=ctx.workdir,

@@ -6,6 +6,7 @@ files the backend keeps under the data dir."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from agents import sandbox
 from agents.backends.claude_code import RETRY_NOTE, ClaudeCodeBackend
 from core.specs import ClaudeCodeAgent
 from tests.support.real_claude import (
@@ -206,7 +208,6 @@ async def test_bypass_permissions_needs_the_workers_consent(
     assert model_api.requests_for(mark) == []  # the CLI never ran
 
     allowing = backend_for(model_api, tmp_path, CLAUDE_ALLOW_BYPASS_PERMISSIONS=True)
-    monkeypatch.setenv("IS_SANDBOX", "1")  # as root, the CLI wants to know it is sandboxed
     outcome = await allowing.run(context(agent, allowing._settings, Recorder()))
     assert outcome.error is None and outcome.text == "made"
     assert (tmp_path / ".acc/worktrees/run-1/worker/made.txt").exists()
@@ -323,3 +324,50 @@ async def test_events_stream_while_the_step_runs(
     assert outcome.error is None
     tool_use = next(at for at, kind in arrived if kind == "tool_use")
     assert finished - tool_use > 1.0  # seen live, well before the slow last turn ended
+
+
+@pytest.mark.skipif(not sandbox.available(), reason="bubblewrap is not installed")
+async def test_the_cli_and_its_tools_see_only_their_worktree_config_and_the_system(
+    model_api: ScriptedAnthropicApi,
+    repo: Path,
+    tmp_path: Path,
+    marker: Marker,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    monkeypatch.setenv("WORKER_SECRET_TOKEN", "worker-secret-4f1a")
+    # A process of the worker's with the secret in its environment, for /proc to show.
+    holder = subprocess.Popen(["sleep", "60"], env={"WORKER_SECRET_TOKEN": "worker-secret-4f1a"})
+    request.addfinalizer(holder.kill)
+    other_run = tmp_path / ".acc/runs/other-run"
+    other_run.mkdir(parents=True)
+    (other_run / "notes.txt").write_text("another run's notes")
+    probes = "; ".join(
+        [
+            "echo shadow=$(cat /etc/shadow | wc -c)",
+            "echo environs=$(cat /proc/[0-9]*/environ 2>/dev/null | grep -ac worker-secret)",
+            f"cat {other_run}/notes.txt 2>&1 | tail -1",
+            f"echo out > {repo}/escaped.txt",
+            "echo in > made.txt",
+            "grep CapEff /proc/self/status",
+        ]
+    )
+    mark = model_api.script(marker(), use("Bash", command=probes), say("probed"))
+    agent = ClaudeCodeAgent(prompt=f"probe {mark}", repo=str(repo), allowed_tools=["Bash"])
+    backend = backend_for(model_api, tmp_path)
+    outcome = await backend.run(context(agent, backend._settings, Recorder()))
+    assert outcome.error is None and outcome.text == "probed", outcome
+    seen = tool_output(model_api, mark)
+    assert "shadow=0" in seen and "environs=0" in seen, seen
+    assert "No such file or directory" in seen and "another run's notes" not in seen
+    assert "CapEff:\t0000000000000000" in seen
+    assert not (repo / "escaped.txt").exists()
+    assert (tmp_path / ".acc/worktrees/run-1/worker/made.txt").read_text() == "in\n"
+
+
+def tool_output(api: ScriptedAnthropicApi, mark: str) -> str:
+    """What the CLI sent back to the model as its tool's result."""
+    last = api.requests_for(mark)[-1].body["messages"][-1]["content"]
+    results = [block for block in last if block.get("type") == "tool_result"]
+    content = results[0]["content"]
+    return content if isinstance(content, str) else json.dumps(content)

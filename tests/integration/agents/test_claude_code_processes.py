@@ -119,7 +119,9 @@ async def test_a_cli_that_dies_without_a_result_fails_the_step_retryably(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MISBEHAVE", "crash")
-    settings = load_settings(DATA_DIR=tmp_path / ".acc", CLAUDE_CLI=str(MISBEHAVING))
+    settings = load_settings(
+        DATA_DIR=tmp_path / ".acc", CLAUDE_CLI=str(MISBEHAVING), CLAUDE_ENV="MISBEHAVE"
+    )
     agent = ClaudeCodeAgent(prompt="anything", repo=str(repo))
     outcome = await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
     assert outcome.exit_code == 3
@@ -134,7 +136,14 @@ async def test_a_process_left_holding_the_output_neither_hangs_the_step_nor_surv
     log = tmp_path / "misbehave.log"
     monkeypatch.setenv("MISBEHAVE", "background")
     monkeypatch.setenv("MISBEHAVE_LOG", str(log))
-    settings = load_settings(DATA_DIR=tmp_path / ".acc", CLAUDE_CLI=str(MISBEHAVING))
+    # Unsandboxed: the pids it logs are the worker's to check (a sandbox has its own; the
+    # sandboxed CLI's tools are shown dying with it by the tests above).
+    settings = load_settings(
+        DATA_DIR=tmp_path / ".acc",
+        CLAUDE_CLI=str(MISBEHAVING),
+        CLAUDE_ENV="MISBEHAVE,MISBEHAVE_LOG",
+        SANDBOX="off",
+    )
     agent = ClaudeCodeAgent(prompt="start the preview", repo=str(repo))
     started = time.monotonic()
     outcome = await ClaudeCodeBackend(settings).run(context(agent, settings, Recorder()))
