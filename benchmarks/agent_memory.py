@@ -86,7 +86,7 @@ class SessionWorkflow:
 
     @workflow.run
     async def run(self, inp: SessionInput) -> AgentResult:
-        return await workflow.execute_activity_method(
+        return await workflow.execute_activity(
             RUN_AGENT,
             inp.task,
             result_type=AgentResult,
@@ -125,6 +125,7 @@ async def serve(max_sessions: int) -> None:
     from core import redis as redis_client
     from core.artifacts import ArtifactStore
     from core.bus import EventBus
+    from core.receipts import ReceiptStore
     from core.settings import load_settings
 
     logging.basicConfig(level=logging.ERROR)
@@ -138,7 +139,8 @@ async def serve(max_sessions: int) -> None:
     backends = default_backends(settings)
     runtime = AgentRuntime(settings, redis, backends, load_agents(settings.AGENTS_FILE))
     artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
-    agents = AgentActivities(settings, bus, artifacts, Guarded(runtime))  # type: ignore[arg-type]
+    receipts = ReceiptStore(engine)
+    agents = AgentActivities(settings, bus, artifacts, receipts, Guarded(runtime))  # type: ignore[arg-type]
     async with Worker(
         client,
         task_queue=settings.agents_queue,
