@@ -68,6 +68,7 @@ def main() -> None:
         "lost",
         "steps finished",
         "repeated",
+        "finished, unrecorded, rerun",
         "cut short, rerun",
         "seconds",
     ):
@@ -83,6 +84,7 @@ def main() -> None:
             str(o.runs - o.completed),
             str(o.steps_finished),
             str(len(o.steps_repeated)),
+            str(len(o.steps_unrecorded)),
             str(o.steps_interrupted),
             f"{seconds:.0f}",
         )

@@ -91,9 +91,10 @@ def _secret_settings(settings: Settings) -> list[SecretStr]:
 
 
 def redact_logs(redactor: Redactor) -> None:
-    """Redact every log record of this process as it is made: its message with its
-    arguments, and its traceback (formatted once, here, so every handler prints the
-    redacted text). Installed once per process; a later call replaces the redactor."""
+    """Redact every log record of this process as it is made: its message, each of its
+    arguments (kept as arguments: formatters such as uvicorn's access log read them), and
+    its traceback (formatted once, here, so every handler prints the redacted text).
+    Installed once per process; a later call replaces the redactor."""
     global _log_redactor
     _log_redactor = redactor
     if getattr(logging.getLogRecordFactory(), "_acc_redacting", False):
@@ -102,21 +103,35 @@ def redact_logs(redactor: Redactor) -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make(*args, **kwargs)
-        if _log_redactor is None:
-            return record
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: let the handler report it as it would
-            return record
-        record.msg, record.args = _log_redactor.text(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = _log_redactor.text(
-                logging.Formatter().formatException(record.exc_info)
-            )
+        if _log_redactor is not None:
+            _redact_record(record, _log_redactor)
         return record
 
     factory._acc_redacting = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    if isinstance(record.msg, str):
+        record.msg = redactor.text(record.msg)
+    if isinstance(record.args, Mapping):
+        record.args = {k: _redact_argument(v, redactor) for k, v in record.args.items()}
+    elif isinstance(record.args, tuple):
+        record.args = tuple(_redact_argument(v, redactor) for v in record.args)
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redactor.text(logging.Formatter().formatException(record.exc_info))
+
+
+def _redact_argument(value: Any, redactor: Redactor) -> Any:
+    """A log argument without secrets: strings redacted; another object replaced by its
+    redacted text only when that text held one (numbers keep their %d formatting)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    text = str(value)
+    masked = redactor.text(text)
+    return value if masked == text else masked
 
 
 _log_redactor: Redactor | None = None

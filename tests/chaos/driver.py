@@ -1,12 +1,16 @@
 """Chaos on a real stack started by `acc up`: runs of every pattern whose steps log when
 they start and end, parts killed with SIGKILL while they run, and the tally afterwards.
 
-Each step is a python3 child that appends `<run> <step> <input hash> start|end` to
-`chaos.log` in its run directory (O_APPEND: whole lines; the run directory is all a
-sandboxed step can write) around a short sleep. A step that logged `end` twice ran to
-completion twice: a repeat. One that logged `start` without `end`, then started again,
-was interrupted by the kill and run again: allowed, since it never finished. Used by the
-chaos tests (small numbers, asserted) and `benchmarks/chaos.py` (large numbers, reported).
+Each step is a python3 child that appends `<run> <step> <input hash> start|end <time>`
+to `chaos.log` in its run directory (O_APPEND: whole lines; the run directory is all a
+sandboxed step can write) around a short sleep. One that logged `start` without `end`,
+then started again, was interrupted by the kill and run again: allowed, since it never
+finished. A step that logged `end` twice ran to completion twice. That is allowed only
+when a kill came within `RECEIPT_WINDOW` seconds after its first end: the worker died
+between the command's exit and the step's receipt (the one moment a step can finish
+without anyone knowing; `idempotent: false` steps fail instead of running again). Any
+other double finish is a repeat: a receipt that did not do its job. Used by the chaos
+tests (small numbers, asserted) and `benchmarks/chaos.py` (large numbers, reported).
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ digest = hashlib.sha1(data.encode()).hexdigest()[:8]
 key = f"{os.environ['ACC_RUN_ID']} {os.environ['ACC_STEP']} {digest}"
 def log(what):
     fd = os.open("chaos.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    os.write(fd, f"{key} {what}\\n".encode())
+    os.write(fd, f"{key} {what} {time.time():.3f}\\n".encode())
     os.close(fd)
 log("start")
 time.sleep(float(os.environ['CHAOS_SECONDS']))
 log("end")
 print(os.environ.get('CHAOS_SAY') or data.strip().upper() or 'OK')
 """
+RECEIPT_WINDOW = 3.0  # seconds from a command's exit to its receipt, on a busy machine
 PATTERNS = ("pipeline", "scatter-gather", "consensus", "saga", "supervisor", "event-driven")
 
 
@@ -81,6 +86,7 @@ class Tally:
 
     finished: Counter[str] = field(default_factory=Counter)  # key -> completed executions
     interrupted: Counter[str] = field(default_factory=Counter)  # key -> starts never ended
+    ends: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def read(cls, runs: Path) -> Tally:
@@ -89,19 +95,31 @@ class Tally:
         open_starts: Counter[str] = Counter()
         lines = [line for log in runs.glob("*/chaos.log") for line in log.read_text().splitlines()]
         for line in lines:
-            key, _, what = line.rpartition(" ")
+            key, what, at = line.rsplit(" ", 2)
             if what == "start":
                 open_starts[key] += 1
             elif what == "end":
                 open_starts[key] -= 1
                 tally.finished[key] += 1
+                tally.ends[key].append(float(at))
         tally.interrupted = +open_starts
         return tally
 
-    @property
-    def repeated(self) -> list[str]:
-        """Steps that ran to completion more than once."""
+    def finished_twice(self) -> list[str]:
         return sorted(key for key, n in self.finished.items() if n > 1)
+
+    def unrecorded(self, kills: list[float]) -> list[str]:
+        """Steps that finished again because a kill came before their receipt could."""
+        return [
+            key
+            for key in self.finished_twice()
+            if any(0 <= kill - min(self.ends[key]) <= RECEIPT_WINDOW for kill in kills)
+        ]
+
+    def repeated(self, kills: list[float]) -> list[str]:
+        """Steps that finished more than once with no kill to excuse it."""
+        excused = set(self.unrecorded(kills))
+        return [key for key in self.finished_twice() if key not in excused]
 
 
 @dataclass
@@ -111,6 +129,7 @@ class Stack:
     api: str
     data_dir: Path
     http: httpx.Client = field(init=False)
+    kill_times: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.api, timeout=70, headers=api_headers(self.data_dir))
@@ -127,6 +146,7 @@ class Stack:
         """SIGKILL a part's process; returns its pid."""
         pid = self.pid(part)
         self._log_mark = self._log_size(part)
+        self.kill_times.append(time.time())
         os.kill(pid, signal.SIGKILL)
         return pid
 
@@ -215,7 +235,8 @@ class Outcome:
     not_completed: dict[str, str]
     kills: int
     steps_finished: int
-    steps_repeated: list[str]
+    steps_repeated: list[str]  # finished twice with no kill to excuse it: receipts failed
+    steps_unrecorded: list[str]  # finished, then the worker died before their receipt
     steps_interrupted: int
     recovery_seconds: list[float]
 
@@ -257,7 +278,8 @@ def worker_kills(stack: Stack, kills: int, every: float, seconds: float) -> Outc
         not_completed=not_completed,
         kills=kills,
         steps_finished=sum(tally.finished.values()),
-        steps_repeated=tally.repeated,
+        steps_repeated=tally.repeated(stack.kill_times),
+        steps_unrecorded=tally.unrecorded(stack.kill_times),
         steps_interrupted=sum(tally.interrupted.values()),
         recovery_seconds=recoveries,
     )

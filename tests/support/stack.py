@@ -77,6 +77,9 @@ def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+    for part in sorted((tmp / ".acc" / "logs").glob("*.log")):
+        # A record the logging machinery could not print is a bug (a secret could hide there).
+        assert "--- Logging error ---" not in part.read_text(errors="replace"), part
 
 
 def api_headers(data_dir: Path) -> dict[str, str]:

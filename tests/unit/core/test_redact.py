@@ -83,3 +83,18 @@ def test_log_records_and_tracebacks_are_masked(caplog: pytest.LogCaptureFixture)
     printed = caplog.text
     assert "a-configured-secret" not in printed and SHAPED[0] not in printed
     assert SHAPED[4] not in printed and "RuntimeError: refused [redacted]" in printed
+
+
+def test_arguments_stay_arguments_for_formatters_that_read_them() -> None:
+    redact_logs(Redactor(["a-configured-secret"]))
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/v1/runs?key=a-configured-secret", "1.1", 200),
+        None,
+    )
+    assert record.args == ("127.0.0.1:5", "GET", f"/v1/runs?key={MASK}", "1.1", 200)
+    assert record.getMessage().endswith(f'key={MASK} HTTP/1.1" 200')
