@@ -27,6 +27,7 @@ def test_every_run_completes_and_no_finished_step_runs_twice_across_worker_kills
     assert outcome.runs == outcome.completed >= KILLS
     assert outcome.steps_repeated == []  # a double finish only where a kill beat the receipt
     assert restarts.get("worker") == KILLS
-    # Time from the kill to the restarted worker polling again (supervisor + start-up).
-    assert max(outcome.recovery_seconds) < 15
+    # The restarted worker polls again (how fast is benchmarks/chaos.py's to measure; on a
+    # busy machine a Python start-up alone can take seconds).
+    assert max(outcome.recovery_seconds) < 60
     print(f"\nchaos: {outcome}")
