@@ -104,7 +104,7 @@ def _upgrade(connection: Connection, schema: str | None) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes.update(connection=connection, schema=schema)
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")  # one head per feature's migrations
 
 
 @contextlib.contextmanager
