@@ -273,7 +273,9 @@ class PoolNode:
         try:
             hello = p.parse_client(raw)
             if not isinstance(hello, p.Hello):
-                raise p.ProtocolError(f"the first message must be hello, not {hello.type}")
+                raise p.ProtocolError(
+                    f"the first message must be hello, not {hello.type}", p.CLOSE_POLICY
+                )
             principal = await self._principal(hello.token)
             scope = ROLE_SCOPES[hello.role]
             if not principal.allows(scope):
@@ -332,6 +334,10 @@ class PoolNode:
                 tenant=self.settings.TENANT,
                 scopes=frozenset(SCOPES),
                 credential="none",
+            )
+        if not token:
+            raise p.ProtocolError(
+                "hello carries no token (an API key or OIDC token)", p.CLOSE_POLICY
             )
         try:
             return await self.auth.principal(token)

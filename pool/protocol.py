@@ -56,7 +56,7 @@ class Hello(Message):
     """The first message of every connection: who connects, and as what."""
 
     type: Literal["hello"] = "hello"
-    token: str = Field(max_length=8192, description="An acc API key or an OIDC access token")
+    token: str = Field("", max_length=8192, description="An acc API key or an OIDC access token")
     role: Literal["agent", "subscriber"] = "agent"
     agent_id: str | None = Field(
         None,
@@ -216,7 +216,8 @@ def _parse(adapter: TypeAdapter[Any], raw: str | bytes) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError(f"invalid message: {where}: {first['msg']}"[:120]) from None
+        where = f"{where}: " if where else ""
+        raise ProtocolError(f"invalid message: {where}{first['msg']}") from None
 
 
 def parse_client(raw: str | bytes) -> ClientMessage:

@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
-from core.bus import build_consumer
+from core import db
+from core import redis as redis_client
+from core.bus import EventBus, build_consumer
 from core.events import Event
 from core.settings import Settings, child_environment
 from pool.agent import AgentClient
+from pool.node import PoolNode
 from tests.support.servers import free_port
 
 
@@ -145,3 +149,30 @@ def shell_agent(
         agent_id=agent_id,
         on_event=on_event,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_node(
+    settings: Settings, temporal: Client, node_id: str = "node-in-process"
+) -> AsyncIterator[PoolNode]:
+    """A pool node in this process (the bad-input and limit tests need no process to kill)."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = db.create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        await db.migrate(engine, settings.DATABASE_SCHEMA)
+        bus = EventBus.from_settings(settings)
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+        redis = redis_client.connect(settings)
+        stack.push_async_callback(redis.aclose)
+        node = PoolNode(
+            settings, temporal=temporal, redis=redis, engine=engine, bus=bus, node_id=node_id
+        )
+        stop, up = asyncio.Event(), asyncio.Event()
+        serving = asyncio.create_task(node.serve(stop, up.set))
+        await asyncio.wait_for(up.wait(), 30)
+        try:
+            yield node
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving, 60)
