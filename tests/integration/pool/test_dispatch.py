@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from core import db
@@ -128,3 +128,67 @@ async def test_a_step_on_a_killed_node_finishes_once_on_one_agent(
     completed = [e for e in events if e.type == "step.completed" and e.step == "slow"]
     assert len(completed) == 1 and completed[0].source == "pool/node-b"
     assert completed[0].data["attempt"] >= 2
+
+
+async def test_a_draining_node_lets_its_step_finish_then_its_agent_moves(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """SIGTERM a node mid-step: it takes no new work, the agent finishes the step there,
+    then reconnects to the other node; the node exits cleanly."""
+    settings, token = await _settings_and_token(temporal_env, make_settings)
+    seen: list[str] = []
+    working = asyncio.Event()
+
+    def note(kind: str, data: dict[str, Any]) -> None:
+        seen.append(f"{kind}:{data.get('node', '')}")
+        if kind == "task":
+            working.set()
+
+    with pool_nodes(settings, tmp_path, "node-a", "node-b") as (a, b):
+        agent = shell_agent(
+            settings, [a.url, b.url], token, "agent-1", ["slow"], note, command="sleep 2"
+        )
+        async with connected(agent), running_workers(temporal_env.client, settings):
+            spec = {
+                "name": "drain",
+                "steps": [{"name": "slow", "agent": {"backend": "remote", "capability": "slow"}}],
+            }
+            handle = await _start(temporal_env, settings, spec)
+            await asyncio.wait_for(working.wait(), 30)
+            a.proc.send_signal(signal.SIGTERM)
+            state = await asyncio.wait_for(handle.result(), 60)
+            events = await run_events(settings, handle.id)
+            assert await asyncio.to_thread(a.proc.wait, 30) == 0
+            async with asyncio.timeout(30):
+                while "registered:node-b" not in seen:
+                    await agent.connected.wait()
+                    await asyncio.sleep(0.1)
+    assert state.status == "completed"
+    completed = [e for e in events if e.type == "step.completed"]
+    assert [(e.source, e.data["attempt"]) for e in completed] == [("pool/node-a", 1)]
+    assert seen.index("reconnect:") < seen.index("registered:node-b")
+
+
+async def test_cancelling_a_run_stops_its_remote_agent(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings, token = await _settings_and_token(temporal_env, make_settings)
+    working, stopped = asyncio.Event(), asyncio.Event()
+
+    def note(kind: str, _: dict[str, Any]) -> None:
+        {"task": working, "cancelled": stopped}.get(kind, asyncio.Event()).set()
+
+    with pool_nodes(settings, tmp_path, "node-a") as (a,):
+        agent = shell_agent(settings, [a.url], token, "agent-1", ["slow"], note, command="sleep 60")
+        async with connected(agent), running_workers(temporal_env.client, settings):
+            spec = {
+                "name": "cancel",
+                "steps": [{"name": "slow", "agent": {"backend": "remote", "capability": "slow"}}],
+            }
+            handle = await _start(temporal_env, settings, spec)
+            await asyncio.wait_for(working.wait(), 30)
+            await handle.cancel()
+            await asyncio.wait_for(stopped.wait(), 15)
+            assert not agent.tasks
+            with pytest.raises(WorkflowFailureError):
+                await asyncio.wait_for(handle.result(), 30)
