@@ -102,7 +102,8 @@ def connect(
       acc agent connect -c review --backend llm --model gpt-4o-mini
       acc agent connect -c test --backend shell --command "pytest -q" --id ci-1
     """
-    from pool.agent import AgentClient, Refused
+    from pool.agent import AgentClient
+    from pool.retry import Refused
 
     settings = load_cli_settings()
     token = settings.api_key() or ""

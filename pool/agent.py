@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import shlex
 import time
 from collections.abc import Callable
@@ -40,29 +39,10 @@ from core.contracts import AgentTask
 from core.settings import Settings
 from core.specs import AgentSpec
 from pool import protocol as p
+from pool.retry import Backoff, Refused
 
 log = logging.getLogger("pool.agent")
 SPEC = TypeAdapter[AgentSpec](AgentSpec)
-
-
-class Refused(Exception):
-    """The pool refused this client for good (bad credential, missing scope)."""
-
-
-class Backoff:
-    """Exponential backoff with full jitter: a random wait up to base * 2^n, capped."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
-        self.base, self.cap, self.failures = base, cap, 0
-        self._rng = rng or random.Random()
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.failures)
-        self.failures += 1
-        return self._rng.uniform(0, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class AgentClient:

@@ -684,6 +684,7 @@ class PoolNode:
                 "node": self.node_id,
                 "connections": len(self.connections),
                 "agents_short": short,
+                "events_feed": self.fanout.ready,
                 **problems,
             }
             response = ws.respond(503 if problems else 200, json.dumps(body) + "\n")

@@ -88,6 +88,11 @@ class Fanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @property
+    def ready(self) -> bool:
+        """The live consumer reads the events topic."""
+        return self._consumer is not None
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._pending.add(task)

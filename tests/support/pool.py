@@ -171,6 +171,10 @@ async def running_node(
         stop, up = asyncio.Event(), asyncio.Event()
         serving = asyncio.create_task(node.serve(stop, up.set))
         await asyncio.wait_for(up.wait(), 30)
+        for _ in range(300):  # the live event feed reads the topic
+            if node.fanout.ready:
+                break
+            await asyncio.sleep(0.1)
         try:
             yield node
         finally:
