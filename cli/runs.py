@@ -179,6 +179,10 @@ class ApiClient:
         result: list[dict[str, Any]] = self.request("GET", "/v1/agents")
         return result
 
+    def connected_agents(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/agents/connected")
+        return result
+
     def breakers(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/v1/agents/breakers")
         return result

@@ -20,6 +20,7 @@ from core.settings import Settings
 from pool import protocol as p
 from pool.node import PoolNode
 from pool.registry import Registry
+from tests.conftest import api_client
 from tests.support.pool import running_node
 from tests.support.servers import free_port
 
@@ -156,3 +157,19 @@ async def test_health_readiness_and_metrics(node_and_keys: tuple[PoolNode, Keys]
     assert 'acc_pool_connections{role="agent"} 1.0' in metrics
     assert 'acc_pool_agents{capability="review"} 1.0' in metrics
     assert "acc_pool_dispatch_seconds_bucket" in metrics
+
+
+async def test_connected_agents_are_listed_for_their_tenant_only(
+    node_and_keys: tuple[PoolNode, Keys],
+) -> None:
+    node, keys = node_and_keys
+    async with connect(node.url) as ws:
+        await _hello(ws, token=keys.agent, agent_id="laptop-1", capabilities=["code"], capacity=2)
+        async with api_client(node.settings, ("runs:read",)) as api:
+            listed = (await api.get("/v1/agents/connected")).json()
+        async with api_client(node.settings, ("runs:read",), tenant="other") as api:
+            other = (await api.get("/v1/agents/connected")).json()
+    assert listed["nodes"] == [node.node_id]
+    [agent] = listed["agents"]
+    assert (agent["agent_id"], agent["node"], agent["capacity"]) == ("laptop-1", node.node_id, 2)
+    assert other["agents"] == []
