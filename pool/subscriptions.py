@@ -24,9 +24,10 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from websockets.exceptions import ConnectionClosed
 
-from core.bus import ensure_topics
+from core.bus import build_consumer, ensure_topics
 from core.events import Event
 from core.settings import Settings
+from core.transport import kafka_options
 from pool import protocol as p
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Subscription:
 class Fanout:
     def __init__(self, settings: Settings, errors: Counter) -> None:
         self.settings = settings
+        self._options = kafka_options(settings)  # TLS and SASL, as every aiokafka client
         self.topic = settings.EVENTS_TOPIC
         self.subs: dict[tuple[str, str], Subscription] = {}  # (connection id, channel)
         self._errors = errors
@@ -121,13 +123,8 @@ class Fanout:
         bootstrap = self.settings.kafka_bootstrap
         while True:
             try:
-                await ensure_topics(bootstrap, [self.topic])
-                consumer = AIOKafkaConsumer(
-                    bootstrap_servers=bootstrap,
-                    group_id=None,
-                    enable_auto_commit=False,
-                    fetch_max_wait_ms=5,
-                )
+                await ensure_topics(bootstrap, [self.topic], **self._options)
+                consumer = build_consumer(bootstrap, group_id=None, **self._options)
                 await consumer.start()
                 try:
                     await consumer.topics()  # metadata: the topic's partitions
@@ -184,12 +181,7 @@ class Fanout:
     async def _catch_up(self, sub: Subscription, until: dict[int, int]) -> None:
         """Replay what `sub` missed (after its `seen`, before `until`), then its held
         live events, then let it go live."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=5,
-        )
+        consumer = build_consumer(self.settings.kafka_bootstrap, group_id=None, **self._options)
         replayed = 0
         try:
             await consumer.start()
