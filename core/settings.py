@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
     SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
+    DEAD_LETTER_TOPIC: str = Field(
+        "acc.dead-letter.v1", description="Dispatches to remote agents that failed, with why"
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None

@@ -54,7 +54,7 @@ async def serve(settings: Settings) -> None:
         engine = db.create_engine(settings)
         stack.push_async_callback(engine.dispose)
         await db.migrate(engine, settings.DATABASE_SCHEMA)
-        bus = EventBus.from_settings(settings)
+        bus = EventBus.from_settings(settings, also_keep=[settings.DEAD_LETTER_TOPIC])
         await bus.start_or_degrade()
         stack.push_async_callback(bus.stop)
         redis = redis_client.connect(settings)

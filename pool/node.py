@@ -59,6 +59,7 @@ HEARTBEAT_SECONDS = 1.5
 MAX_RETRY_DELAY_SECONDS = 3600.0
 RETRY_HINT_SECONDS = 5
 ROLE_SCOPES = {"agent": "agents:connect", "subscriber": "runs:read"}
+KEEPALIVE_TIMEOUT = 1011  # websockets closes a connection that missed its pongs with it
 
 
 def _reason(text: str) -> str:
@@ -318,6 +319,7 @@ class PoolNode:
                 heartbeat_seconds=HEARTBEAT_SECONDS,
             )
         )
+        await self._lifecycle(conn, "pool.registered", "hello")
         log.info(
             "%s %s connected (tenant %s)",
             hello.role,
@@ -350,6 +352,7 @@ class PoolNode:
             conn.leaving = True
             with contextlib.suppress(ConnectionClosed):
                 await conn.send(p.Reconnect(reason="connection recycled", after_seconds=0))
+            await self._lifecycle(conn, "pool.recycled", f"open for {after:g}s")
             # In-flight tasks finish on this connection; the client closes it after them.
 
     async def _closed(self, conn: Connection) -> None:
@@ -364,9 +367,14 @@ class PoolNode:
             with contextlib.suppress(RedisError):
                 await self.registry.unregister(conn.agent)
         self._count()
-        log.info(
-            "connection %s closed (%s)", conn.id, conn.ws.close_code, extra={"connection": conn.id}
-        )
+        sent = conn.ws.protocol.close_sent  # what the node said, when it closed
+        code = sent.code if sent is not None else conn.ws.close_code
+        if code == KEEPALIVE_TIMEOUT:
+            self.metrics.errors.labels("evicted").inc()
+            await self._lifecycle(conn, "pool.evicted", "missed its pongs")
+        else:
+            await self._lifecycle(conn, "pool.disconnected", conn.ws.close_reason or "closed")
+        log.info("connection %s closed (%s)", conn.id, code, extra={"connection": conn.id})
 
     def _count(self) -> None:
         roles = [c.hello.role for c in self.connections.values()]
@@ -436,20 +444,25 @@ class PoolNode:
                 pipe.expire(reply_key, REPLY_TTL_SECONDS)
                 await pipe.execute()
 
-        remaining = request["expires_at"] - time.time()
-        if remaining <= 0:
-            self.metrics.errors.labels("dispatch_expired").inc()
-            return  # the worker stopped waiting: starting it now would run it twice
         task = AgentTask.model_validate(request["task"])
+
+        async def refuse(reason: str) -> None:
+            await self._dead_letter(request, task, reason)
+            await answer(False, reason)
+
+        if request["expires_at"] <= time.time():
+            # The worker stopped waiting: starting the task now could run it twice.
+            await self._dead_letter(request, task, "expired before this node read it")
+            return
         conn = self.agents.get((task.tenant, request["agent_id"]))
         if self.draining:
-            await answer(False, "node draining")
+            await refuse("node draining")
             return
         if conn is None or conn.agent is None or conn.id != request["connection"]:
-            await answer(False, "not connected here any more")
+            await refuse("the agent is not connected here any more")
             return
         if conn.leaving or len(conn.tasks) >= conn.agent.capacity:
-            await answer(False, "at capacity")
+            await refuse("the agent is at capacity")
             return
         task_id = uuid.uuid4().hex[:16]
         token = base64.b64decode(request["task_token"])
@@ -472,8 +485,7 @@ class PoolNode:
             self._load(conn)
             with contextlib.suppress(ConnectionClosed):
                 await conn.send(p.Cancel(task_id=task_id, reason="not accepted in time"))
-            self.metrics.errors.labels("not_accepted").inc()
-            await answer(False, "the agent did not accept in time")
+            await refuse("the agent did not accept in time")
             return
         await answer(True)
         self.metrics.dispatch.observe(max(0.0, time.time() - request["sent_at"]))
@@ -607,6 +619,49 @@ class PoolNode:
             await flight.handle.fail(error, last_heartbeat_details=[flight.progress])
         self.metrics.outcomes.labels("handed_back").inc()
         await self._event(flight, "step.failed", {"error": message, **self._who(conn)})
+
+    async def _lifecycle(self, conn: Connection, kind: str, reason: str) -> None:
+        """A connection's life on the events topic (and the `agents` channel)."""
+        data: dict[str, Any] = {
+            "role": conn.hello.role,
+            "connection": conn.id,
+            "node": self.node_id,
+            "reason": reason,
+            "code": conn.ws.close_code,
+        }
+        if conn.agent is not None:
+            data |= {"agent": conn.agent.agent_id, "capabilities": conn.agent.capabilities}
+        event = Event.model_validate(
+            {
+                "type": kind,
+                "source": f"pool/{self.node_id}",
+                "run_id": f"connection:{conn.id}",
+                "tenant": conn.principal.tenant,
+                "data": data,
+            }
+        )
+        await self.bus.publish(event)
+
+    async def _dead_letter(self, request: dict[str, Any], task: AgentTask, reason: str) -> None:
+        """A dispatch that failed, with why, on the dead-letter topic."""
+        self.metrics.errors.labels("dispatch_failed").inc()
+        event = Event.model_validate(
+            {
+                "type": "dispatch.failed",
+                "source": f"pool/{self.node_id}",
+                "run_id": task.run_id,
+                "tenant": task.tenant,
+                "step": task.step_name,
+                "data": {
+                    "index": task.step_index,
+                    "attempt": request.get("attempt"),
+                    "agent": request.get("agent_id"),
+                    "node": self.node_id,
+                    "reason": reason,
+                },
+            }
+        )
+        await self.bus.publish(event, topic=self.settings.DEAD_LETTER_TOPIC)
 
     def _who(self, conn: Connection) -> dict[str, Any]:
         return {"agent": conn.agent.agent_id if conn.agent else None, "node": self.node_id}

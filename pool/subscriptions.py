@@ -1,4 +1,5 @@
-"""Live subscriptions: the bus's events pushed to subscribers (`runs`, `run:{id}`).
+"""Live subscriptions: the bus's events pushed to subscribers: `runs` (every run's),
+`run:{id}` (one run's), `agents` (agents connecting, evicted, disconnecting).
 
 One Kafka consumer per node (no consumer group: every node reads every partition) feeds
 every subscriber of the node, however many follow one run. Each event carries its
@@ -62,6 +63,8 @@ class Subscription:
     def wants(self, event: Event, tenant: str) -> bool:
         if event.tenant != tenant:
             return False
+        if event.type.startswith("pool."):
+            return self.channel == "agents" and event.data.get("role") == "agent"
         return self.channel in ("runs", f"run:{event.run_id}")
 
     def new(self, record: ConsumerRecord[bytes, bytes]) -> bool:

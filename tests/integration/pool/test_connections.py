@@ -10,14 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from core import db
 from core.auth import ApiKeys
+from core.bus import build_consumer
+from core.contracts import AgentTask
+from core.events import Event
 from core.settings import Settings
 from pool import protocol as p
+from pool.dispatcher import PoolDispatcher
 from pool.node import PoolNode
 from pool.registry import Registry
 from tests.conftest import api_client
@@ -130,16 +135,25 @@ async def test_an_agent_that_stops_answering_pings_is_evicted(
     node, keys = node_and_keys
     registry = Registry(node.redis, node.settings.REDIS_PREFIX)
     tenant = node.settings.TENANT
-    async with connect(node.url, ping_interval=None) as ws:
-        await _hello(ws, token=keys.agent, agent_id="sleepy", capabilities=["code"])
-        assert [a.agent_id for a in await registry.agents(tenant)] == ["sleepy"]
-        ws.transport.pause_reading()  # a frozen client: pings go unanswered
-        for _ in range(100):  # evicted within ping interval + timeout + close timeout
-            if not node.connections:
-                break
-            await asyncio.sleep(0.1)
-        assert not node.connections
-        assert await registry.agents(tenant) == []
+    async with connect(node.url) as watcher:
+        await _hello(watcher, token=keys.reader, role="subscriber")
+        await watcher.send(p.encode(p.Subscribe(channel="agents")))
+        assert isinstance(p.parse_server(await watcher.recv()), p.Subscribed)
+        async with connect(node.url, ping_interval=None) as ws:
+            await _hello(ws, token=keys.agent, agent_id="sleepy", capabilities=["code"])
+            assert [a.agent_id for a in await registry.agents(tenant)] == ["sleepy"]
+            ws.transport.pause_reading()  # a frozen client: pings go unanswered
+            for _ in range(100):  # evicted within ping interval + timeout + close timeout
+                if len(node.connections) == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert await registry.agents(tenant) == []
+        seen = []
+        while len(seen) < 2:
+            message = p.parse_server(await asyncio.wait_for(watcher.recv(), 10))
+            assert isinstance(message, p.EventMessage)
+            seen.append((message.event["type"], message.event["data"]["agent"]))
+    assert seen == [("pool.registered", "sleepy"), ("pool.evicted", "sleepy")]
 
 
 async def test_health_readiness_and_metrics(node_and_keys: tuple[PoolNode, Keys]) -> None:
@@ -173,3 +187,39 @@ async def test_connected_agents_are_listed_for_their_tenant_only(
     [agent] = listed["agents"]
     assert (agent["agent_id"], agent["node"], agent["capacity"]) == ("laptop-1", node.node_id, 2)
     assert other["agents"] == []
+
+
+async def test_a_dispatch_the_agent_never_accepts_goes_to_the_dead_letter_topic(
+    node_and_keys: tuple[PoolNode, Keys],
+) -> None:
+    node, keys = node_and_keys
+    settings = node.settings
+    dispatcher = PoolDispatcher(node.redis, settings.REDIS_PREFIX)
+    task = AgentTask.model_validate(
+        {
+            "run_id": "run-dlq",
+            "tenant": settings.TENANT,
+            "step_index": 0,
+            "step_name": "ignored",
+            "agent": {"backend": "remote", "capability": "code"},
+        }
+    )
+    async with connect(node.url) as ws:  # registers, then never answers a task
+        await _hello(ws, token=keys.agent, agent_id="mute", capabilities=["code"])
+        with pytest.raises(ApplicationError) as refused:
+            await dispatcher.dispatch(None, "code", task, b"token")
+        offered = p.parse_server(await ws.recv())
+        assert isinstance(offered, p.TaskMessage) and offered.task.step_name == "ignored"
+        withdrawn = p.parse_server(await ws.recv())
+        assert isinstance(withdrawn, p.Cancel) and withdrawn.task_id == offered.task_id
+    assert refused.value.type == "RemoteUnavailable"
+    assert "mute: the agent did not accept in time" in refused.value.message
+    consumer = build_consumer(settings.kafka_bootstrap, settings.DEAD_LETTER_TOPIC, group_id=None)
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+    [letter] = [Event.decode(r.value or b"") for records in batch.values() for r in records]
+    assert (letter.type, letter.run_id, letter.step) == ("dispatch.failed", "run-dlq", "ignored")
+    assert letter.data["reason"] == "the agent did not accept in time"
