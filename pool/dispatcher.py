@@ -19,6 +19,7 @@ acknowledgements or trimming, and the requests are useless after their deadline 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -30,11 +31,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.contracts import AgentTask
-from pool.registry import Registry
+from pool.registry import AgentRecord, Registry
 
 ACCEPT_TIMEOUT_SECONDS = 3.0  # the node's answer; below the step's 5 s heartbeat timeout
 CANDIDATES = 3
 REPLY_TTL_SECONDS = 30
+AFFINITY_TTL_SECONDS = 24 * 3600  # as the router's: refreshed by every step under the key
 
 
 class PoolDispatcher:
@@ -57,12 +59,19 @@ class PoolDispatcher:
                 f"no connected agent with free capacity for {wanted} in tenant {task.tenant!r}",
                 type="RemoteUnavailable",
             )
+        affinity = getattr(task.agent, "affinity_key", None)
+        if affinity is not None:
+            candidates = await self._by_affinity(task.tenant, affinity, candidates)
         refusals = []
         for agent in candidates[:CANDIDATES]:
             answer = await self._offer(
                 agent.node, agent.agent_id, agent.connection, task, task_token
             )
             if answer.get("accepted"):
+                if affinity is not None:
+                    key = affinity_key(self.registry.prefix, task.tenant, affinity)
+                    with contextlib.suppress(RedisError):
+                        await self._redis.set(key, agent.agent_id, ex=AFFINITY_TTL_SECONDS)
                 return
             refusals.append(f"{agent.agent_id}: {answer.get('reason', 'no answer')}")
             if activity.in_activity():
@@ -70,6 +79,17 @@ class PoolDispatcher:
         raise ApplicationError(
             f"no agent took the task ({'; '.join(refusals)})", type="RemoteUnavailable"
         )
+
+    async def _by_affinity(
+        self, tenant: str, key: str, candidates: list[AgentRecord]
+    ) -> list[AgentRecord]:
+        """The agent the key went to last first, when it is still a candidate."""
+        try:
+            last = await self._redis.get(affinity_key(self.registry.prefix, tenant, key))
+        except RedisError:
+            return candidates
+        last = last.decode() if isinstance(last, bytes) else last
+        return sorted(candidates, key=lambda a: a.agent_id != last)
 
     async def _offer(
         self, node: str, agent_id: str, connection: str, task: AgentTask, token: bytes
@@ -102,6 +122,11 @@ class PoolDispatcher:
             return {"accepted": False, "reason": f"node {node} did not answer"}
         answer: dict[str, Any] = json.loads(reply[1])
         return answer
+
+
+def affinity_key(pool_prefix: str, tenant: str, key: str) -> str:
+    """Where the agent a key went to last is kept (beside the router's affinity)."""
+    return f"{pool_prefix}affinity:{tenant}:{key}"
 
 
 def encode_reply(accepted: bool, reason: str = "") -> str:

@@ -59,6 +59,7 @@ HEARTBEAT_SECONDS = 1.5
 MAX_RETRY_DELAY_SECONDS = 3600.0
 RETRY_HINT_SECONDS = 5
 ROLE_SCOPES = {"agent": "agents:connect", "subscriber": "runs:read"}
+SHORTFALL_EVERY = 30  # refreshes between two warnings of missing warm agents
 KEEPALIVE_TIMEOUT = 1011  # websockets closes a connection that missed its pongs with it
 
 
@@ -683,6 +684,7 @@ class PoolNode:
     # shared state
 
     async def _refresh_loop(self) -> None:
+        beats = 0
         while True:
             try:
                 await self.registry.beat_node(
@@ -691,8 +693,13 @@ class PoolNode:
                 await self.registry.refresh(
                     [c.agent for c in self.connections.values() if c.agent is not None]
                 )
+                if beats % SHORTFALL_EVERY == SHORTFALL_EVERY - 1 and (
+                    short := await self.shortfall()
+                ):
+                    log.warning("warm agents short of ACC_POOL_MIN_AGENTS: %s", short)
             except RedisError as exc:
                 log.warning("registry not refreshed: %r", exc)
+            beats += 1
             await asyncio.sleep(REFRESH_SECONDS)
 
     async def shortfall(self) -> dict[str, int]:

@@ -223,3 +223,37 @@ async def test_a_dispatch_the_agent_never_accepts_goes_to_the_dead_letter_topic(
     [letter] = [Event.decode(r.value or b"") for records in batch.values() for r in records]
     assert (letter.type, letter.run_id, letter.step) == ("dispatch.failed", "run-dlq", "ignored")
     assert letter.data["reason"] == "the agent did not accept in time"
+
+
+async def test_steps_with_an_affinity_key_go_back_to_the_agent_that_took_the_last(
+    node_and_keys: tuple[PoolNode, Keys],
+) -> None:
+    node, keys = node_and_keys
+    settings = node.settings
+    dispatcher = PoolDispatcher(node.redis, settings.REDIS_PREFIX)
+
+    def task(affinity: str) -> AgentTask:
+        agent = {"backend": "remote", "capability": "code", "affinity_key": affinity}
+        return AgentTask.model_validate(
+            {"run_id": "r", "tenant": settings.TENANT, "step_index": 0, "step_name": "s"}
+            | {"agent": agent}
+        )
+
+    async def taken(ws: ClientConnection) -> str:
+        offered = p.parse_server(await asyncio.wait_for(ws.recv(), 5))
+        assert isinstance(offered, p.TaskMessage)
+        await ws.send(p.encode(p.Accepted(task_id=offered.task_id)))
+        return offered.task.agent.affinity_key or ""  # type: ignore[union-attr]
+
+    async with connect(node.url) as first, connect(node.url) as second:
+        await _hello(first, token=keys.agent, agent_id="a1", capabilities=["code"], capacity=5)
+        await _hello(second, token=keys.agent, agent_id="a2", capabilities=["code"], capacity=5)
+        await node.redis.set(f"{settings.REDIS_PREFIX}pool:affinity:{settings.TENANT}:k", "a2")
+        sent = asyncio.create_task(dispatcher.dispatch(None, "code", task("k"), b"t"))
+        assert await taken(second) == "k"  # a1 would win the tie: the key chose a2
+        await sent
+        sent = asyncio.create_task(dispatcher.dispatch(None, "code", task("fresh"), b"t"))
+        assert await taken(first) == "fresh"  # least loaded now
+        await sent
+    remembered = await node.redis.get(f"{settings.REDIS_PREFIX}pool:affinity:default:fresh")
+    assert remembered in (b"a1", "a1")
