@@ -126,7 +126,8 @@ class EventBus:
             raise ConnectionError(f"no connection to the broker at {self._bootstrap}")
         await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
+        """Queue `event` on the events topic (or `topic`, one of those kept whole)."""
         if self._redactor is not None:
             event = event.model_copy(update={"data": self._redactor.data(event.data)})
         if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
@@ -137,7 +138,7 @@ class EventBus:
             return
         try:
             delivery = await asyncio.wait_for(
-                self._producer.send(self.topic, event.encode(), key=event.key()),
+                self._producer.send(topic or self.topic, event.encode(), key=event.key()),
                 self._queue_timeout,
             )
         except (KafkaError, TimeoutError) as exc:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
     SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
+    DEAD_LETTER_TOPIC: str = Field(
+        "acc.dead-letter.v1", description="Dispatches to remote agents that failed, with why"
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
@@ -118,6 +121,41 @@ class Settings(BaseSettings):
     )
     API_MAX_BODY_BYTES: int = Field(
         1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
+    )
+
+    # WebSocket pool (`acc pool`): remote agents and live subscribers, state in Redis.
+    POOL_HOST: str = "127.0.0.1"
+    POOL_PORT: int = 8765
+    POOL_URL: str | None = Field(
+        None, description="Where agents and subscribers reach the pool (comma-separated nodes)"
+    )
+    POOL_NODE_ID: str | None = Field(None, description="This node's id; random when unset")
+    POOL_MAX_CONNECTIONS: int = Field(10_000, ge=1, description="Connections per pool node")
+    POOL_MAX_TOTAL_CONNECTIONS: int = Field(
+        100_000, ge=1, description="Connections across all pool nodes"
+    )
+    POOL_MAX_MESSAGE_BYTES: int = Field(
+        4_194_304, ge=1024, description="Largest frame a pool node takes (1009 above it)"
+    )
+    POOL_HELLO_TIMEOUT_SECONDS: float = Field(
+        10, gt=0, description="A connection that says no hello within this is closed"
+    )
+    POOL_PING_INTERVAL_SECONDS: float = Field(
+        20, gt=0, description="WebSocket pings to each connection this often"
+    )
+    POOL_PING_TIMEOUT_SECONDS: float = Field(
+        20, gt=0, description="A connection that answers no ping within this is evicted"
+    )
+    POOL_RECYCLE_SECONDS: float = Field(
+        0, ge=0, description="Ask a connection to reconnect after this long (0: never)"
+    )
+    POOL_DRAIN_SECONDS: float = Field(
+        30, gt=0, description="On SIGTERM, how long in-flight tasks may finish before hand-back"
+    )
+    POOL_MIN_AGENTS: dict[str, int] = Field(
+        default_factory=dict,
+        description='Warm agents wanted per capability, e.g. {"code": 2}; a shortfall is '
+        "reported in /readyz details, /metrics and the log",
     )
 
     # Agents
@@ -255,6 +293,13 @@ class Settings(BaseSettings):
         return (self.API_URL or f"http://{self.API_HOST}:{self.API_PORT}").rstrip("/")
 
     @property
+    def pool_urls(self) -> list[str]:
+        """The pool nodes agents and subscribers connect to, in order of preference."""
+        if self.POOL_URL:
+            return [u.strip().rstrip("/") for u in self.POOL_URL.split(",") if u.strip()]
+        return [f"ws://{self.POOL_HOST}:{self.POOL_PORT}"]
+
+    @property
     def data_dir(self) -> Path:
         return self.DATA_DIR.expanduser().resolve()
 
@@ -349,5 +394,6 @@ def child_environment(settings: Settings) -> dict[str, str]:
         ACC_REDIS_URL=settings.redis_url,
         ACC_DATABASE_URL=settings.database_url,
         ACC_API_URL=settings.api_url,
+        ACC_POOL_URL=",".join(settings.pool_urls),
     )
     return env

@@ -165,6 +165,12 @@ class RemoteAgent(Tagged):
     agent_id: str | None = Field(None, max_length=200)
     capability: str | None = Field(None, max_length=200)
     prompt: str = Field("", max_length=MAX_TEXT)
+    affinity_key: str | None = Field(
+        None,
+        max_length=200,
+        description="Steps with the same key go to the agent that took the last one, while "
+        "it is connected and has room (the router's affinity, shared in Redis)",
+    )
 
 
 class RoutedAgent(Tagged):

@@ -17,10 +17,11 @@ from redis.exceptions import RedisError
 from agents.breakers import BreakerState, BreakerStatus
 from agents.config import DeclaredAgent
 from agents.router import NoAgentAvailable, RouteRequest, RoutingDecision, agent_breaker
-from api.deps import RouterDep, SettingsDep
+from api.deps import RedisDep, RouterDep, SettingsDep
 from api.errors import GUARDED, documented
 from api.security import Reader
 from core.errors import Conflict, ServiceUnavailable
+from pool.registry import Registry
 
 
 class NoAgentNow(Conflict):
@@ -73,6 +74,34 @@ async def list_agents(_: Reader, live: RouterDep, settings: SettingsDep) -> list
         load = await live.leases.in_flight(agent.name for agent in declared)
         states = {status.key: status.state for status in await live.breakers.states()}
     return [AgentView.of(a, load[a.name], states.get(agent_breaker(a.name))) for a in declared]
+
+
+class ConnectedAgent(BaseModel):
+    agent_id: str
+    node: str = Field(description="The pool node holding its connection")
+    capabilities: list[str]
+    capacity: int
+    load: int = Field(description="Tasks it runs now")
+    connected_at: float = Field(description="Unix time of its connection")
+    labels: dict[str, str]
+
+
+class PoolView(BaseModel):
+    nodes: list[str] = Field(description="Live pool nodes")
+    agents: list[ConnectedAgent] = Field(description="The tenant's agents connected to them")
+
+
+@router.get("/connected", operation_id="agents-connected")
+async def connected_agents(caller: Reader, redis: RedisDep, settings: SettingsDep) -> PoolView:
+    """Remote agents connected to any node of the WebSocket pool (`acc agent connect`), of
+    the caller's tenant, with their load, from the registry the nodes share in Redis."""
+    registry = Registry(redis, settings.REDIS_PREFIX)
+    with _redis(settings.redis_url):
+        nodes = await registry.nodes()
+        agents = await registry.agents(caller.tenant)
+    return PoolView(
+        nodes=sorted(nodes), agents=[ConnectedAgent.model_validate(a.view()) for a in agents]
+    )
 
 
 @router.get("/breakers", operation_id="agents-breakers")
