@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
     SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
+    OUTBOX_MAX_EVENTS: int = Field(
+        100_000,
+        ge=0,
+        description="Events kept in DATA_DIR/outbox.db while the broker is down, sent in "
+        "order when it returns; past this the oldest are dropped (0: no outbox)",
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
