@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from core.events import Event
+from core.events import Event, current_trace_id
 from core.outbox import Outbox, Sequence
 from core.redact import Redactor
 from core.settings import Settings
@@ -152,6 +152,8 @@ class EventBus:
     async def publish(self, event: Event) -> None:
         if self._redactor is not None:
             event = event.model_copy(update={"data": self._redactor.data(event.data)})
+        if event.trace_id is None and (trace_id := current_trace_id()) is not None:
+            event = event.model_copy(update={"trace_id": trace_id})
         seq = self._sequence.next()
         if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
             with contextlib.suppress(TimeoutError):
