@@ -25,6 +25,7 @@ from rich.markup import escape
 from cli.output import console, err_console, fail, settings
 from core.bus import build_consumer
 from core.events import Event, event_schema
+from core.transport import kafka_options
 
 app = typer.Typer(help="Read the events topic.", no_args_is_help=True)
 
@@ -112,9 +113,11 @@ async def tail_events(
     follow: bool,
     as_json: bool,
     group: str | None = None,
+    **options: Any,
 ) -> int:
-    """Print the events `keep` accepts; returns how many were printed."""
-    consumer = build_consumer(bootstrap, topic, group_id=group)
+    """Print the events `keep` accepts; returns how many were printed (`options`: TLS and
+    SASL, `core.transport.kafka_options`)."""
+    consumer = build_consumer(bootstrap, topic, group_id=group, **options)
     await consumer.start()
     printed = unreadable = 0
     idle = 0.0
@@ -177,7 +180,15 @@ def tail(
         raise fail(str(exc)) from None
     try:
         asyncio.run(
-            tail_events(conf.kafka_bootstrap, conf.EVENTS_TOPIC, keep, follow, as_json, group)
+            tail_events(
+                conf.kafka_bootstrap,
+                conf.EVENTS_TOPIC,
+                keep,
+                follow,
+                as_json,
+                group,
+                **kafka_options(conf),
+            )
         )
     except KeyboardInterrupt:
         pass
