@@ -13,12 +13,14 @@ import asyncio
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from rich.markup import escape
 
@@ -93,6 +95,16 @@ def render(event: Event) -> str:
     return "  ".join(parts)
 
 
+def _caught_up(consumer: AIOKafkaConsumer, quiet_since: float) -> bool:
+    """Every partition has answered a fetch and nothing came for IDLE_SECONDS."""
+    assigned = consumer.assignment()
+    return (
+        bool(assigned)
+        and all(consumer.last_poll_timestamp(tp) is not None for tp in assigned)
+        and time.monotonic() - quiet_since >= IDLE_SECONDS
+    )
+
+
 def _details(data: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     skip = {"backend", "cost_usd", "input_tokens", "output_tokens", "index"}
     for key, value in data.items():
@@ -120,12 +132,13 @@ async def tail_events(
     consumer = build_consumer(bootstrap, topic, group_id=group, **options)
     await consumer.start()
     printed = unreadable = 0
-    idle = 0.0
+    quiet_since = time.monotonic()
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=200)
             records = [record for records in batch.values() for record in records]
-            idle = 0.0 if records else idle + 0.2
+            if records:
+                quiet_since = time.monotonic()
             for record in sorted(records, key=lambda r: r.timestamp):
                 try:
                     event = Event.decode(record.value or b"")
@@ -139,7 +152,7 @@ async def tail_events(
                         sys.stdout.flush()
                     else:
                         console.print(render(event), highlight=False, soft_wrap=True)
-            if not follow and idle >= IDLE_SECONDS and consumer.assignment():
+            if not follow and _caught_up(consumer, quiet_since):
                 break
     finally:
         await consumer.stop()
