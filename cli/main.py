@@ -234,7 +234,8 @@ def down() -> None:
 
 # Parts the stack runs degraded without: what they serve waits or falls back.
 DEGRADED_WITHOUT = {
-    "kafka": "events are not published until it returns",
+    "kafka": "events wait in the outbox until it returns",
+    "aggregator": "run lists come from Temporal visibility; analytics stop at its last report",
     "redis": "breakers fall back to each worker's own state; routed steps wait for it",
 }
 
@@ -255,7 +256,7 @@ def status() -> None:
             ".acc/stack.json here and in parent folders; ACC_DATA_DIR names another); "
             "checking the services the settings name."
         )
-    names = ["temporal", "kafka", "redis", "database", "worker", "api"]
+    names = ["temporal", "kafka", "redis", "database", "worker", "aggregator", "api"]
     results = asyncio.run(_probe_all(settings, names))
     restarts = state.get("restarts")
     restarted = restarts if isinstance(restarts, dict) else {}
@@ -301,6 +302,22 @@ def worker(
     queues = ALL_QUEUES if queue is QueueChoice.all else (queue.value,)
     try:
         asyncio.run(serve(settings, queues))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def aggregator() -> None:
+    """Run an aggregator until SIGTERM: it reads the events topic in a consumer group
+    (ACC_AGGREGATOR_GROUP; run several to share the partitions), keeps the runs
+    projection and 1-minute rollups in SQL, and publishes 1-second windows to
+    ACC_METRICS_TOPIC (docs/ANALYTICS.md)."""
+    from analytics.aggregator import serve
+
+    settings = settings_()
+    _configure_logging(settings)
+    try:
+        asyncio.run(serve(settings))
     except Exception as exc:
         raise fail(str(exc)) from None
 

@@ -92,6 +92,8 @@ def plan(settings: Settings) -> list[Part]:
     # The API does not need the workers to start, so both start in the second wave.
     worker = [sys.executable, "-m", "cli", "worker"]
     parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
+    aggregator = [sys.executable, "-m", "cli", "aggregator"]
+    parts.append(Part("aggregator", "Aggregator", aggregator, probe="aggregator", wave=1))
     api = [sys.executable, "-m", "cli", "api"]
     parts.append(
         Part("api", "API + dashboard", api, [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1)

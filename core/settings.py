@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
     SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
+    METRICS_TOPIC: str = Field(
+        "acc.metrics.v1", description="1-second metric windows the aggregator publishes"
+    )
+    AGGREGATOR_GROUP: str = Field("acc-aggregator", description="The aggregators' consumer group")
+    PROJECTION_STALE_SECONDS: float = Field(
+        30,
+        gt=0,
+        description="GET /v1/runs answers from the runs projection while an aggregator has "
+        "reported within this long, else from Temporal visibility",
+    )
     OUTBOX_MAX_EVENTS: int = Field(
         100_000,
         ge=0,
