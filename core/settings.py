@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     DEAD_LETTER_TOPIC: str = Field(
         "acc.dead-letter.v1", description="Dispatches to remote agents that failed, with why"
     )
+    METRICS_TOPIC: str = Field(
+        "acc.metrics.v1", description="1-second metric windows the aggregator publishes"
+    )
+    AGGREGATOR_GROUP: str = Field("acc-aggregator", description="The aggregators' consumer group")
+    PROJECTION_STALE_SECONDS: float = Field(
+        30,
+        gt=0,
+        description="GET /v1/runs answers from the runs projection while an aggregator has "
+        "reported within this long, else from Temporal visibility",
+    )
+    OUTBOX_MAX_EVENTS: int = Field(
+        100_000,
+        ge=0,
+        description="Events kept in DATA_DIR/outbox.db while the broker is down, sent in "
+        "order when it returns; past this the oldest are dropped (0: no outbox)",
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None

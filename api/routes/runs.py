@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from api.deps import BusDep, CancellationsDep, SettingsDep, TemporalDep
+from api.deps import BusDep, CancellationsDep, EngineDep, SettingsDep, TemporalDep
 from api.errors import GUARDED, documented
 from api.security import Approver, Reader, Writer
 from api.services import control, runs
@@ -73,16 +73,26 @@ async def list_runs(
     caller: Reader,
     client: TemporalDep,
     settings: SettingsDep,
+    engine: EngineDep,
+    response: Response,
     status: runs.ListStatus | None = None,
     pattern: Pattern | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[runs.RunSummary]:
-    """List runs, newest first, filtered by status and pattern (Temporal search attributes).
+    """List runs, newest first, filtered by status and pattern.
 
-    Temporal's visibility store is eventually consistent: a run started a moment ago may
-    take a moment to appear.
+    Answered from the runs projection (a SQL table the aggregator keeps from the run
+    events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else
+    from Temporal visibility; `terminated` and `timed_out`, which no event announces,
+    always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
+    `temporal`). Both are eventually consistent: a run started a moment ago may take a
+    moment to appear. A single run (`GET /v1/runs/{id}`) always comes from Temporal.
     """
-    return await runs.list_runs(client, settings, caller.tenant, status, pattern, limit)
+    found, source = await runs.list_runs(
+        client, settings, caller.tenant, status, pattern, limit, engine
+    )
+    response.headers["X-Acc-List-Source"] = source
+    return found
 
 
 @router.get("/{run_id}", operation_id="runs-get", responses=documented(404))
