@@ -120,13 +120,13 @@ def review(
                 continue
             suggestions.extend(_complexity(fn, standards, floor, min_confidence))
     for where, message in scan.errors:
-        rel = None
+        spot: str | None = None
         if where is not None:
             full = (where if where.is_absolute() else root / where).resolve()
-            rel = targets.relative(root, full) if full.is_relative_to(root) else None
-        if rel is not None and rel in report.files:
+            spot = targets.relative(root, full) if full.is_relative_to(root) else None
+        if spot is not None and spot in report.files:
             first = message.strip().splitlines()[0] if message.strip() else message
-            report.skipped.append(Skipped(path=rel, reason=f"partly parsed: {first[:200]}"))
+            report.skipped.append(Skipped(path=spot, reason=f"partly parsed: {first[:200]}"))
         else:
             report.errors.append(message[:500])
     report.suggestions = sorted(suggestions, key=lambda s: (s.path, s.line, s.column, s.rule_id))
