@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cli import agents as agent_commands
 from cli import keys as key_commands
+from cli import review as review_command
 from cli import run_commands, stack
 from cli import task as task_command
 from cli.output import console, err_console, fail
@@ -48,6 +49,7 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+review_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 
 
