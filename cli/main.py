@@ -23,6 +23,7 @@ from cli import agents as agent_commands
 from cli import events as event_commands
 from cli import keys as key_commands
 from cli import pool as pool_commands
+from cli import review as review_command
 from cli import run_commands, stack
 from cli import task as task_command
 from cli.output import console, err_console, fail
@@ -51,6 +52,7 @@ run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
 pool_commands.register(app)
+review_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(event_commands.app, name="events")
 

@@ -202,6 +202,26 @@ class Settings(BaseSettings):
         8_192, description="Outputs larger than this go to the artifact store"
     )
 
+    # Code review (review/): semgrep runs once per review over the shipped rule packs.
+    REVIEW_SEMGREP: str | None = Field(
+        None,
+        description="The semgrep executable (pinned 1.182.0, in its own environment: "
+        "scripts/bootstrap.sh puts it at .tools/semgrep); unset: `semgrep` next to the "
+        "Python running acc, then on PATH",
+    )
+    REVIEW_MAX_FILE_BYTES: int = Field(
+        1_000_000, ge=1, description="Files larger than this are skipped, with the reason"
+    )
+    REVIEW_TIMEOUT_SECONDS: float = Field(300, gt=0, description="Longest one semgrep run")
+    REVIEW_STANDARDS_FILE: Path | None = Field(
+        None,
+        description="Team standards (rules on/off, severities, thresholds); a tree's own "
+        ".acc-review.yaml is read when this is unset",
+    )
+    REVIEW_ROOTS: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), description="Directories the API may review (a path outside them is refused)"
+    )
+
     # LLM providers (the llm backend). A base URL makes any OpenAI-compatible server work.
     OPENAI_API_KEY: SecretStr | None = None
     OPENAI_BASE_URL: str | None = None
@@ -260,7 +280,12 @@ class Settings(BaseSettings):
     BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
     @field_validator(
-        "SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", "ALLOWED_HOSTS", "CLAUDE_ENV", mode="before"
+        "SHELL_ALLOWED_COMMANDS",
+        "CORS_ORIGINS",
+        "ALLOWED_HOSTS",
+        "CLAUDE_ENV",
+        "REVIEW_ROOTS",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
