@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import agents as agent_commands
+from cli import health as health_command
 from cli import keys as key_commands
 from cli import run_commands, stack
 from cli import task as task_command
@@ -48,6 +49,7 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+health_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 
 

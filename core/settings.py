@@ -39,6 +39,19 @@ class Settings(BaseSettings):
     TEMPORAL_UI_PORT: int = 8233
     TEMPORAL_METRICS_PORT: int = 9233
     TEMPORAL_NAMESPACE: str = "default"
+    TEMPORAL_TLS: bool = Field(False, description="Connect to Temporal over TLS")
+    TEMPORAL_TLS_CA_FILE: Path | None = Field(
+        None, description="CA bundle of Temporal's server certificate (default: system CAs)"
+    )
+    TEMPORAL_TLS_CERT_FILE: Path | None = Field(
+        None, description="Client certificate (PEM) for mTLS to Temporal"
+    )
+    TEMPORAL_TLS_KEY_FILE: Path | None = Field(
+        None, description="Private key (PEM) of the client certificate"
+    )
+    TEMPORAL_TLS_SERVER_NAME: str | None = Field(
+        None, description="Name to verify on Temporal's certificate (default: the address's host)"
+    )
     TEMPORAL_UI_URL: str | None = None
     RETENTION_DAYS: int = 30
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
@@ -47,6 +60,23 @@ class Settings(BaseSettings):
         description="Task queue of agent activities; unset runs them on the orchestration "
         "queue (activities start eagerly, no extra hop). Set it, e.g. to acc-agents, to "
         "scale agent workers apart from workflow workers.",
+    )
+
+    # Worker processes
+    HEALTH_HOST: str = Field(
+        "127.0.0.1", description="Address of the health server of processes without an API"
+    )
+    HEALTH_PORT: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
+        10,
+        gt=0,
+        description="After SIGTERM, how long a worker lets running activities finish before "
+        "cancelling them (keep the pod's terminationGracePeriodSeconds above it)",
     )
 
     # Kafka-protocol event bus. Without KAFKA_BOOTSTRAP, `acc up` starts Tansu.

@@ -35,6 +35,7 @@ from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
+from core.health import HealthServer
 from core.receipts import ReceiptStore
 from core.redact import Redactor, redact_logs
 from core.settings import Settings
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 Queue = Literal["orchestration", "agents"]
 ALL_QUEUES: tuple[Queue, ...] = ("orchestration", "agents")
-SHUTDOWN_GRACE = timedelta(seconds=10)
 # The sandbox still checks every workflow for non-determinism, but our workflow modules
 # (pure, no module-level state) are imported once per worker instead of once per run:
 # about 15 ms of worker CPU and 0.17 MB per workflow instance saved.
@@ -101,7 +101,7 @@ def build_workers(
             activities=activities[queue],
             workflow_runner=WORKFLOW_RUNNER,
             max_concurrent_activities=100,
-            graceful_shutdown_timeout=SHUTDOWN_GRACE,
+            graceful_shutdown_timeout=timedelta(seconds=settings.WORKER_SHUTDOWN_GRACE_SECONDS),
             **worker_options,
         )
         for queue in {*workflows, *activities}
@@ -134,11 +134,30 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        polling = False
+
+        async def ready() -> str | None:
+            if not polling:
+                return "workers not polling yet"
+            await client.service_client.check_health(timeout=timedelta(seconds=2))
+            return None
+
+        health: HealthServer | None = None
+        if settings.HEALTH_PORT is not None:  # closed last: it answers while workers drain
+            health = HealthServer(settings.HEALTH_HOST, settings.HEALTH_PORT, ready)
+            await stack.enter_async_context(health)
+            log.info("health on http://%s:%d", settings.HEALTH_HOST, health.port)
         for worker in workers:
             await stack.enter_async_context(worker)
+        polling = True
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         if "orchestration" in queues:
             bridge = asyncio.create_task(run_bridge(client, settings, stop))
             stack.push_async_callback(_cancel, bridge)
         await stop.wait()
-        log.info("worker stopping")
+        if health is not None:
+            health.draining = True
+        log.info(
+            "worker stopping: running activities get %ss to finish",
+            settings.WORKER_SHUTDOWN_GRACE_SECONDS,
+        )
