@@ -1,15 +1,17 @@
-"""`acc health`: the container's own health check (Docker HEALTHCHECK). It asks this
-process's `/healthz` (or `/readyz` with --ready) on loopback: the API's port, or
-ACC_HEALTH_PORT for processes without an API (workers)."""
+"""`acc health`: the container's own health check. It asks this process's `/healthz` (or
+`/readyz` with --ready) on loopback: the API's port, or ACC_HEALTH_PORT for processes
+without an API (workers). Docker's HEALTHCHECK runs the same check as
+`python -m core.health`, which imports only the settings (it runs every few seconds)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
-import httpx
 import typer
 
-from cli.output import console, fail, settings
+from core.health import check_local
+from core.settings import load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -23,13 +25,6 @@ def health(
     ] = None,
 ) -> None:
     """Exit 0 when this container's process answers its health probe, 1 otherwise."""
-    current = settings()
-    port = port or current.HEALTH_PORT or current.API_PORT
-    url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
-    try:
-        resp = httpx.get(url, timeout=3)
-    except httpx.HTTPError as exc:
-        raise fail(f"no answer from {url}: {exc or type(exc).__name__}") from None
-    if resp.status_code != 200:
-        raise fail(f"{url} answered {resp.status_code}: {resp.text[:200]}")
-    console.print(f"{url}: ok")
+    ok, message = check_local(load_settings(), ready, port)
+    (sys.stdout if ok else sys.stderr).write(("" if ok else "error: ") + message + "\n")
+    raise typer.Exit(0 if ok else 1)

@@ -13,9 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.settings import Settings, load_settings
 
 ReadyCheck = Callable[[], Awaitable[str | None]]
 READ_TIMEOUT_SECONDS = 5.0
@@ -90,3 +95,26 @@ class HealthServer:
             return await asyncio.wait_for(self._ready(), CHECK_TIMEOUT_SECONDS)
         except Exception as exc:
             return str(exc) or type(exc).__name__
+
+
+def check_local(
+    settings: Settings, ready: bool = False, port: int | None = None
+) -> tuple[bool, str]:
+    """Whether this machine's process answers its probe (`acc health`, Docker's
+    HEALTHCHECK): on ACC_HEALTH_PORT, else the API's port. Returns (ok, what to print)."""
+    port = port or settings.HEALTH_PORT or settings.API_PORT
+    url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
+    try:
+        with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_SECONDS) as answer:
+            answer.read()
+    except urllib.error.HTTPError as exc:
+        return False, f"{url} answered {exc.code}: {exc.read()[:200].decode(errors='replace')}"
+    except (OSError, ValueError) as exc:
+        return False, f"no answer from {url}: {exc}"
+    return True, f"{url}: ok"
+
+
+if __name__ == "__main__":  # python -m core.health [--ready]
+    ok, message = check_local(load_settings(), ready="--ready" in sys.argv[1:])
+    (sys.stdout if ok else sys.stderr).write(message + "\n")
+    sys.exit(0 if ok else 1)
