@@ -16,10 +16,10 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.service import TLSConfig
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
+from core.transport import temporal_tls
 
 PATTERN = SearchAttributeKey.for_keyword("AccPattern")
 TENANT = SearchAttributeKey.for_keyword("AccTenant")
@@ -74,7 +74,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             settings.temporal_address,
             namespace=settings.TEMPORAL_NAMESPACE,
             data_converter=data_converter(settings),
-            tls=tls_config(settings),
+            tls=temporal_tls(settings),
             lazy=lazy,
         )
     except RuntimeError as exc:
@@ -82,27 +82,6 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             f"Temporal is unreachable at {settings.temporal_address}",
             details={"address": settings.temporal_address, "reason": str(exc)},
         ) from exc
-
-
-def tls_config(settings: Settings) -> TLSConfig | bool:
-    """TLS to Temporal when ACC_TEMPORAL_TLS is on: the CA to trust, and a client certificate
-    and key for mTLS, read from their files (mounted from a Kubernetes Secret). A client
-    certificate without its key (or the other way round) is an error naming both settings."""
-    if not settings.TEMPORAL_TLS:
-        return False
-    cert, key = settings.TEMPORAL_TLS_CERT_FILE, settings.TEMPORAL_TLS_KEY_FILE
-    if (cert is None) != (key is None):
-        raise ValueError(
-            "ACC_TEMPORAL_TLS_CERT_FILE and ACC_TEMPORAL_TLS_KEY_FILE go together: set both "
-            "for mTLS, or neither for server-only TLS"
-        )
-    ca = settings.TEMPORAL_TLS_CA_FILE
-    return TLSConfig(
-        server_root_ca_cert=ca.read_bytes() if ca else None,
-        client_cert=cert.read_bytes() if cert else None,
-        client_private_key=key.read_bytes() if key else None,
-        domain=settings.TEMPORAL_TLS_SERVER_NAME,
-    )
 
 
 def is_connect_failure(exc: BaseException) -> bool:

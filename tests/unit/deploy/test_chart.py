@@ -364,7 +364,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({**REQUIRED, "api": {"port": 70000}}, "/api/port"),
     ({**REQUIRED, "database": {"url": "mysql://db/acc"}}, "/database/url"),
     ({**REQUIRED, "temporal": {"address": "temporal"}}, "/temporal/address"),
-    ({**REQUIRED, "temporal": {"tls": {"enabled": True}}}, "existingSecret"),
+    ({**REQUIRED, "kafka": {"securityProtocol": "SASL_SSL"}}, "username"),
+    ({**REQUIRED, "kafka": {"securityProtocol": "TLS"}}, "securityProtocol"),
     ({**REQUIRED, "workers": {"agents": {"sandbox": "maybe"}}}, "sandbox"),
     ({**REQUIRED, "workers": {"orchestration": {"queue": "has space"}}}, "queue"),
     ({**REQUIRED, "config": {"ACC_LOG_LEVEL": "DEBUG"}}, "ACC_LOG_LEVEL"),
@@ -406,3 +407,29 @@ def test_values_compared_with_each_other_fail_at_render(
 @pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])
 def test_overlays_pass_the_schema(overlay: str) -> None:
     helm.Chart.load(CHART).validate_schema(overlay_values(overlay))
+
+
+def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> None:
+    objects = render_overlay("prod")
+    config = one(objects, "ConfigMap", "acc-config")["data"]
+    assert config["ACC_TEMPORAL_TLS"] == "true"
+    assert config["ACC_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["ACC_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert "ACC_KAFKA_SASL_PASSWORD" not in config  # a secret, from the existing Secret
+    mounted = {}
+    for workload in workloads(objects).values():
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        for mount in container(workload)["volumeMounts"]:
+            if "secret" in volumes[mount["name"]]:
+                assert mount["readOnly"] is True
+                mounted[mount["mountPath"]] = volumes[mount["name"]]["secret"]["secretName"]
+    assert mounted == {
+        "/etc/acc/tls/temporal": "acc-temporal-client-tls",
+        "/etc/acc/tls/kafka": "acc-kafka-ca",
+    }
+    for name in ("ACC_TEMPORAL_TLS_CA", "ACC_TEMPORAL_TLS_CERT", "ACC_TEMPORAL_TLS_KEY"):
+        assert config[name].startswith("/etc/acc/tls/temporal/")
+    assert config["ACC_KAFKA_TLS_CA"] == "/etc/acc/tls/kafka/ca.crt"
+    # every file setting the processes read is inside a mounted Secret
+    files = [v for k, v in config.items() if k.endswith(("_CA", "_CERT", "_KEY"))]
+    assert all(any(f.startswith(path + "/") for path in mounted) for f in files)

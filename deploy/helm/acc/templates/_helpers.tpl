@@ -70,10 +70,16 @@ app.kubernetes.io/component: {{ index . 1 }}
   emptyDir: {}
 - name: home
   emptyDir: {}
-{{- if .Values.temporal.tls.enabled }}
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   secret:
     secretName: {{ .Values.temporal.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ .Values.kafka.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
 {{- end -}}
@@ -85,9 +91,14 @@ app.kubernetes.io/component: {{ index . 1 }}
   mountPath: /data
 - name: home
   mountPath: /home/acc
-{{- if .Values.temporal.tls.enabled }}
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
-  mountPath: /etc/acc/temporal-tls
+  mountPath: /etc/acc/tls/temporal
+  readOnly: true
+{{- end }}
+{{- if .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/acc/tls/kafka
   readOnly: true
 {{- end }}
 {{- end -}}
