@@ -10,6 +10,7 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 from api.main import create_app
 from core.health import HealthServer
@@ -18,6 +19,7 @@ from tests.support.chart import (
     CHART,
     OVERLAYS,
     REQUIRED,
+    ROOT,
     Obj,
     by_kind,
     container,
@@ -32,6 +34,7 @@ from workflows.steps import HEARTBEAT_TIMEOUT
 
 pytestmark = pytest.mark.unit
 
+ARGOCD = ROOT / "deploy" / "argocd"
 KUBERNETES = ("1.29", "1.30", "1.31", "1.32", "1.33")
 CUSTOM_GROUPS = ("keda.sh", "argoproj.io", "cert-manager.io", "monitoring.coreos.com")
 COMPONENTS = {"api", "pool", "aggregator", "worker-orchestration", "worker-agents"}
@@ -433,3 +436,21 @@ def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> Non
     # every file setting the processes read is inside a mounted Secret
     files = [v for k, v in config.items() if k.endswith(("_CA", "_CERT", "_KEY"))]
     assert all(any(f.startswith(path + "/") for path in mounted) for f in files)
+
+
+def test_an_argo_cd_application_per_environment_deploys_its_overlay() -> None:
+    apps = [yaml.safe_load(p.read_text()) for p in sorted(ARGOCD.glob("acc-*.yaml"))]
+    assert [a["metadata"]["name"] for a in apps] == ["acc-dev", "acc-prod", "acc-staging"]
+    assert [r["error"] for r in validate_custom_resources(apps)] == [None, None, None]
+    for app in apps:
+        env = app["metadata"]["name"].removeprefix("acc-")
+        source = app["spec"]["source"]
+        assert (ROOT / source["path"]) == CHART
+        assert source["helm"]["valueFiles"] == [f"values-{env}.yaml"]
+        assert (CHART / f"values-{env}.yaml").is_file()
+        assert app["spec"]["destination"]["namespace"] == f"acc-{env}"
+        # replicas belong to the autoscalers, not to Git
+        ignored = {d["kind"] for d in app["spec"]["ignoreDifferences"]}
+        assert {"Deployment", "Rollout"} <= ignored
+    automated = {a["metadata"]["name"]: "automated" in a["spec"]["syncPolicy"] for a in apps}
+    assert automated == {"acc-dev": True, "acc-staging": True, "acc-prod": False}
