@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
     )
+    WORKER_DEPLOYMENT: str | None = Field(
+        None,
+        description="Temporal Worker Versioning: the worker deployment's name; with "
+        "WORKER_BUILD_ID set too, each run stays on the build that started it",
+    )
+    WORKER_BUILD_ID: str | None = Field(
+        None, description="This worker's build (the image tag) in WORKER_DEPLOYMENT"
+    )
     WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
         10,
         gt=0,

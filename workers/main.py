@@ -19,7 +19,8 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agents import AgentActivities
@@ -63,6 +64,26 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Temporal Worker Versioning when ACC_WORKER_DEPLOYMENT and ACC_WORKER_BUILD_ID are
+    set: this worker serves one version of the deployment, and every workflow is pinned to
+    the version that started it, so runs in flight finish on their own code while new runs
+    take the deployment's current version (`temporal worker deployment
+    set-current-version`). Unset, workers are unversioned."""
+    if not (settings.WORKER_DEPLOYMENT and settings.WORKER_BUILD_ID):
+        if settings.WORKER_DEPLOYMENT or settings.WORKER_BUILD_ID:
+            raise ValueError(
+                "ACC_WORKER_DEPLOYMENT and ACC_WORKER_BUILD_ID go together: set both for "
+                "Worker Versioning, or neither"
+            )
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.WORKER_DEPLOYMENT, settings.WORKER_BUILD_ID),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
+
+
 def build_workers(
     client: Client,
     settings: Settings,
@@ -102,6 +123,7 @@ def build_workers(
             workflow_runner=WORKFLOW_RUNNER,
             max_concurrent_activities=100,
             graceful_shutdown_timeout=timedelta(seconds=settings.WORKER_SHUTDOWN_GRACE_SECONDS),
+            deployment_config=deployment_config(settings),
             **worker_options,
         )
         for queue in {*workflows, *activities}

@@ -39,12 +39,7 @@ KUBERNETES = ("1.29", "1.30", "1.31", "1.32", "1.33")
 CUSTOM_GROUPS = ("keda.sh", "argoproj.io", "cert-manager.io", "monitoring.coreos.com")
 COMPONENTS = {"api", "pool", "aggregator", "worker-orchestration", "worker-agents"}
 # Settings read by processes being built beside this chart (the pool's listen address).
-NOT_YET_SETTINGS = {
-    "ACC_POOL_HOST",
-    "ACC_POOL_PORT",
-    "ACC_WORKER_DEPLOYMENT",
-    "ACC_WORKER_BUILD_ID",
-}
+NOT_YET_SETTINGS = {"ACC_POOL_HOST", "ACC_POOL_PORT"}
 
 
 def _custom(obj: Obj) -> bool:
