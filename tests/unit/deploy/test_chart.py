@@ -79,8 +79,11 @@ def test_the_overlays_render_what_each_environment_needs() -> None:
         assert "Secret" not in kinds[overlay]  # they name a Secret managed elsewhere
     assert "Certificate" in kinds["prod"]
     assert "TriggerAuthentication" in kinds["prod"]  # KEDA reaches Temporal over mTLS
-    for overlay in OVERLAYS:
+    for overlay in ("default", "dev", "staging"):
         assert set(workloads(render_overlay(overlay))) == COMPONENTS
+    # prod keeps the previous build's workers for the runs pinned to it
+    draining = {"worker-orchestration-0-0-9", "worker-agents-0-0-9"}
+    assert set(workloads(render_overlay("prod"))) == COMPONENTS | draining
 
 
 def _real_api_paths() -> set[str]:
@@ -449,3 +452,36 @@ def test_an_argo_cd_application_per_environment_deploys_its_overlay() -> None:
         assert {"Deployment", "Rollout"} <= ignored
     automated = {a["metadata"]["name"]: "automated" in a["spec"]["syncPolicy"] for a in apps}
     assert automated == {"acc-dev": True, "acc-staging": True, "acc-prod": False}
+
+
+def test_worker_versioning_keeps_old_builds_until_their_runs_finish() -> None:
+    objects = render_overlay("prod")
+    pods = workloads(objects)
+    tag = container(pods["api"])["image"].rsplit(":", 1)[1]
+    for queue in ("orchestration", "agents"):
+        current = _container_env(container(pods[f"worker-{queue}"]))
+        assert current["ACC_WORKER_DEPLOYMENT"] == "acc"
+        assert current["ACC_WORKER_BUILD_ID"] == tag
+        old = pods[f"worker-{queue}-0-0-9"]
+        assert container(old)["image"].endswith(":0.0.9")
+        assert container(old)["args"] == ["worker", "--queue", queue]
+        assert _container_env(container(old))["ACC_WORKER_BUILD_ID"] == "0.0.9"
+        assert old["spec"]["replicas"] == 1  # not scaled by KEDA: it only drains
+        # its network policy is the current workers' one
+        policy = one(objects, "NetworkPolicy", f"acc-worker-{queue}")
+        [expr] = policy["spec"]["podSelector"]["matchExpressions"]
+        assert expr["values"] == [f"worker-{queue}", f"worker-{queue}-0-0-9"]
+    assert "acc-worker-orchestration-0-0-9" not in by_kind(objects, "ScaledObject")
+    # after the upgrade a hook makes this release's build current for new runs
+    job = one(objects, "Job", "acc-set-current-version")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    command = container_of_job(job)["command"]
+    assert command[2:6] == ["temporal", "worker", "deployment", "set-current-version"]
+    assert {"--deployment-name=acc", f"--build-id={tag}", "--yes", "--tls"} <= set(command)
+    assert "--tls-cert-path=/etc/acc/tls/temporal/tls.crt" in command
+    assert by_kind(render_overlay("default"), "Job") == {}
+
+
+def container_of_job(job: Obj) -> Obj:
+    [spec] = job["spec"]["template"]["spec"]["containers"]
+    return spec

@@ -11,6 +11,7 @@ The pod template of one process. Called with a dict:
   preStop     seconds a preStop hook waits (0: none)
   extra       more pod spec fields (runtimeClassName...)
   seccomp     a container seccompProfile overriding the pod's
+  image       another image than the chart's (a draining worker version)
 */}}
 {{- define "acc.podTemplate" -}}
 {{- $root := .root -}}
@@ -28,7 +29,7 @@ spec:
   {{- end }}
   containers:
     - name: acc
-      image: {{ include "acc.image" $root }}
+      image: {{ .image | default (include "acc.image" $root) }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       args:
         {{- toYaml .args | nindent 8 }}
