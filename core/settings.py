@@ -225,6 +225,11 @@ class Settings(BaseSettings):
     # and variables) and by shape (API keys, tokens, JWTs...); false keeps the shapes.
     REDACT: bool = True
 
+    # Feature flags (core/flags.py): flagd-format definitions, re-read when the file changes.
+    FLAGS_FILE: Path | None = Field(
+        None, description="Feature flags (flagd JSON/YAML) evaluated per tenant; unset: all off"
+    )
+
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")

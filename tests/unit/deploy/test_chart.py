@@ -5,6 +5,7 @@ published schemas, and the properties that matter asserted on the objects themse
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from api.main import create_app
+from core.flags import Flags
 from core.health import HealthServer
 from core.settings import Settings
 from tests.support.chart import (
@@ -375,6 +377,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({**REQUIRED, "api": {"pdb": {"minAvailable": "half"}}}, "pdb"),
     ({**REQUIRED, "ingress": {"host": "Not A Host"}}, "/ingress/host"),
     ({**REQUIRED, "replicas": 3}, "replicas"),  # a key the chart does not have
+    ({**REQUIRED, "featureFlags": {"rollout": {"analytics-v2": 125}}}, "analytics-v2"),
 ]
 
 
@@ -485,3 +488,35 @@ def test_worker_versioning_keeps_old_builds_until_their_runs_finish() -> None:
 def container_of_job(job: Obj) -> Obj:
     [spec] = job["spec"]["template"]["spec"]["containers"]
     return spec
+
+
+def test_feature_flags_reach_every_pod_and_roll_out_per_tenant(tmp_path: Path) -> None:
+    objects = render(
+        {
+            **REQUIRED,
+            "featureFlags": {
+                "rollout": {"analytics-v2": 25, "k8s-autoscale": 100},
+                "tenants": {"analytics-v2": ["acme"]},
+            },
+        }
+    )
+    config = one(objects, "ConfigMap", "acc-config")["data"]
+    flags_file = Path(config["ACC_FLAGS_FILE"])
+    for workload in workloads(objects).values():
+        mounts = {m["mountPath"]: m for m in container(workload)["volumeMounts"]}
+        assert mounts[str(flags_file.parent)]["readOnly"] is True
+    # the rendered file, read by the flags acc evaluates
+    local = tmp_path / flags_file.name
+    local.write_text(one(objects, "ConfigMap", "acc-flags")["data"]["flags.json"])
+    flags = Flags(Settings(FLAGS_FILE=local))
+    assert flags.provider.error is None
+    assert flags.provider.rollout("k8s-autoscale") == 1.0
+    assert flags.enabled("analytics-v2", "acme")  # named first
+    on = [t for t in (f"t{i}" for i in range(1000)) if flags.enabled("analytics-v2", t)]
+    assert 0.2 < len(on) / 1000 < 0.3
+    # the flags ConfigMap is not in the pods' checksum: a rollout change restarts nothing
+    before = workloads(render_overlay("default"))["api"]["spec"]["template"]["metadata"]
+    assert (
+        workloads(objects)["api"]["spec"]["template"]["metadata"]["annotations"]
+        == (before["annotations"])
+    )

@@ -70,6 +70,9 @@ app.kubernetes.io/component: {{ index . 1 }}
   emptyDir: {}
 - name: home
   emptyDir: {}
+- name: flags
+  configMap:
+    name: {{ include "acc.fullname" . }}-flags
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   secret:
@@ -91,6 +94,9 @@ app.kubernetes.io/component: {{ index . 1 }}
   mountPath: /data
 - name: home
   mountPath: /home/acc
+- name: flags
+  mountPath: /etc/acc/flags
+  readOnly: true
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: /etc/acc/tls/temporal
