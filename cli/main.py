@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cli import agents as agent_commands
 from cli import events as event_commands
+from cli import health as health_command
 from cli import keys as key_commands
 from cli import pool as pool_commands
 from cli import review as review_command
@@ -53,6 +54,7 @@ agent_commands.register(app)
 task_command.register(app)
 pool_commands.register(app)
 review_command.register(app)
+health_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(event_commands.app, name="events")
 

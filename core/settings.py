@@ -49,6 +49,31 @@ class Settings(BaseSettings):
         "scale agent workers apart from workflow workers.",
     )
 
+    # Worker processes
+    HEALTH_HOST: str = Field(
+        "127.0.0.1", description="Address of the health server of processes without an API"
+    )
+    HEALTH_PORT: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    WORKER_DEPLOYMENT: str | None = Field(
+        None,
+        description="Temporal Worker Versioning: the worker deployment's name; with "
+        "WORKER_BUILD_ID set too, each run stays on the build that started it",
+    )
+    WORKER_BUILD_ID: str | None = Field(
+        None, description="This worker's build (the image tag) in WORKER_DEPLOYMENT"
+    )
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
+        10,
+        gt=0,
+        description="After SIGTERM, how long a worker lets running activities finish before "
+        "cancelling them (keep the pod's terminationGracePeriodSeconds above it)",
+    )
+
     # Kafka-protocol event bus. Without KAFKA_BOOTSTRAP, `acc up` starts Tansu.
     KAFKA_BOOTSTRAP: str | None = None
     KAFKA_PORT: int = 9092
@@ -273,6 +298,11 @@ class Settings(BaseSettings):
     # Secrets are masked in logs, events, errors and step results by value (secret settings
     # and variables) and by shape (API keys, tokens, JWTs...); false keeps the shapes.
     REDACT: bool = True
+
+    # Feature flags (core/flags.py): flagd-format definitions, re-read when the file changes.
+    FLAGS_FILE: Path | None = Field(
+        None, description="Feature flags (flagd JSON/YAML) evaluated per tenant; unset: all off"
+    )
 
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
