@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from core import bus, db, temporal
 from core import redis as redis_client
 from core.settings import Settings
+from core.transport import kafka_options
 
 # aiokafka logs every refused connection at ERROR; while waiting for a broker that is noise.
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -49,7 +50,9 @@ async def temporal_probe(settings: Settings) -> str | None:
 async def kafka_probe(settings: Settings) -> str | None:
     """The broker answers a metadata request (it creates nothing: see core.bus)."""
     try:
-        await asyncio.wait_for(bus.list_topics(settings.kafka_bootstrap), 5)
+        await asyncio.wait_for(
+            bus.list_topics(settings.kafka_bootstrap, **kafka_options(settings)), 5
+        )
     except Exception as exc:
         return f"unreachable at {settings.kafka_bootstrap}: {_short(exc)}"
     return None

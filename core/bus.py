@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,6 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from core.events import Event
 from core.redact import Redactor
 from core.settings import Settings
+from core.transport import kafka_options
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,13 @@ class EventBus:
         queue_timeout: float = 1.0,
         also_keep: Iterable[str] = (),
         redactor: Redactor | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ):
         self._new_producer = producer_factory
         self._redactor = redactor
         self._producer: AIOKafkaProducer | None = None
         self.topic, self._bootstrap = topic, bootstrap
+        self._options = dict(client_options or {})  # TLS and SASL (core/transport.py)
         self.topics = [topic, *also_keep]  # kept whole by the watcher
         self._queue_timeout = queue_timeout
         self.published = 0
@@ -63,8 +67,11 @@ class EventBus:
 
     @classmethod
     def from_settings(cls, settings: Settings, also_keep: Iterable[str] = ()) -> EventBus:
+        options = kafka_options(settings)
+
         def producer() -> AIOKafkaProducer:
             return AIOKafkaProducer(
+                **options,
                 bootstrap_servers=settings.kafka_bootstrap,
                 client_id="acc",
                 linger_ms=2,
@@ -78,6 +85,7 @@ class EventBus:
             settings.kafka_bootstrap,
             also_keep=also_keep,
             redactor=Redactor.of(settings),
+            client_options=options,
         )
 
     @property
@@ -138,7 +146,7 @@ class EventBus:
         delivery.add_done_callback(lambda fut: self._delivered(event, fut))
 
     async def _connect(self) -> None:
-        await ensure_topics(self._bootstrap, self.topics)
+        await ensure_topics(self._bootstrap, self.topics, **self._options)
         producer = self._new_producer()
         try:
             await producer.start()
@@ -162,7 +170,7 @@ class EventBus:
                     continue
                 if admin is None:
                     admin = AIOKafkaAdminClient(
-                        bootstrap_servers=self._bootstrap, request_timeout_ms=2000
+                        **self._options, bootstrap_servers=self._bootstrap, request_timeout_ms=2000
                     )
                     await admin.start()
                 present = await asyncio.wait_for(admin.list_topics(), 3)
@@ -185,7 +193,7 @@ class EventBus:
         try:
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(self._producer.flush(), self._queue_timeout * 5)
-            await ensure_topics(self._bootstrap, topics)
+            await ensure_topics(self._bootstrap, topics, **self._options)
             self.repairs += 1
             log.warning("the broker lost topic(s) %s (a restart?): created them again", topics)
         finally:
@@ -203,10 +211,10 @@ class EventBus:
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int = DEFAULT_PARTITIONS
+    bootstrap: str, topics: Iterable[str], partitions: int = DEFAULT_PARTITIONS, **options: Any
 ) -> None:
-    """Create topics that do not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    """Create topics that do not exist yet (`options`: kafka_options of the settings)."""
+    admin = AIOKafkaAdminClient(**options, bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -223,8 +231,8 @@ async def ensure_topics(
         await admin.close()
 
 
-async def list_topics(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+async def list_topics(bootstrap: str, **options: Any) -> list[str]:
+    admin = AIOKafkaAdminClient(**options, bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
         return list(await admin.list_topics())
@@ -233,11 +241,12 @@ async def list_topics(bootstrap: str) -> list[str]:
 
 
 def build_consumer(
-    bootstrap: str, *topics: str, group_id: str | None, auto_commit: bool = True
+    bootstrap: str, *topics: str, group_id: str | None, auto_commit: bool = True, **options: Any
 ) -> AIOKafkaConsumer:
     """A consumer tuned for low latency (fetch_max_wait_ms=5 instead of 500)."""
     return AIOKafkaConsumer(
         *topics,
+        **options,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         auto_offset_reset="earliest",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
+from core.transport import database_ssl
 
 
 def async_url(url: str) -> str:
@@ -41,17 +42,25 @@ def sqlite_path(url: str) -> Path | None:
     return Path(rest.removeprefix("/"))
 
 
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """What asyncpg's connect() gets besides the URL: the schema and the TLS context."""
+    args: dict[str, Any] = {}
+    if not settings.database_url.startswith("sqlite"):
+        if settings.DATABASE_SCHEMA:
+            args["server_settings"] = {"search_path": settings.DATABASE_SCHEMA}
+        if (tls := database_ssl(settings)) is not None:
+            args["ssl"] = tls
+    return args
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
-    connect_args: dict[str, Any] = {}
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    elif settings.DATABASE_SCHEMA:
-        connect_args["server_settings"] = {"search_path": settings.DATABASE_SCHEMA}
     # A pooled connection to a server may have been dropped: ping it first. A SQLite file
     # cannot drop, so its connections skip that round trip.
-    sqlite = url.startswith("sqlite")
-    engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite)
+    engine = create_async_engine(url, connect_args=connect_args(settings), pool_pre_ping=not sqlite)
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

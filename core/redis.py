@@ -8,11 +8,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from core.settings import Settings
+from core.transport import redis_options
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 def connect(settings: Settings, **options: Any) -> Redis:
-    """A client for ACC_REDIS_URL; it connects on its first command."""
+    """A client for ACC_REDIS_URL (TLS with rediss://); it connects on its first command."""
+    options = {**redis_options(settings), **options}
     options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
     return Redis.from_url(settings.redis_url, **options)

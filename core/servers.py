@@ -77,8 +77,9 @@ def temporal_dev_server(settings: Settings, db_file: Path | None = None) -> list
     return argv
 
 
-def tansu_broker(port: int, host: str = "127.0.0.1") -> list[str]:
-    """Tansu on `host:port`, everything in memory (a restart loses topics and messages)."""
+def tansu_broker(port: int, host: str = "127.0.0.1", advertised: str | None = None) -> list[str]:
+    """Tansu on `host:port`, everything in memory (a restart loses topics and messages),
+    telling clients to reach it at `advertised` (host:port; default: where it listens)."""
     url = f"tcp://{host}:{port}"
     return [
         str(tansu_binary()),
@@ -86,7 +87,7 @@ def tansu_broker(port: int, host: str = "127.0.0.1") -> list[str]:
         "--listener-url",
         url,
         "--advertised-listener-url",
-        url,
+        f"tcp://{advertised}" if advertised else url,
         "--storage-engine",
         "memory://tansu/",
     ]

@@ -63,6 +63,29 @@ class Settings(BaseSettings):
     DATABASE_URL: str | None = None
     DATABASE_SCHEMA: str | None = Field(None, description="PostgreSQL schema (search_path)")
 
+    # Transport security (core/transport.py): TLS to each server from PEM files, mutual
+    # when a client certificate and key are given; Kafka may add SASL.
+    TEMPORAL_TLS: bool = Field(False, description="TLS to Temporal; on when a file is given")
+    TEMPORAL_TLS_CA: Path | None = Field(None, description="CA bundle (default: the system's)")
+    TEMPORAL_TLS_CERT: Path | None = Field(None, description="Client certificate (mTLS)")
+    TEMPORAL_TLS_KEY: Path | None = Field(None, description="Client private key (mTLS)")
+    TEMPORAL_TLS_SERVER_NAME: str | None = Field(None, description="Name the server proves")
+    KAFKA_SECURITY_PROTOCOL: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    KAFKA_SASL_MECHANISM: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    KAFKA_SASL_USERNAME: str | None = None
+    KAFKA_SASL_PASSWORD: SecretStr | None = None
+    KAFKA_TLS_CA: Path | None = None
+    KAFKA_TLS_CERT: Path | None = None
+    KAFKA_TLS_KEY: Path | None = None
+    # Redis speaks TLS with a rediss:// ACC_REDIS_URL; these verify it and prove the client.
+    REDIS_TLS_CA: Path | None = None
+    REDIS_TLS_CERT: Path | None = None
+    REDIS_TLS_KEY: Path | None = None
+    DATABASE_TLS: bool = Field(False, description="TLS to PostgreSQL; on when a file is given")
+    DATABASE_TLS_CA: Path | None = None
+    DATABASE_TLS_CERT: Path | None = None
+    DATABASE_TLS_KEY: Path | None = None
+
     # API
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000

@@ -19,6 +19,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
+from core.transport import temporal_tls
 
 PATTERN = SearchAttributeKey.for_keyword("AccPattern")
 TENANT = SearchAttributeKey.for_keyword("AccTenant")
@@ -73,6 +74,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             settings.temporal_address,
             namespace=settings.TEMPORAL_NAMESPACE,
             data_converter=data_converter(settings),
+            tls=temporal_tls(settings),
             lazy=lazy,
         )
     except RuntimeError as exc:

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.bus import build_consumer
 from core.contracts import ExternalEvent
 from core.settings import Settings
+from core.transport import kafka_options
 
 log = logging.getLogger(__name__)
 GROUP = "acc-bridge"
@@ -54,7 +55,11 @@ async def deliver(client: Client, raw: bytes) -> str:
 
 async def run_bridge(client: Client, settings: Settings, stop: asyncio.Event) -> None:
     consumer = build_consumer(
-        settings.kafka_bootstrap, settings.SIGNALS_TOPIC, group_id=GROUP, auto_commit=False
+        settings.kafka_bootstrap,
+        settings.SIGNALS_TOPIC,
+        group_id=GROUP,
+        auto_commit=False,
+        **kafka_options(settings),
     )
     try:
         await consumer.start()

@@ -63,12 +63,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def tansu(log: Path | None = None, port: int | None = None) -> Iterator[str]:
-    """A Tansu broker (Kafka wire protocol, in memory); yields its bootstrap address."""
+def tansu(
+    log: Path | None = None, port: int | None = None, advertised: str | None = None
+) -> Iterator[str]:
+    """A Tansu broker (Kafka wire protocol, in memory); yields its bootstrap address.
+    `advertised`: the host:port it tells clients to use (a proxy in front of it)."""
     port = port or free_port()
     out = log.open("wb") if log is not None else subprocess.DEVNULL
+    argv = servers.tansu_broker(port, advertised=advertised)
     try:
-        proc = subprocess.Popen(servers.tansu_broker(port), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     finally:
         if log is not None:
             out.close()  # type: ignore[union-attr]
