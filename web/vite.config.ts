@@ -21,5 +21,6 @@ export default defineConfig({
     globals: true,
     setupFiles: ["src/test/setup.ts"],
     include: ["src/**/*.test.tsx", "src/**/*.test.ts"],
+    testTimeout: 20_000,
   },
 });

@@ -57,7 +57,11 @@ const withKey: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: "" });
+// fetch is looked up on each call (tests replace it); paths are on this origin.
+export const api = createClient<paths>({
+  baseUrl: globalThis.location?.origin ?? "",
+  fetch: (request) => globalThis.fetch(request),
+});
 api.use(withKey);
 
 /** The data of an openapi-fetch answer, or its error thrown as an ApiError. */
