@@ -14,7 +14,7 @@ the node never shares a core's Python with them.
   bus, each stamped with its publish time; latency = receipt - publish, per subscriber.
   Baseline: the same events read by one plain Kafka consumer (publish -> consume).
 
-    .venv/bin/python benchmarks/pool.py --connections 2000 --rate 500 --subscribers 1000
+    .venv/bin/python benchmarks/pool_connections.py --connections 2000 --rate 500 --subscribers 1000
 """
 
 from __future__ import annotations
