@@ -30,10 +30,12 @@ from rich.console import Console
 from rich.table import Table
 
 from core import db, temporal
+from core import redis as redis_client
 from core.auth import ApiKeys
 from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
 from core.settings import Settings, child_environment
 from core.specs import parse_spec
+from pool.registry import Registry
 from tests.support.workers import local_settings, running_workers
 
 CASES = {
@@ -91,6 +93,11 @@ async def bench(runs: int, warmup: int) -> dict[str, list[float]]:
         with (tmp / "agent.log").open("wb") as out:
             agent = subprocess.Popen(argv, env=agent_env, stdout=out, stderr=subprocess.STDOUT)
         stack.callback(agent.terminate)
+        registry = Registry(redis_client.connect(settings), settings.REDIS_PREFIX)
+        for _ in range(600):  # the agent registered (its process imports acc first)
+            if await registry.agents(settings.TENANT):
+                break
+            await asyncio.sleep(0.1)
         samples: dict[str, list[float]] = {name: [] for name in CASES}
         names = list(CASES)
         for i in range(warmup + runs):
