@@ -202,11 +202,12 @@ class PoolNode:
             await self.registry.beat_node(self.node_id, self.url, len(self.connections), True)
         if self._server is not None:
             self._server.close(close_connections=False)
-        ask = p.Reconnect(reason=f"node {self.node_id} is shutting down", after_seconds=0)
-        for conn in list(self.connections.values()):
+        ask = p.encode(p.Reconnect(reason=f"node {self.node_id} is shutting down"))
+        for conn in self.connections.values():
             conn.leaving = True
-            with contextlib.suppress(ConnectionClosed):
-                await conn.send(ask)
+        await asyncio.gather(
+            *(c.ws.send(ask) for c in list(self.connections.values())), return_exceptions=True
+        )
         if any(c.tasks for c in self.connections.values()):
             self._idle.clear()
             with contextlib.suppress(TimeoutError):
@@ -214,7 +215,11 @@ class PoolNode:
         for conn in list(self.connections.values()):
             for task_id in list(conn.tasks):
                 await self._hand_back(conn, task_id, f"node {self.node_id} shut down")
-            await conn.ws.close(p.CLOSE_GOING_AWAY, "node shutting down; reconnect elsewhere")
+        why = "node shutting down; reconnect elsewhere"
+        await asyncio.gather(
+            *(c.ws.close(p.CLOSE_GOING_AWAY, why) for c in list(self.connections.values())),
+            return_exceptions=True,
+        )
         if self._server is not None:
             await self._server.wait_closed()
 
