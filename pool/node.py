@@ -151,6 +151,7 @@ class PoolNode:
         self._background: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._idle = asyncio.Event()  # no task in flight (drain waits for it)
+        self._total = (0, -REFRESH_SECONDS)  # connections across nodes, and when read
 
     # lifecycle
 
@@ -238,11 +239,7 @@ class PoolNode:
         if len(self.connections) >= s.POOL_MAX_CONNECTIONS:
             await self._refuse(ws, f"node full ({s.POOL_MAX_CONNECTIONS} connections)")
             return
-        try:
-            total = await self.registry.total_connections()
-        except RedisError:
-            total = 0
-        if total >= s.POOL_MAX_TOTAL_CONNECTIONS:
+        if await self._total_connections() >= s.POOL_MAX_TOTAL_CONNECTIONS:
             await self._refuse(ws, f"pool full ({s.POOL_MAX_TOTAL_CONNECTIONS} connections)")
             return
         conn = await self._hello(ws)
@@ -261,6 +258,17 @@ class PoolNode:
             pass
         finally:
             await self._closed(conn)
+
+    async def _total_connections(self) -> int:
+        """Connections across all nodes, as the registry says (each node refreshes its count
+        every second, so it is read at most that often)."""
+        now = time.monotonic()
+        if now - self._total[1] >= REFRESH_SECONDS:
+            try:
+                self._total = (await self.registry.total_connections(), now)
+            except RedisError:
+                return len(self.connections)
+        return max(self._total[0], len(self.connections))
 
     async def _refuse(self, ws: ServerConnection, why: str) -> None:
         self.metrics.errors.labels("refused").inc()
