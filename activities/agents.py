@@ -211,6 +211,7 @@ class AgentActivities:
         return render(task.template, texts)
 
     async def _emit(self, task: AgentTask, kind: str, data: dict[str, Any]) -> None:
+        usage = {k: data[k] for k in ("cost_usd", "input_tokens", "output_tokens") if k in data}
         await self._bus.publish(
             Event.model_validate(
                 {
@@ -219,7 +220,29 @@ class AgentActivities:
                     "run_id": task.run_id,
                     "tenant": task.tenant,
                     "step": task.step_name,
+                    "agent": agent_label(task),
+                    "cost_usd": usage.get("cost_usd"),
+                    "tokens": (
+                        usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+                        if "input_tokens" in usage or "output_tokens" in usage
+                        else None
+                    ),
                     "data": {"index": task.step_index, **data},
                 }
             )
         )
+
+
+def agent_label(task: AgentTask) -> str:
+    """Who ran the step, as events name it: the backend and its model, capability, plugin or
+    agent id (`llm:gpt-4o`, `routed:review`, `shell`)."""
+    agent = task.agent
+    detail = next(
+        (
+            value
+            for name in ("model", "capability", "plugin", "agent_id")
+            if isinstance(value := getattr(agent, name, None), str) and value
+        ),
+        None,
+    )
+    return f"{agent.backend}:{detail}" if detail else agent.backend

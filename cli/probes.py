@@ -83,6 +83,23 @@ async def database_probe(settings: Settings) -> str | None:
     return None
 
 
+async def aggregator_probe(settings: Settings) -> str | None:
+    """An aggregator reported in SQL within the last 10 seconds."""
+    from analytics.heartbeats import alive
+
+    if (reason := await database_probe(settings)) is not None:
+        return reason
+    engine = db.create_engine(settings)
+    try:
+        if not await asyncio.wait_for(alive(engine, 10), 5):
+            return "no aggregator has reported in the last 10 s"
+    except Exception as exc:
+        return f"unreadable: {_short(exc)}"
+    finally:
+        await engine.dispose()
+    return None
+
+
 async def worker_probe(settings: Settings) -> str | None:
     try:
         client = await temporal.connect(settings)
@@ -137,6 +154,7 @@ PROBES: dict[str, Probe] = {
     "redis": redis_probe,
     "database": database_probe,
     "worker": worker_probe,
+    "aggregator": aggregator_probe,
     "api": api_probe,
     "pool": pool_probe,
 }

@@ -52,7 +52,7 @@ class Part:
 
 def plan(settings: Settings) -> list[Part]:
     """The parts `acc up` starts: embedded servers for whatever is not configured, then
-    the worker, the API and one pool node."""
+    the worker, an aggregator, the API and one pool node."""
     data = settings.data_dir
     parts: list[Part] = []
     try:
@@ -92,6 +92,8 @@ def plan(settings: Settings) -> list[Part]:
     # The API does not need the workers to start, so both start in the second wave.
     worker = [sys.executable, "-m", "cli", "worker"]
     parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
+    aggregator = [sys.executable, "-m", "cli", "aggregator"]
+    parts.append(Part("aggregator", "Aggregator", aggregator, probe="aggregator", wave=1))
     api = [sys.executable, "-m", "cli", "api"]
     parts.append(
         Part("api", "API + dashboard", api, [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1)

@@ -16,13 +16,21 @@ from redis.exceptions import RedisError
 
 from agents.breakers import BreakerState, BreakerStatus
 from agents.config import DeclaredAgent
-from agents.router import RouteRequest, RoutingDecision, agent_breaker
+from agents.router import NoAgentAvailable, RouteRequest, RoutingDecision, agent_breaker
 from api.deps import RedisDep, RouterDep, SettingsDep
+from api.errors import GUARDED, documented
 from api.security import Reader
-from core.errors import ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 from pool.registry import Registry
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+class NoAgentNow(Conflict):
+    """The dry run's answer when no agent could take the task now."""
+
+    type = "no_agent_available"
+
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=GUARDED)
 
 
 @contextmanager
@@ -104,14 +112,18 @@ async def list_breakers(_: Reader, live: RouterDep, settings: SettingsDep) -> li
         return await live.breakers.states()
 
 
-@router.post("/route", operation_id="agents-route")
+@router.post("/route", operation_id="agents-route", responses=documented(409))
 async def route(
     caller: Reader, task: RouteRequest, live: RouterDep, settings: SettingsDep
 ) -> RoutingDecision:
     """Dry run: which agent a routed step with these fields would get now, and why.
 
     Uses the live load, breakers and affinity, and records nothing. When no agent can
-    take the task, 503 `no_agent_available` says why each was passed over.
+    take the task, 409 `no_agent_available` says why each was passed over (a routed step
+    would wait and retry; this question has its answer).
     """
     with _redis(settings.redis_url):
-        return await live.decide(task, caller.tenant)
+        try:
+            return await live.decide(task, caller.tenant)
+        except NoAgentAvailable as exc:
+            raise NoAgentNow(exc.message, exc.details) from None
