@@ -28,12 +28,8 @@ MAX_RETRY_DELAY_SECONDS = 3600.0
 REMOTE_WAIT = timedelta(seconds=2)  # between looks for a connected remote agent
 
 
-def _no_agent_yet(exc: Exception) -> bool:
-    return (
-        isinstance(exc, ApplicationError)
-        and exc.type == "RemoteUnavailable"
-        and not exc.non_retryable
-    )
+def _no_agent_yet(exc: ApplicationError) -> bool:
+    return exc.type == "RemoteUnavailable" and not exc.non_retryable
 
 
 class Progress:
@@ -97,10 +93,10 @@ class AgentActivities:
         except Exception as exc:
             failed = {"attempt": info.attempt, "error": str(exc) or repr(exc)}
             await self._emit(task, "step.failed", failed)
-            if _no_agent_yet(exc):  # a remote agent may connect: wait, not the agent's failure
-                progress.record(waits=waits + 1)
+            if isinstance(exc, ApplicationError) and _no_agent_yet(exc):
+                progress.record(waits=waits + 1)  # an agent may connect: wait, not a failure
                 raise ApplicationError(
-                    str(exc), type="RemoteUnavailable", next_retry_delay=REMOTE_WAIT
+                    exc.message, type="RemoteUnavailable", next_retry_delay=REMOTE_WAIT
                 ) from exc
             raise self._counted(task, progress, failures + 1, exc) from exc
         except BaseException as exc:  # cancelled, or the worker shuts down: not the agent's

@@ -132,8 +132,8 @@ def connect(
             capacity=capacity,
             on_event=say,
         )
-    except ValueError as exc:
-        raise fail(f"bad agent spec: {exc}") from None
+    except ValueError as exc:  # pydantic's ValidationError names the field
+        raise fail(f"bad agent options:\n{exc}") from None
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -68,6 +68,7 @@ class AgentClient:
         self.agent_id, self.labels = agent_id, labels or {}
         self.spec = dict(spec)
         SPEC.validate_python(self._spec_for("true"))  # a bad spec fails now, naming the field
+        self._hello()  # and so do bad options (an agent id with spaces, capacity 0)
         self.settings = settings
         self.backends = backends if backends is not None else default_backends(settings)
         self.backoff = backoff or Backoff()
@@ -76,6 +77,15 @@ class AgentClient:
         self.completed = 0
         self.connected = asyncio.Event()
         self._turn = 0
+
+    def _hello(self) -> p.Hello:
+        return p.Hello(
+            token=self.token,
+            agent_id=self.agent_id,
+            capabilities=self.capabilities,
+            capacity=self.capacity,
+            labels=self.labels,
+        )
 
     def _spec_for(self, prompt: str) -> dict[str, Any]:
         spec = dict(self.spec)
@@ -109,14 +119,7 @@ class AgentClient:
 
     async def _session(self, url: str, stop: asyncio.Event) -> None:
         async with connect(url, open_timeout=10, max_size=None, close_timeout=2) as ws:
-            hello = p.Hello(
-                token=self.token,
-                agent_id=self.agent_id,
-                capabilities=self.capabilities,
-                capacity=self.capacity,
-                labels=self.labels,
-            )
-            await ws.send(p.encode(hello))
+            await ws.send(p.encode(self._hello()))
             try:
                 first = p.parse_server(await ws.recv())
             except ConnectionClosed as exc:

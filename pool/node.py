@@ -151,6 +151,7 @@ class PoolNode:
         self._background: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._idle = asyncio.Event()  # no task in flight (drain waits for it)
+        self._total = (0, -REFRESH_SECONDS)  # connections across nodes, and when read
 
     # lifecycle
 
@@ -202,11 +203,12 @@ class PoolNode:
             await self.registry.beat_node(self.node_id, self.url, len(self.connections), True)
         if self._server is not None:
             self._server.close(close_connections=False)
-        ask = p.Reconnect(reason=f"node {self.node_id} is shutting down", after_seconds=0)
-        for conn in list(self.connections.values()):
+        ask = p.encode(p.Reconnect(reason=f"node {self.node_id} is shutting down"))
+        for conn in self.connections.values():
             conn.leaving = True
-            with contextlib.suppress(ConnectionClosed):
-                await conn.send(ask)
+        await asyncio.gather(
+            *(c.ws.send(ask) for c in list(self.connections.values())), return_exceptions=True
+        )
         if any(c.tasks for c in self.connections.values()):
             self._idle.clear()
             with contextlib.suppress(TimeoutError):
@@ -214,7 +216,11 @@ class PoolNode:
         for conn in list(self.connections.values()):
             for task_id in list(conn.tasks):
                 await self._hand_back(conn, task_id, f"node {self.node_id} shut down")
-            await conn.ws.close(p.CLOSE_GOING_AWAY, "node shutting down; reconnect elsewhere")
+        why = "node shutting down; reconnect elsewhere"
+        await asyncio.gather(
+            *(c.ws.close(p.CLOSE_GOING_AWAY, why) for c in list(self.connections.values())),
+            return_exceptions=True,
+        )
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -233,11 +239,7 @@ class PoolNode:
         if len(self.connections) >= s.POOL_MAX_CONNECTIONS:
             await self._refuse(ws, f"node full ({s.POOL_MAX_CONNECTIONS} connections)")
             return
-        try:
-            total = await self.registry.total_connections()
-        except RedisError:
-            total = 0
-        if total >= s.POOL_MAX_TOTAL_CONNECTIONS:
+        if await self._total_connections() >= s.POOL_MAX_TOTAL_CONNECTIONS:
             await self._refuse(ws, f"pool full ({s.POOL_MAX_TOTAL_CONNECTIONS} connections)")
             return
         conn = await self._hello(ws)
@@ -256,6 +258,17 @@ class PoolNode:
             pass
         finally:
             await self._closed(conn)
+
+    async def _total_connections(self) -> int:
+        """Connections across all nodes, as the registry says (each node refreshes its count
+        every second, so it is read at most that often)."""
+        now = time.monotonic()
+        if now - self._total[1] >= REFRESH_SECONDS:
+            try:
+                self._total = (await self.registry.total_connections(), now)
+            except RedisError:
+                return len(self.connections)
+        return max(self._total[0], len(self.connections))
 
     async def _refuse(self, ws: ServerConnection, why: str) -> None:
         self.metrics.errors.labels("refused").inc()

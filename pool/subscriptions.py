@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
+from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from core.bus import build_consumer, ensure_topics
@@ -152,34 +153,52 @@ class Fanout:
                 log.warning("event feed interrupted (%r); reconnecting", exc)
                 await asyncio.sleep(1)
 
-    def _fan(self, record: ConsumerRecord[bytes, bytes], only: Iterable[Subscription] = ()) -> None:
+    def _fan(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """One live event to every live subscriber that wants it: encoded once per channel
+        and written to all of them at once (a slow subscriber's buffer grows; it does not
+        hold the others back). Subscribers catching up hold it for later."""
         try:
             event = Event.decode(record.value or b"")
         except ValueError:
             return
-        for sub in list(only) or list(self.subs.values()):
+        groups: dict[str, list[Subscription]] = {}
+        for sub in list(self.subs.values()):
             if not sub.wants(event, sub.conn.principal.tenant):
                 continue
-            if sub.held is not None and not only:
+            if sub.held is not None:
                 sub.held.append(record)
-                continue
-            if sub.new(record):
+            elif sub.new(record):
                 sub.seen[record.partition] = record.offset
-                position = (
-                    f"{record.partition}:{record.offset}"
-                    if sub.channel.startswith("run:")
-                    else format_position(sub.seen)
-                )
-                message = p.EventMessage(
-                    channel=sub.channel, position=position, event=event.model_dump(mode="json")
-                )
-                self._spawn(self._send(sub, message))
+                groups.setdefault(sub.channel, []).append(sub)
+        if not groups:
+            return
+        payload = event.model_dump(mode="json")
+        for channel, subs in groups.items():
+            if channel.startswith("run:"):
+                position = f"{record.partition}:{record.offset}"
+            else:  # every event up to the live consumer's position went to live subscribers
+                position = format_position({k: v - 1 for k, v in self.position.items()})
+            message = p.EventMessage(channel=channel, position=position, event=payload)
+            broadcast([sub.conn.ws for sub in subs], p.encode(message))
 
-    async def _send(self, sub: Subscription, message: p.EventMessage) -> None:
+    async def _deliver(self, sub: Subscription, record: ConsumerRecord[bytes, bytes]) -> None:
+        """One replayed event to one subscriber, with its own position."""
         try:
-            await sub.conn.send(message)
-        except ConnectionClosed:
-            self.subs.pop((sub.conn.id, sub.channel), None)
+            event = Event.decode(record.value or b"")
+        except ValueError:
+            return
+        if not sub.wants(event, sub.conn.principal.tenant) or not sub.new(record):
+            return
+        sub.seen[record.partition] = record.offset
+        position = (
+            f"{record.partition}:{record.offset}"
+            if sub.channel.startswith("run:")
+            else format_position(sub.seen)
+        )
+        message = p.EventMessage(
+            channel=sub.channel, position=position, event=event.model_dump(mode="json")
+        )
+        await sub.conn.send(message)
 
     async def _catch_up(self, sub: Subscription, until: dict[int, int]) -> None:
         """Replay what `sub` missed (after its `seen`, before `until`), then its held
@@ -208,7 +227,7 @@ class Fanout:
                     for tp, records in batch.items():
                         for record in records:
                             if record.offset < todo.get(tp.partition, -1):
-                                self._fan(record, only=[sub])
+                                await self._deliver(sub, record)
                                 replayed += 1
                         if records and records[-1].offset + 1 >= todo.get(tp.partition, 0):
                             todo.pop(tp.partition, None)
@@ -222,11 +241,16 @@ class Fanout:
         except (KafkaError, OSError) as exc:
             self._errors.labels("replay").inc()
             log.warning("replay for %s failed: %r", sub.channel, exc)
+        except ConnectionClosed:
+            pass  # the subscriber left while catching up
         finally:
             await consumer.stop()
-            held, sub.held = sub.held or [], None
-            for record in held:
-                self._fan(record, only=[sub])
+            with contextlib.suppress(ConnectionClosed):
+                while sub.held:  # the live events that came meanwhile, in order
+                    held, sub.held = sub.held, []
+                    for record in held:
+                        await self._deliver(sub, record)
+            sub.held = None  # live from here: no await since `held` was last found empty
 
 
 def event_of(message: dict[str, Any]) -> Event:

@@ -2,7 +2,8 @@
 
 The workflows never see the connection. `run_agent` runs on a worker like any other step;
 this backend passes the task and the activity's task token to a `RemoteDispatcher` (the
-WebSocket pool, which implements it) and returns an outcome marked `handed_off`, on which
+WebSocket pool's, `pool/dispatcher.py`, which every worker is built with; docs/POOL.md)
+and returns an outcome marked `handed_off`, on which
 `run_agent` ends with `activity.raise_complete_async()`: the activity stays open in
 Temporal until the pool reports for it, from any process, by task token.
 

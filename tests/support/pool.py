@@ -59,7 +59,7 @@ def start_node(settings: Settings, node_id: str, tmp: Path, **env: str) -> Node:
             start_new_session=True,
         )
     node = Node(node_id, port, proc, log)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine takes its time to import
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         with contextlib.suppress(httpx.HTTPError):

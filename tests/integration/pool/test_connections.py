@@ -26,7 +26,7 @@ from pool.dispatcher import PoolDispatcher
 from pool.node import PoolNode
 from pool.registry import Registry
 from tests.conftest import api_client
-from tests.support.pool import running_node
+from tests.support.pool import connected, running_node, shell_agent
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -257,3 +257,26 @@ async def test_steps_with_an_affinity_key_go_back_to_the_agent_that_took_the_las
         await sent
     remembered = await node.redis.get(f"{settings.REDIS_PREFIX}pool:affinity:default:fresh")
     assert remembered in (b"a1", "a1")
+
+
+async def test_a_recycled_connection_is_asked_to_reconnect_and_comes_back(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(POOL_PORT=free_port(), POOL_RECYCLE_SECONDS=1)
+    engine = db.create_engine(settings)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
+    _, token = await ApiKeys(engine).create("agent", settings.TENANT, ["agents:connect"])
+    await engine.dispose()
+    seen: list[str] = []
+    async with running_node(settings, temporal_env.client) as node:
+        client = shell_agent(settings, [node.url], token, "recycled", ["code"], note(seen))
+        async with connected(client):
+            for _ in range(100):
+                if seen.count("registered") >= 2:
+                    break
+                await asyncio.sleep(0.1)
+    assert seen[:3] == ["registered", "reconnect", "registered"]
+
+
+def note(seen: list[str]) -> Callable[[str, dict[str, Any]], None]:
+    return lambda kind, _: seen.append(kind)

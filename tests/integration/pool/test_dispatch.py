@@ -22,7 +22,8 @@ from core.contracts import WORKFLOW_OF_PATTERN, RunInput, RunState
 from core.settings import Settings
 from core.specs import parse_spec
 from tests.conftest import running_workers
-from tests.support.pool import connected, pool_nodes, run_events, shell_agent
+from tests.support.pool import connected, pool_nodes, run_events, running_node, shell_agent
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +193,35 @@ async def test_cancelling_a_run_stops_its_remote_agent(
             assert not agent.tasks
             with pytest.raises(WorkflowFailureError):
                 await asyncio.wait_for(handle.result(), 30)
+
+
+async def test_a_remote_agents_failure_counts_against_the_steps_retry(
+    temporal_env: WorkflowEnvironment, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings, token = await _settings_and_token(temporal_env, make_settings)
+    settings = settings.model_copy(update={"POOL_PORT": free_port()})
+    tasks: list[str] = []
+    async with running_node(settings, temporal_env.client, "node-a") as node:
+        agent = shell_agent(
+            settings,
+            [node.url],
+            token,
+            "grumpy",
+            ["judge"],
+            lambda kind, data: tasks.append(kind),
+            command="ls /no/such/path",
+        )
+        async with connected(agent), running_workers(temporal_env.client, settings):
+            step = {"backend": "remote", "capability": "judge"}
+            spec = {
+                "name": "remote-failure",
+                "steps": [{"name": "judge", "agent": step, "retry": {"max_attempts": 2}}],
+            }
+            handle = await _start(temporal_env, settings, spec)
+            with pytest.raises(WorkflowFailureError) as failed:
+                await asyncio.wait_for(handle.result(), 60)
+            events = await run_events(settings, handle.id, until="run.failed")
+    assert "ls exited with code 2" in str(failed.value.cause)
+    assert tasks.count("task") == 2 and tasks.count("error") == 2  # retried once, then final
+    by_pool = [e for e in events if e.type == "step.failed" and e.source == "pool/node-a"]
+    assert [e.data["attempt"] for e in by_pool] == [1, 2]

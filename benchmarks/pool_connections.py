@@ -14,7 +14,7 @@ the node never shares a core's Python with them.
   bus, each stamped with its publish time; latency = receipt - publish, per subscriber.
   Baseline: the same events read by one plain Kafka consumer (publish -> consume).
 
-    .venv/bin/python benchmarks/pool.py --connections 2000 --rate 500 --subscribers 1000
+    .venv/bin/python benchmarks/pool_connections.py --connections 2000 --rate 500 --subscribers 1000
 """
 
 from __future__ import annotations
@@ -171,7 +171,9 @@ def hold(url: str, mode: str, token: str, total: int, rate: float, pid: int, pro
     }
 
 
-def _client_subscribe(urls: list[str], token: str, channel: str, count: int, conn: Any) -> None:
+def _client_subscribe(
+    urls: list[str], token: str, channel: str, count: int, events: int, conn: Any
+) -> None:
     from websockets.asyncio.client import connect
 
     async def main() -> None:
@@ -185,16 +187,22 @@ def _client_subscribe(urls: list[str], token: str, channel: str, count: int, con
             await ws.recv()
             sockets.append(ws)
 
+        everything = asyncio.Event()
+
         async def read(ws: Any) -> None:
             async for raw in ws:
                 message = json.loads(raw)
                 if message.get("type") == "event":
                     sent = message["event"]["data"]["t"]
                     latencies.append((time.time() - sent) * 1000)
+                    if len(latencies) == count * events:
+                        everything.set()
 
         readers = [asyncio.create_task(read(ws)) for ws in sockets]
         conn.send("ready")
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "done"
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # published
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everything.wait(), 60)
         for reader in readers:
             reader.cancel()
         conn.send(latencies)
@@ -254,7 +262,8 @@ def fanout(settings: Settings, urls: list[str], token: str, subscribers: int, ev
     for _ in range(procs):
         parent, child = ctx.Pipe()
         worker = ctx.Process(
-            target=_client_subscribe, args=(urls, token, f"run:{run}", subscribers // procs, child)
+            target=_client_subscribe,
+            args=(urls, token, f"run:{run}", subscribers // procs, events, child),
         )
         worker.start()
         pipes.append(parent)
@@ -262,9 +271,8 @@ def fanout(settings: Settings, urls: list[str], token: str, subscribers: int, ev
     for pipe in pipes:
         pipe.recv()
     asyncio.run(publish_events(settings, run, events, 0.05))
-    time.sleep(3)
     for pipe in pipes:
-        pipe.send("done")
+        pipe.send("published")  # each waits for every event (up to 60 s), then reports
     latencies = [x for pipe in pipes for x in pipe.recv()]
     for worker in workers:
         worker.join(30)
