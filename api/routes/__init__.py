@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     agents,
+    analytics,
     artifacts,
     codec,
     health,
@@ -15,5 +16,5 @@ from api.routes import (
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys):
+for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, analytics):
     router.include_router(module.router)
