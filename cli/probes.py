@@ -135,6 +135,19 @@ async def api_probe(settings: Settings) -> str | None:
     return None
 
 
+async def pool_probe(settings: Settings) -> str | None:
+    """The first pool node's /readyz (plain HTTP on its WebSocket port)."""
+    url = settings.pool_urls[0].replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    try:
+        async with httpx.AsyncClient(timeout=3) as http:
+            resp = await http.get(f"{url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"unreachable at {url}: {_short(exc)}"
+    if resp.status_code != 200:
+        return f"not ready: {resp.text[:200]}"
+    return None
+
+
 PROBES: dict[str, Probe] = {
     "temporal": temporal_probe,
     "kafka": kafka_probe,
@@ -143,6 +156,7 @@ PROBES: dict[str, Probe] = {
     "worker": worker_probe,
     "aggregator": aggregator_probe,
     "api": api_probe,
+    "pool": pool_probe,
 }
 
 

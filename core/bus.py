@@ -157,7 +157,8 @@ class EventBus:
             raise ConnectionError(f"no connection to the broker at {self._bootstrap}")
         await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
+        """Queue `event` on the events topic (or `topic`, one of those kept whole)."""
         if self._redactor is not None:
             event = event.model_copy(update={"data": self._redactor.data(event.data)})
         if event.trace_id is None and (trace_id := current_trace_id()) is not None:
@@ -171,7 +172,7 @@ class EventBus:
             return
         try:
             delivery = await asyncio.wait_for(
-                self._producer.send(self.topic, event.encode(), key=event.key()),
+                self._producer.send(topic or self.topic, event.encode(), key=event.key()),
                 self._queue_timeout,
             )
         except (KafkaError, TimeoutError) as exc:

@@ -36,6 +36,13 @@ EventType = Literal[
     "routing.decided",
     "breaker.changed",
     "run.waiting",
+    # The WebSocket pool: connections (run_id "connection:<id>", so one connection's events
+    # keep their order) and dispatches that failed (ACC_DEAD_LETTER_TOPIC).
+    "pool.registered",
+    "pool.recycled",
+    "pool.evicted",
+    "pool.disconnected",
+    "dispatch.failed",
 ]
 
 ENVELOPE_VERSION = 2

@@ -7,6 +7,7 @@ from api.routes import (
     analytics,
     artifacts,
     codec,
+    flags,
     health,
     history,
     keys,
@@ -16,5 +17,6 @@ from api.routes import (
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, analytics):
+MODULES = (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags, analytics)
+for module in MODULES:
     router.include_router(module.router)

@@ -141,7 +141,7 @@ def links(settings: Settings, run_id: str) -> RunLinks:
         self=f"{api}/v1/runs/{run_id}",
         timeline=f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{run_id}/history",
         temporal_ui=f"{ui}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{run_id}",
-        dashboard=f"{api}/#/runs/{run_id}",
+        dashboard=f"{api}/runs/{run_id}",
     )
 
 
