@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import agents as agent_commands
+from cli import alerts as alert_commands
 from cli import events as event_commands
 from cli import health as health_command
 from cli import keys as key_commands
@@ -57,6 +58,7 @@ review_command.register(app)
 health_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(event_commands.app, name="events")
+app.add_typer(alert_commands.app, name="alerts")
 
 
 class Shutdown(Exception):

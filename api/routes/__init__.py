@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     agents,
+    alerts,
     analytics,
     artifacts,
     codec,
@@ -17,6 +18,9 @@ from api.routes import (
 )
 
 router = APIRouter()
-MODULES = (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags, analytics)
+MODULES = (
+    *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
+    *(analytics, alerts),
+)
 for module in MODULES:
     router.include_router(module.router)
