@@ -25,6 +25,7 @@ from cli import events as event_commands
 from cli import health as health_command
 from cli import keys as key_commands
 from cli import pool as pool_commands
+from cli import reports as report_commands
 from cli import review as review_command
 from cli import run_commands, stack
 from cli import task as task_command
@@ -53,6 +54,7 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+report_commands.register(app)
 pool_commands.register(app)
 review_command.register(app)
 health_command.register(app)

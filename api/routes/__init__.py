@@ -13,6 +13,7 @@ from api.routes import (
     history,
     keys,
     metrics,
+    reports,
     runs,
     schema,
 )
@@ -20,7 +21,7 @@ from api.routes import (
 router = APIRouter()
 MODULES = (
     *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
-    *(analytics, alerts),
+    *(analytics, alerts, reports),
 )
 for module in MODULES:
     router.include_router(module.router)
