@@ -3,10 +3,10 @@ which reads Python, JavaScript/TypeScript, Go, Java and many more."""
 
 from __future__ import annotations
 
+import sys
+from functools import cache
 from pathlib import Path
-
-import lizard
-from lizard_ext.lizardcognitive import LizardExtension as Cognitive
+from typing import Any
 
 from review.models import FunctionComplexity
 
@@ -37,7 +37,24 @@ LANGUAGE_SUFFIXES = frozenset(
 )
 
 
-def _analyzer() -> lizard.FileAnalyzer:
+@cache
+def _lizard() -> Any:
+    """lizard, imported without its side effect: on import it puts the folder of
+    `sys.argv[0]` first on sys.path (for embedded Pythons), which under `python -m cli`
+    is acc's `cli/` and would shadow top-level packages (cli/agents.py over agents/)."""
+    saved = list(sys.path)
+    try:
+        import lizard
+
+        return lizard
+    finally:
+        sys.path[:] = saved
+
+
+def _analyzer() -> Any:
+    lizard = _lizard()
+    from lizard_ext.lizardcognitive import LizardExtension as Cognitive
+
     return lizard.FileAnalyzer(lizard.get_extensions([Cognitive()]))
 
 

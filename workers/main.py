@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
 from activities.fan_out import FanOutActivities
+from activities.review import ReviewBackend
 from agents import sandbox
 from agents.backends import default_backends
 from agents.base import AgentBackend
@@ -89,7 +90,8 @@ def build_workers(
             fan_out.reduce_batches,
         ]
     if "agents" in queues:
-        backends = backends if backends is not None else default_backends(settings)
+        if backends is None:
+            backends = {**default_backends(settings), "review": ReviewBackend(settings)}
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
