@@ -11,10 +11,23 @@ from api.routes import (
     history,
     keys,
     metrics,
+    reviews,
     runs,
     schema,
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags):
+for module in (
+    health,
+    runs,
+    history,
+    artifacts,
+    schema,
+    agents,
+    metrics,
+    codec,
+    keys,
+    flags,
+    reviews,
+):
     router.include_router(module.router)
