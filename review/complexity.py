@@ -4,11 +4,18 @@ which reads Python, JavaScript/TypeScript, Go, Java and many more."""
 from __future__ import annotations
 
 import sys
-from functools import cache
 from pathlib import Path
-from typing import Any
 
-from review.models import FunctionComplexity
+# lizard puts the running script's folder first on sys.path when imported (for Windows'
+# embeddable Python); under `python -m cli` that is cli/, whose agents.py would then
+# shadow the agents package in every later import. Keep the path as it was.
+_PATH = list(sys.path)
+import lizard  # noqa: E402
+from lizard_ext.lizardcognitive import LizardExtension as Cognitive  # noqa: E402
+
+sys.path[:] = _PATH
+
+from review.models import FunctionComplexity  # noqa: E402
 
 LANGUAGE_SUFFIXES = frozenset(
     [
@@ -37,24 +44,7 @@ LANGUAGE_SUFFIXES = frozenset(
 )
 
 
-@cache
-def _lizard() -> Any:
-    """lizard, imported without its side effect: on import it puts the folder of
-    `sys.argv[0]` first on sys.path (for embedded Pythons), which under `python -m cli`
-    is acc's `cli/` and would shadow top-level packages (cli/agents.py over agents/)."""
-    saved = list(sys.path)
-    try:
-        import lizard
-
-        return lizard
-    finally:
-        sys.path[:] = saved
-
-
-def _analyzer() -> Any:
-    lizard = _lizard()
-    from lizard_ext.lizardcognitive import LizardExtension as Cognitive
-
+def _analyzer() -> lizard.FileAnalyzer:
     return lizard.FileAnalyzer(lizard.get_extensions([Cognitive()]))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -173,23 +172,3 @@ def test_paths_outside_the_root_are_refused(tmp_path: Path) -> None:
         review(ReviewRequest(root=str(tmp_path / "inside"), paths=["../"]))
     with pytest.raises(ReviewInputError, match="not a directory"):
         review(ReviewRequest(root=str(tmp_path / "missing")))
-
-
-def test_measuring_complexity_leaves_sys_path_alone(tmp_path: Path) -> None:
-    """lizard puts the folder of sys.argv[0] first on sys.path when imported; under
-    `python -m cli` that is cli/, whose agents.py would shadow the agents package."""
-    (tmp_path / "a.py").write_text("def f(x):\n    return x\n")
-    code = (
-        "import sys; from pathlib import Path\n"
-        "sys.argv = [str(Path('cli/__main__.py').resolve())]\n"
-        "before = list(sys.path)\n"
-        "from review import complexity\n"
-        f"complexity.measure(Path({str(tmp_path)!r}), [Path({str(tmp_path / 'a.py')!r})])\n"
-        "assert sys.path == before, set(sys.path) - set(before)\n"
-        "import agents.base\n"
-    )
-    root = Path(__file__).resolve().parents[3]
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
