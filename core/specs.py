@@ -193,8 +193,43 @@ class RoutedAgent(Tagged):
     experiment: str | None = None
 
 
+ReviewCategory = Literal["security", "correctness", "performance", "style"]
+REVIEW_CATEGORIES: tuple[ReviewCategory, ...] = ("security", "correctness", "performance", "style")
+
+
+class ReviewAgent(Strict):
+    """acc's code review (semgrep rule packs and complexity) over the run's working
+    directory. Prints JSON {score, feedback, blocking, suggestions}: score 1 when no
+    suggestion at or above `fail_on` remains, else 0, so a supervisor's quality gate passes
+    only once they are gone, and the feedback lists them with their fixes."""
+
+    backend: Literal["review"] = "review"
+    paths: list[str] = Field(
+        default_factory=lambda: ["."],
+        min_length=1,
+        max_length=100,
+        description="Files or folders relative to the run's working directory",
+    )
+    fail_on: Literal["error", "warning", "info"] = Field(
+        "warning", description="Suggestions this severe or worse block the gate"
+    )
+    min_confidence: float = Field(0.0, ge=0, le=1, description="Ignore less certain findings")
+    categories: list[ReviewCategory] = Field(
+        default_factory=lambda: list(REVIEW_CATEGORIES), min_length=1
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        for path in value:
+            parts = path.replace("\\", "/").split("/")
+            if path.startswith("/") or ".." in parts or not path.strip():
+                raise ValueError(f"{path!r}: paths are relative to the run's directory, no '..'")
+        return value
+
+
 AgentSpec = Annotated[
-    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent | RoutedAgent,
+    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent | RoutedAgent | ReviewAgent,
     Field(discriminator="backend"),
 ]
 
@@ -370,6 +405,11 @@ class SupervisorSpec(RunBase):
     max_iterations: int = Field(3, ge=1, le=100)
     max_parallel_workers: int = Field(4, ge=1, le=50)
     max_workers_per_iteration: int = Field(8, ge=1, le=200)
+    feedback_to_workers: bool = Field(
+        False,
+        description="Also append the reviewer's feedback to each worker's task (workers "
+        "that fix their own output, e.g. against a `review` step's findings)",
+    )
 
 
 class Handler(Strict):

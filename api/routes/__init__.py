@@ -14,6 +14,7 @@ from api.routes import (
     keys,
     metrics,
     reports,
+    reviews,
     runs,
     schema,
 )
@@ -21,7 +22,7 @@ from api.routes import (
 router = APIRouter()
 MODULES = (
     *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
-    *(analytics, alerts, reports),
+    *(analytics, alerts, reports, reviews),
 )
 for module in MODULES:
     router.include_router(module.router)
