@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.config import load_agents
 from agents.runtime import LiveRouter
-from api import errors
+from api import dashboard, errors
 from api.middleware import RequestGuard
 from api.routes import router
 from api.services.control import Cancellations
@@ -30,7 +28,6 @@ from core.flags import Flags
 from core.redact import Redactor, redact_logs
 from core.settings import Settings, load_settings
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 log = logging.getLogger(__name__)
 
@@ -122,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Content-Type", "Authorization", "X-Namespace"],
     )
     app.include_router(router)
-    site = WEB_DIR / "dist" if (WEB_DIR / "dist").is_dir() else WEB_DIR / "public"
-    app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="dashboard")
+    site = dashboard.site()
+    if site is None:
+        app.add_api_route("/", dashboard.not_built, include_in_schema=False)
+    else:
+        app.mount("/", site, name="dashboard")
     return app

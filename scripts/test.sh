@@ -12,6 +12,9 @@ npm ci --prefix tests/support/claude-cli --no-audit --no-fund --prefer-offline -
 # The published schemas of the custom resources the Helm chart renders (KEDA, Argo, cert-manager,
 # Prometheus Operator), pinned in tests/support/crd-schemas/package-lock.json.
 npm ci --prefix tests/support/crd-schemas --no-audit --no-fund --prefer-offline --loglevel=error
+# The dashboard: its packages and build (the browser tests open it), then its component tests.
+bash scripts/web-build.sh
+npm --prefix web run --silent test -- --reporter=dot
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

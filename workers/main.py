@@ -40,6 +40,7 @@ from core.health import HealthServer
 from core.receipts import ReceiptStore
 from core.redact import Redactor, redact_logs
 from core.settings import Settings
+from pool.dispatcher import PoolDispatcher
 from workers.bridge import run_bridge
 from workflows import WORKFLOWS
 
@@ -110,7 +111,8 @@ def build_workers(
             fan_out.reduce_batches,
         ]
     if "agents" in queues:
-        backends = backends if backends is not None else default_backends(settings)
+        if backends is None:  # remote steps reach the pool's agents through Redis
+            backends = default_backends(settings, PoolDispatcher(redis, settings.REDIS_PREFIX))
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)

@@ -3,6 +3,8 @@ shares (circuit breakers in Redis) and from this process (event bus)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
@@ -20,7 +22,9 @@ async def metrics(live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
     """Feature flags (`acc_feature_flag_rollout`, `acc_feature_flag_evaluations`), circuit
     breakers (`acc_breaker_state`, one series per state with value 1 for the
     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
-    counters, for Prometheus to scrape."""
+    counters and the event outbox shared by the processes of this data dir
+    (`acc_outbox_backlog`: events waiting for the broker; `acc_outbox_dropped_total`:
+    events dropped at the outbox's bound), for Prometheus to scrape."""
     registry = CollectorRegistry()
     state = Gauge(
         "acc_breaker_state",
@@ -53,6 +57,14 @@ async def metrics(live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
     )
     events.labels("published").set(bus.published)
     events.labels("failed").set(bus.failed)
+    events.labels("resent").set(bus.resent)
+    events.labels("dropped").set(bus.dropped)
+    backlog = Gauge("acc_outbox_backlog", "Events waiting in the outbox", registry=registry)
+    dropped = Gauge(
+        "acc_outbox_dropped_total", "Events the outbox dropped at its bound", registry=registry
+    )
+    backlog.set(await asyncio.to_thread(bus.backlog))
+    dropped.set(await asyncio.to_thread(bus.outbox_dropped))
     _flag_metrics(registry, flags)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

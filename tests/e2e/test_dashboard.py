@@ -1,0 +1,323 @@
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) against the
+stack `acc up` starts: sign in with a key, start a run and watch it complete, approve a
+waiting run, scrub a replay and fork, filter runs, switch theme, drive it by keyboard, and
+axe-core on every screen in every theme. Screenshots go to artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.stack import acc_up, api_headers, stack_env
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "artifacts" / "dashboard"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+WAIT_MS = 30_000
+SCRIPT_ERRORS: dict[Any, list[str]] = {}  # uncaught errors in each page's scripts
+
+if not CHROMIUM.exists():
+    pytest.skip("the dashboard tests need Chromium at /usr/bin/chromium", allow_module_level=True)
+if not (ROOT / "web" / "dist" / "index.html").exists() or not AXE.exists():
+    pytest.skip("the dashboard is not built: bash scripts/web-build.sh", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+expect.set_options(timeout=WAIT_MS)
+
+
+@dataclass
+class Stack:
+    api: str
+    key: str
+    http: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    agents = ROOT / "examples" / "routing" / "agents.yaml"
+    env = stack_env(tmp, ACC_AGENTS_FILE=str(agents))
+    with acc_up(tmp, env):
+        api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
+        headers = api_headers(tmp / ".acc")
+        with httpx.Client(base_url=api, headers=headers, timeout=60) as http:
+            yield Stack(api, headers["X-API-Key"], http)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser: Browser, stack: Stack, *, key: bool = True, theme: str = "dark") -> Page:
+    # bypass_csp: axe-core is injected as an inline script, which the page's policy refuses.
+    context = browser.new_context(
+        base_url=stack.api, viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )
+    script = f"localStorage.setItem('acc.theme', {theme!r});"
+    if key:
+        script += f"localStorage.setItem('acc.apiKey', {stack.key!r});"
+    context.add_init_script(
+        f"if (!sessionStorage.getItem('seeded')) {{ {script} "
+        "sessionStorage.setItem('seeded', '1'); }"
+    )
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda exc: SCRIPT_ERRORS.setdefault(page, []).append(str(exc)))
+    return page
+
+
+def axe(page: Page, screen: str) -> None:
+    """No serious or critical WCAG 2 A/AA violation on what the page shows now."""
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+        })"""
+    )
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{screen}: " + "; ".join(bad)
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def start(stack: Stack, spec: dict[str, Any]) -> str:
+    accepted = stack.http.post("/v1/runs", json=spec)
+    assert accepted.status_code == 202, accepted.text
+    run_id: str = accepted.json()["id"]
+    return run_id
+
+
+def shell(name: str, command: str) -> dict[str, Any]:
+    return {"name": name, "agent": {"backend": "shell", "command": command}}
+
+
+def test_a_browser_without_a_key_is_asked_for_one(browser: Browser, stack: Stack) -> None:
+    page = new_page(browser, stack, key=False)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in with an API key")).to_be_visible()
+    axe(page, "key entry")
+    shot(page, "sign-in-dark")
+    page.get_by_label("API key").fill("acc_not_a_real_key")
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_role("alert")).to_contain_text("refused this key")
+    page.get_by_label("API key").fill(stack.key)
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    assert not SCRIPT_ERRORS.get(page)
+
+
+def test_start_a_run_from_the_page_and_watch_it_complete(browser: Browser, stack: Stack) -> None:
+    page = new_page(browser, stack)
+    page.goto("/runs")
+    page.get_by_role("button", name="Start a run").click()
+    dialog = page.get_by_role("dialog", name="Start a run")
+    spec = dialog.get_by_label(re.compile("Run spec"))
+    spec.fill('{"name": "from-the-page", "steps": [{"name": "x"}]}')
+    dialog.get_by_role("button", name="Start", exact=True).click()
+    expect(dialog.get_by_role("alert")).to_contain_text("steps[0].agent")  # the API's message
+    axe(page, "start a run")
+    shot(page, "start-run-dark")
+    spec.fill(
+        '{"name": "from-the-page", "steps": ['
+        '{"name": "greet", "agent": {"backend": "shell", "command": "echo hi page"}},'
+        '{"name": "shout", "agent": {"backend": "shell", "command": "tr a-z A-Z"}}]}'
+    )
+    dialog.get_by_role("button", name="Start", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/runs/from-the-page-[0-9a-f]{12}$"))
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("from-the-page")
+    expect(page.locator("[data-step=greet]")).to_be_visible()
+    expect(heading.locator(".badge")).to_have_text("completed")
+    expect(page.get_by_test_id("run-output")).to_have_text("HI PAGE")
+    expect(page.locator("[data-step=shout] .badge")).to_have_text("completed")
+    link = page.get_by_role("link", name="Open in Temporal Web UI")
+    assert "/namespaces/default/workflows/from-the-page-" in (link.get_attribute("href") or "")
+    axe(page, "run detail")
+    shot(page, "run-detail-dark")
+    assert not SCRIPT_ERRORS.get(page)
+
+
+def test_approve_a_waiting_run_with_a_reason(browser: Browser, stack: Stack) -> None:
+    step = shell("deploy", "echo deployed")
+    step["approval"] = {"reason": "ship it?"}
+    run_id = start(stack, {"name": "needs-approval", "steps": [shell("build", "echo built"), step]})
+    page = new_page(browser, stack)
+    page.goto(f"/runs/{run_id}")  # a deep link, answered by the app
+    expect(page.get_by_role("heading", name=re.compile("Waiting for approval"))).to_be_visible()
+    expect(page.get_by_text("ship it?")).to_be_visible()
+    axe(page, "waiting run")
+    shot(page, "run-waiting-dark")
+    page.get_by_label(re.compile("Reason")).fill("looks good to me")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("heading", level=1).locator(".badge")).to_have_text("completed")
+    run = stack.http.get(f"/v1/runs/{run_id}").json()
+    assert run["status"] == "completed" and run["output"] == "deployed\n"
+    timeline = stack.http.get(f"/v1/runs/{run_id}/timeline").json()
+    decided = [e for e in timeline["entries"] if e["kind"] == "update"]
+    assert decided and "looks good to me" in (decided[0]["input"] or "")
+
+
+def test_scrub_a_replay_and_fork_from_a_step(browser: Browser, stack: Stack) -> None:
+    run_id = start(
+        stack, {"name": "to-replay", "steps": [shell("a", "echo one"), shell("b", "tr a-z A-Z")]}
+    )
+    assert stack.http.get(f"/v1/runs/{run_id}", params={"wait": 30}).json()["status"] == "completed"
+    page = new_page(browser, stack)
+    page.goto(f"/runs/{run_id}/replay")
+    scrubber = page.get_by_label(re.compile(r"Event \d+ of \d+"))
+    expect(scrubber).to_be_visible()
+    page.get_by_role("button", name=re.compile("#1 b")).click()
+    entry = page.get_by_test_id("replay-entry")
+    expect(entry).to_contain_text("step · b")
+    expect(entry.locator("pre").first).to_have_text("one")
+    scrubber.focus()
+    page.keyboard.press("Home")
+    expect(entry).to_contain_text("run ·")
+    page.get_by_role("button", name="Play").click()
+    expect(entry).to_contain_text("step · b", timeout=15_000)
+    axe(page, "replay")
+    shot(page, "replay-dark")
+    page.get_by_role("button", name=re.compile("#1 b")).click()
+    page.get_by_label("Input of step #1").fill("forked from the page")
+    page.get_by_role("button", name="Fork from step #1").click()
+    expect(page).to_have_url(re.compile(r"/runs/to-replay-[0-9a-f]{12}$"))
+    expect(page.get_by_test_id("run-output")).to_have_text("FORKED FROM THE PAGE")
+    expect(page.get_by_text("Forked from", exact=True)).to_be_visible()
+
+
+def test_filter_and_search_runs(browser: Browser, stack: Stack) -> None:
+    done = start(stack, {"name": "filter-done", "steps": [shell("a", "echo ok")]})
+    failed = start(stack, {"name": "filter-failed", "steps": [shell("a", "false")]})
+    for run_id in (done, failed):
+        stack.http.get(f"/v1/runs/{run_id}", params={"wait": 30})
+    page = new_page(browser, stack)
+    page.goto("/runs")
+    page.get_by_label("Status").select_option("failed")
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    rows = page.locator("tbody tr")
+    expect(page.locator(f"[data-run-id='{failed}']")).to_be_visible()
+    expect(page.locator(f"[data-run-id='{done}']")).to_have_count(0)
+    for badge in rows.locator(".badge").all():
+        expect(badge).to_have_text("failed")
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Search").fill("filter-done")
+    expect(page.locator(f"[data-run-id='{done}']")).to_be_visible()
+    expect(rows).to_have_count(1)
+    page.get_by_label("Pattern").select_option("saga")
+    expect(rows).to_have_count(0)
+    page.get_by_label("Pattern").select_option("pipeline")
+    expect(rows).to_have_count(1)
+    axe(page, "runs")
+    shot(page, "runs-dark")
+
+
+def test_switch_theme_and_it_stays(browser: Browser, stack: Stack) -> None:
+    page = new_page(browser, stack)
+    page.goto("/")
+    html = page.locator("html")
+    expect(html).to_have_attribute("data-theme", "dark")
+    page.get_by_label("Theme").select_option("light")
+    expect(html).to_have_attribute("data-theme", "light")
+    page.reload()
+    expect(html).to_have_attribute("data-theme", "light")
+    page.get_by_label("Theme").select_option("high-contrast")
+    expect(html).to_have_attribute("data-theme", "high-contrast")
+    page.reload()
+    expect(html).to_have_attribute("data-theme", "high-contrast")
+
+
+def test_drive_the_dashboard_by_keyboard_only(browser: Browser, stack: Stack) -> None:
+    run_id = start(stack, {"name": "keyboard", "steps": [shell("a", "echo typed")]})
+    stack.http.get(f"/v1/runs/{run_id}", params={"wait": 30})
+    page = new_page(browser, stack)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    page.keyboard.press("?")
+    sheet = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(sheet).to_be_visible()
+    axe(page, "cheat sheet")
+    page.keyboard.press("Escape")
+    expect(sheet).to_have_count(0)
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    expect(page.get_by_role("heading", name="Runs", exact=True, level=1)).to_be_visible()
+    page.keyboard.press("/")
+    expect(page.get_by_label("Search")).to_be_focused()
+    page.keyboard.type("keyboard")
+    page.keyboard.press("Escape")
+    expect(page.locator(f"[data-run-id='{run_id}']")).to_be_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(page.get_by_role("link", name="keyboard", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(f"/runs/{run_id}$"))
+    expect(page.get_by_test_id("run-output")).to_have_text("typed")
+    page.keyboard.press("g")
+    page.keyboard.press("a")
+    expect(page.get_by_role("heading", name="Agents", exact=True, level=1)).to_be_visible()
+    page.keyboard.press("t")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+
+
+def test_every_screen_passes_axe_in_every_theme(browser: Browser, stack: Stack) -> None:
+    run_id = start(stack, {"name": "screens", "steps": [shell("a", "echo x"), shell("b", "cat")]})
+    stack.http.get(f"/v1/runs/{run_id}", params={"wait": 30})
+    stack.http.post("/v1/agents/route", json={"capability": "review"})
+    screens = {
+        "overview": ("/", "Overview"),
+        "runs": ("/runs", "Runs"),
+        "run": (f"/runs/{run_id}", "screens"),
+        "replay": (f"/runs/{run_id}/replay", "Replay"),
+        "agents": ("/agents", "Agents"),
+        "not-found": ("/nothing/here", "Not found"),
+    }
+    for theme in ("dark", "light", "high-contrast"):
+        page = new_page(browser, stack, theme=theme)
+        for name, (path, heading) in screens.items():
+            page.goto(path)
+            expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+            if name == "agents":
+                expect(page.locator("[data-agent=careful-reviewer]")).to_be_visible()
+                page.get_by_label("Capability").fill("review")
+                page.get_by_role("button", name="Route").click()
+                expect(page.get_by_test_id("route-decision")).to_be_visible()
+            if name == "overview":
+                expect(page.locator(".recharts-surface").first).to_be_visible()
+            axe(page, f"{name} ({theme})")
+            shot(page, f"{name}-{theme}")
+        assert not SCRIPT_ERRORS.get(page)
+        page.context.close()

@@ -1,0 +1,153 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { lazy, Suspense, useEffect, useState } from "react";
+import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
+
+import { onUnauthorized } from "./api/client";
+import { LiveProvider } from "./api/live";
+import { KeyGate } from "./components/KeyGate";
+import { Modal } from "./components/Modal";
+import { getKey, onKeyChange, setKey } from "./lib/auth";
+import { CHEAT_SHEET, useShortcuts } from "./lib/shortcuts";
+import { THEMES, useTheme, type Theme } from "./lib/theme";
+
+const Overview = lazy(() => import("./pages/Overview"));
+const Runs = lazy(() => import("./pages/Runs"));
+const RunDetail = lazy(() => import("./pages/RunDetail"));
+const Replay = lazy(() => import("./pages/Replay"));
+const Agents = lazy(() => import("./pages/Agents"));
+
+const THEME_LABEL: Record<Theme, string> = {
+  dark: "Dark",
+  light: "Light",
+  "high-contrast": "High contrast",
+};
+
+export function App() {
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [theme, setTheme, cycleTheme] = useTheme();
+  const [help, setHelp] = useState(false);
+  const [refused, setRefused] = useState<string | null>(null);
+  const [hasKey, setHasKey] = useState(() => getKey() !== null);
+
+  useEffect(
+    () =>
+      onUnauthorized(() =>
+        setRefused(
+          getKey()
+            ? "The API refused this key (revoked, expired, or of another API)."
+            : "The API needs a key.",
+        ),
+      ),
+    [],
+  );
+  useEffect(
+    () =>
+      onKeyChange(() => {
+        setHasKey(getKey() !== null);
+        setRefused(null);
+        queryClient.clear();
+      }),
+    [queryClient],
+  );
+
+  useShortcuts({
+    "?": () => setHelp((open) => !open),
+    "g o": () => navigate("/"),
+    "g r": () => navigate("/runs"),
+    "g a": () => navigate("/agents"),
+    t: cycleTheme,
+  });
+
+  return (
+    <LiveProvider mode={{ kind: "poll", intervalMs: 1000 }}>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <NavLink to="/" className="brand" end>
+          acc
+        </NavLink>
+        <nav aria-label="Main">
+          <NavLink to="/" end>
+            Overview
+          </NavLink>
+          <NavLink to="/runs">Runs</NavLink>
+          <NavLink to="/agents">Agents</NavLink>
+        </nav>
+        <div className="tools">
+          <label htmlFor="theme" className="visually-hidden">
+            Theme
+          </label>
+          <select id="theme" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+            {THEMES.map((t) => (
+              <option key={t} value={t}>
+                {THEME_LABEL[t]}
+              </option>
+            ))}
+          </select>
+          <button type="button" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts">
+            ?
+          </button>
+          {hasKey && (
+            <button type="button" onClick={() => setKey(null)}>
+              Sign out
+            </button>
+          )}
+        </div>
+      </header>
+      {refused !== null ? (
+        <KeyGate reason={refused} />
+      ) : (
+        <Suspense
+          fallback={
+            <main className="page" id="main" aria-busy="true">
+              <p className="muted">Loading…</p>
+            </main>
+          }
+        >
+          <Routes>
+            <Route path="/" element={<Overview />} />
+            <Route path="/runs" element={<Runs />} />
+            <Route path="/runs/:id" element={<RunDetail />} />
+            <Route path="/runs/:id/replay" element={<Replay />} />
+            <Route path="/agents" element={<Agents />} />
+            <Route
+              path="*"
+              element={
+                <main className="page" id="main">
+                  <h1>Not found</h1>
+                  <p>
+                    No page here. <NavLink to="/">Back to the overview</NavLink>
+                  </p>
+                </main>
+              }
+            />
+          </Routes>
+        </Suspense>
+      )}
+      {help && (
+        <Modal title="Keyboard shortcuts" onClose={() => setHelp(false)}>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Keys</th>
+                <th scope="col">Does</th>
+              </tr>
+            </thead>
+            <tbody>
+              {CHEAT_SHEET.map(([keys, does]) => (
+                <tr key={keys}>
+                  <td>
+                    <kbd>{keys}</kbd>
+                  </td>
+                  <td>{does}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Modal>
+      )}
+    </LiveProvider>
+  );
+}

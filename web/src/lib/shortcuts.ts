@@ -1,0 +1,60 @@
+// Keyboard shortcuts: single keys and g-prefixed pairs, ignored while typing in a field.
+import { useEffect, useRef } from "react";
+
+export type Shortcuts = Record<string, (event: KeyboardEvent) => void>;
+
+export const CHEAT_SHEET: [string, string][] = [
+  ["?", "this cheat sheet"],
+  ["/", "search (runs list)"],
+  ["j / k", "next / previous row"],
+  ["Enter", "open the selected row"],
+  ["g o", "go to the overview"],
+  ["g r", "go to runs"],
+  ["g a", "go to agents"],
+  ["n", "start a run (runs list)"],
+  ["t", "next theme (dark, light, high contrast)"],
+  ["Esc", "close a dialog, leave a field"],
+];
+
+function typing(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  const tag = target.tagName;
+  return (
+    target.isContentEditable ||
+    tag === "TEXTAREA" ||
+    tag === "SELECT" ||
+    (tag === "INPUT" && !["checkbox", "radio", "range", "button"].includes((target as HTMLInputElement).type))
+  );
+}
+
+/** Bind `shortcuts` ("j", "?", "g r"...) on the document while the component is mounted. */
+export function useShortcuts(shortcuts: Shortcuts): void {
+  const current = useRef(shortcuts);
+  current.current = shortcuts;
+  useEffect(() => {
+    let prefix: string | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (typing(event.target)) return;
+      const key = prefix ? `${prefix} ${event.key}` : event.key;
+      prefix = null;
+      clearTimeout(timer);
+      const handler = current.current[key];
+      if (handler) {
+        event.preventDefault();
+        handler(event);
+        return;
+      }
+      if (event.key === "g" && Object.keys(current.current).some((k) => k.startsWith("g "))) {
+        prefix = "g";
+        timer = setTimeout(() => (prefix = null), 1500);
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("keydown", onKey);
+      clearTimeout(timer);
+    };
+  }, []);
+}

@@ -1,0 +1,162 @@
+import { useMemo } from "react";
+import { Link } from "react-router-dom";
+import {
+  Bar,
+  BarChart,
+  CartesianGrid,
+  Legend,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from "recharts";
+
+import type { RunSummary } from "../api/client";
+import { useAgents, useHealth, useRuns } from "../api/hooks";
+import { ErrorBox } from "../components/ErrorBox";
+import { StatusBadge } from "../components/StatusBadge";
+import { percent } from "../lib/format";
+
+const SERIES = [
+  ["completed", "var(--ok)"],
+  ["failed", "var(--bad)"],
+  ["active", "var(--accent)"],
+  ["other", "var(--muted)"],
+] as const;
+
+export interface Kpis {
+  total: number;
+  active: number;
+  waiting: number;
+  completed: number;
+  failed: number;
+  completionRate: number | null;
+}
+
+export function kpis(runs: RunSummary[]): Kpis {
+  const ended = runs.filter((r) => !["running", "waiting", "stuck"].includes(r.status));
+  const completed = runs.filter((r) => r.status === "completed").length;
+  return {
+    total: runs.length,
+    active: runs.filter((r) => r.status === "running" || r.status === "stuck").length,
+    waiting: runs.filter((r) => r.status === "waiting").length,
+    completed,
+    failed: runs.filter((r) => r.status === "failed" || r.status === "timed_out").length,
+    completionRate: ended.length ? completed / ended.length : null,
+  };
+}
+
+/** Runs started per hour over the last 24 hours, by how they stand. */
+export function runsPerHour(runs: RunSummary[], now = Date.now()) {
+  const hour = 3_600_000;
+  const start = Math.floor(now / hour) * hour - 23 * hour;
+  const buckets = Array.from({ length: 24 }, (_, i) => ({
+    hour: new Date(start + i * hour).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    completed: 0,
+    failed: 0,
+    active: 0,
+    other: 0,
+  }));
+  for (const run of runs) {
+    if (!run.started_at) continue;
+    const index = Math.floor((Date.parse(run.started_at) - start) / hour);
+    const bucket = buckets[index];
+    if (!bucket) continue;
+    if (run.status === "completed") bucket.completed++;
+    else if (run.status === "failed" || run.status === "timed_out") bucket.failed++;
+    else if (["running", "waiting", "stuck"].includes(run.status)) bucket.active++;
+    else bucket.other++;
+  }
+  return buckets;
+}
+
+export default function Overview() {
+  const runs = useRuns({ limit: 1000 });
+  const agents = useAgents();
+  const health = useHealth();
+  const list = useMemo(() => runs.data ?? [], [runs.data]);
+  const k = kpis(list);
+  const chart = useMemo(() => runsPerHour(list), [list]);
+  const busyAgents = (agents.data ?? []).filter((a) => a.in_flight > 0).length;
+
+  return (
+    <main className="page" id="main">
+      <h1>Overview</h1>
+      <ErrorBox error={runs.error} />
+      <section aria-labelledby="kpi-title">
+        <h2 id="kpi-title" className="visually-hidden">
+          Key figures
+        </h2>
+        <dl className="kpis">
+          <Kpi label="Runs (latest 1000)" value={runs.isPending ? "…" : String(k.total)} />
+          <Kpi label="Completion rate" value={percent(k.completionRate)} />
+          <Kpi label="Running" value={String(k.active)} to="/runs?status=running" />
+          <Kpi label="Waiting for a person" value={String(k.waiting)} to="/runs?status=waiting" />
+          <Kpi label="Failed" value={String(k.failed)} to="/runs?status=failed" />
+          <Kpi
+            label="Active agents"
+            value={agents.data ? `${busyAgents} / ${agents.data.length}` : "—"}
+            to="/agents"
+          />
+        </dl>
+      </section>
+      <div className="grid2">
+        <section className="card" aria-labelledby="chart-title">
+          <h2 id="chart-title">Runs started per hour (24 h)</h2>
+          <div className="chart" role="img" aria-label="Bar chart of runs started per hour">
+            <ResponsiveContainer width="100%" height={240}>
+              <BarChart data={chart} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
+                <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
+                <XAxis dataKey="hour" stroke="var(--muted)" fontSize={12} interval={3} />
+                <YAxis allowDecimals={false} stroke="var(--muted)" fontSize={12} />
+                <Tooltip
+                  contentStyle={{ background: "var(--surface)", border: "1px solid var(--border)" }}
+                />
+                <Legend />
+                {SERIES.map(([key, color]) => (
+                  <Bar key={key} dataKey={key} stackId="runs" fill={color} isAnimationActive={false} />
+                ))}
+              </BarChart>
+            </ResponsiveContainer>
+          </div>
+        </section>
+        <section className="card" aria-labelledby="health-title">
+          <h2 id="health-title">System health</h2>
+          <ErrorBox error={health.error} />
+          {health.data && (
+            <>
+              <p>
+                Overall: <StatusBadge status={health.data.status} />
+              </p>
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th scope="col">Part</th>
+                    <th scope="col">State</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {Object.entries(health.data.checks).map(([part, state]) => (
+                    <tr key={part}>
+                      <th scope="row">{part}</th>
+                      <td>{state === "ok" ? <StatusBadge status="ok" /> : <span className="bad-text">{state}</span>}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )}
+        </section>
+      </div>
+    </main>
+  );
+}
+
+function Kpi({ label, value, to }: { label: string; value: string; to?: string }) {
+  return (
+    <div className="kpi">
+      <dt>{label}</dt>
+      <dd>{to ? <Link to={to}>{value}</Link> : value}</dd>
+    </div>
+  );
+}
