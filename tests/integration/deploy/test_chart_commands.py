@@ -110,7 +110,7 @@ def _port(env: dict[str, str]) -> str:
     return env["ACC_POOL_PORT"] if "ACC_POOL_NODE_ID" in env else env["ACC_API_PORT"]
 
 
-@pytest.mark.timeout(600)  # five processes start at once: slow on a loaded machine
+@pytest.mark.timeout(900)  # five processes start at once: slow on a loaded machine
 async def test_the_charts_worker_and_api_commands_serve_a_run(
     tmp_path: Path,
     temporal_env: WorkflowEnvironment,
@@ -154,11 +154,14 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
         # The Docker HEALTHCHECK of each container
         for component, env in envs.items():
             check = subprocess.run(
-                [sys.executable, "-m", "core.health"], env=env, capture_output=True, timeout=30
+                [sys.executable, "-m", "core.health"], env=env, capture_output=True, timeout=120
             )
             assert check.returncode == 0, (component, check.stderr)
         ready = subprocess.run(
-            [str(ACC), "health", "--ready"], env=envs["worker-orchestration"], capture_output=True
+            [str(ACC), "health", "--ready"],
+            env=envs["worker-orchestration"],
+            capture_output=True,
+            timeout=240,
         )
         assert ready.returncode == 0, ready.stderr
 
@@ -168,7 +171,7 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
             env=envs["api"],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=240,
         )
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip().splitlines()[-1]
