@@ -175,7 +175,20 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    aggregator = Aggregator(settings, engine)
+
+    async def ready() -> str | None:
+        if stop.is_set():
+            return "draining: stopping after SIGTERM"
+        return None if getattr(aggregator, "consumer", None) else "not consuming yet"
+
     try:
-        await Aggregator(settings, engine).run(stop)
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.HEALTH_PORT is not None:  # /healthz, /readyz, /metrics (core/health.py)
+                from core.health import HealthServer
+
+                health = HealthServer(settings.HEALTH_HOST, settings.HEALTH_PORT, ready)
+                await stack.enter_async_context(health)
+            await aggregator.run(stop)
     finally:
         await engine.dispose()
