@@ -10,9 +10,10 @@ from pathlib import Path
 
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The API's own prefixes: a path under them that matched no route stays a JSON 404.
@@ -63,7 +64,10 @@ async def not_built() -> HTMLResponse:
     return HTMLResponse(NOT_BUILT, headers={"Cache-Control": "no-cache"})
 
 
-def site(web_dir: Path = WEB_DIR) -> Dashboard | None:
-    """The built dashboard, or None when web/dist has no index.html."""
+def site(web_dir: Path = WEB_DIR) -> ASGIApp | None:
+    """The built dashboard (gzipped for browsers that take it), or None when web/dist has
+    no index.html."""
     dist = web_dir / "dist"
-    return Dashboard(directory=dist, html=True) if (dist / "index.html").is_file() else None
+    if not (dist / "index.html").is_file():
+        return None
+    return GZipMiddleware(Dashboard(directory=dist, html=True), minimum_size=1024)

@@ -138,6 +138,11 @@ def test_a_browser_without_a_key_is_asked_for_one(browser: Browser, stack: Stack
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert not SCRIPT_ERRORS.get(page)
+    # A link with the key in its fragment signs in, and the key leaves the address at once.
+    linked = new_page(browser, stack, key=False)
+    linked.goto(f"/runs#key={stack.key}")
+    expect(linked.get_by_role("heading", name="Runs", exact=True, level=1)).to_be_visible()
+    assert linked.url.endswith("/runs")
 
 
 def test_start_a_run_from_the_page_and_watch_it_complete(browser: Browser, stack: Stack) -> None:

@@ -9,8 +9,9 @@ import { Modal } from "./components/Modal";
 import { getKey, onKeyChange, setKey } from "./lib/auth";
 import { CHEAT_SHEET, useShortcuts } from "./lib/shortcuts";
 import { THEMES, useTheme, type Theme } from "./lib/theme";
+// The landing screen comes with the app; the others load when first opened.
+import Overview from "./pages/Overview";
 
-const Overview = lazy(() => import("./pages/Overview"));
 const Runs = lazy(() => import("./pages/Runs"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
 const Replay = lazy(() => import("./pages/Replay"));

@@ -39,7 +39,7 @@ def app_with(web: Path) -> TestClient:
 def built(tmp_path: Path) -> Path:
     (tmp_path / "dist" / "assets").mkdir(parents=True)
     (tmp_path / "dist" / "index.html").write_text("<div id=root>app</div>")
-    (tmp_path / "dist" / "assets" / "index-abc123.js").write_text("console.log(1)")
+    (tmp_path / "dist" / "assets" / "index-abc123.js").write_text("console.log(1);" * 200)
     return tmp_path
 
 
@@ -55,8 +55,9 @@ def test_deep_links_answer_with_the_app(built: Path) -> None:
 
 def test_files_and_api_paths_are_not_the_app(built: Path) -> None:
     client = app_with(built)
-    asset = client.get("/assets/index-abc123.js")
+    asset = client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
     assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+    assert asset.headers["content-encoding"] == "gzip" and asset.text.startswith("console")
     assert client.get("/assets/missing.js").status_code == 404
     missing = client.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
