@@ -25,6 +25,15 @@ from core.settings import Settings
 from core.specs import LOST_WORKER_RETRIES, render
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
+REMOTE_WAIT = timedelta(seconds=2)  # between looks for a connected remote agent
+
+
+def _no_agent_yet(exc: Exception) -> bool:
+    return (
+        isinstance(exc, ApplicationError)
+        and exc.type == "RemoteUnavailable"
+        and not exc.non_retryable
+    )
 
 
 class Progress:
@@ -76,7 +85,8 @@ class AgentActivities:
         info = activity.info()
         progress = Progress(info.heartbeat_details)
         failures = int(progress.state.get("failures", 0))
-        lost = info.attempt - 1 - failures  # earlier attempts that never reported
+        waits = int(progress.state.get("waits", 0))  # attempts that found no remote agent
+        lost = info.attempt - 1 - failures - waits  # earlier attempts that never reported
         await self._emit(
             task,
             "step.started",
@@ -87,6 +97,11 @@ class AgentActivities:
         except Exception as exc:
             failed = {"attempt": info.attempt, "error": str(exc) or repr(exc)}
             await self._emit(task, "step.failed", failed)
+            if _no_agent_yet(exc):  # a remote agent may connect: wait, not the agent's failure
+                progress.record(waits=waits + 1)
+                raise ApplicationError(
+                    str(exc), type="RemoteUnavailable", next_retry_delay=REMOTE_WAIT
+                ) from exc
             raise self._counted(task, progress, failures + 1, exc) from exc
         except BaseException as exc:  # cancelled, or the worker shuts down: not the agent's
             await self._emit(task, "step.failed", {"attempt": info.attempt, "error": repr(exc)})
@@ -200,6 +215,7 @@ class AgentActivities:
         return render(task.template, texts)
 
     async def _emit(self, task: AgentTask, kind: str, data: dict[str, Any]) -> None:
+        usage = {k: data[k] for k in ("cost_usd", "input_tokens", "output_tokens") if k in data}
         await self._bus.publish(
             Event.model_validate(
                 {
@@ -208,7 +224,29 @@ class AgentActivities:
                     "run_id": task.run_id,
                     "tenant": task.tenant,
                     "step": task.step_name,
+                    "agent": agent_label(task),
+                    "cost_usd": usage.get("cost_usd"),
+                    "tokens": (
+                        usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+                        if "input_tokens" in usage or "output_tokens" in usage
+                        else None
+                    ),
                     "data": {"index": task.step_index, **data},
                 }
             )
         )
+
+
+def agent_label(task: AgentTask) -> str:
+    """Who ran the step, as events name it: the backend and its model, capability, plugin or
+    agent id (`llm:gpt-4o`, `routed:review`, `shell`)."""
+    agent = task.agent
+    detail = next(
+        (
+            value
+            for name in ("model", "capability", "plugin", "agent_id")
+            if isinstance(value := getattr(agent, name, None), str) and value
+        ),
+        None,
+    )
+    return f"{agent.backend}:{detail}" if detail else agent.backend

@@ -19,7 +19,8 @@ worker applies the same shared limits (all kept in Redis, see breakers.py and li
    but failed (`outcome.error`) counts against the agent only, since its backend worked
    (a shell step's failing command must not take the shell backend from every run).
    Non-retryable errors (bad input or configuration) and 429s say nothing of health and
-   count nowhere. A breaker that changes state publishes "breaker.changed".
+   count nowhere, nor does a remote step finding no connected agent (RemoteUnavailable).
+   A breaker that changes state publishes "breaker.changed".
 
 Refusals are `ApplicationError`s Temporal retries: NoAgentAvailable, AtCapacity,
 CircuitOpen (after the breaker's reset), RateLimited (after the wait); NoAgentsDeclared,
@@ -304,6 +305,8 @@ class AgentRuntime:
             if limiter is not None:
                 delay = exc.next_retry_delay.total_seconds() if exc.next_retry_delay else None
                 await limiter.block(retry_delay(1, delay))
+        elif exc.type == "RemoteUnavailable":  # no remote agent connected yet: not health
+            return
         elif not exc.non_retryable:  # non-retryable: bad input or configuration, not health
             await self._record(task, dict.fromkeys(keys, True), publish)
 

@@ -14,6 +14,7 @@ from agents.runtime import LiveRouter
 from api.services.control import Cancellations
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
+from core.flags import Flags
 from core.settings import Settings
 
 
@@ -54,6 +55,11 @@ def get_cancellations(request: Request) -> Cancellations:
     return cancellations
 
 
+def get_flags(request: Request) -> Flags:
+    flags: Flags = request.app.state.flags
+    return flags
+
+
 def get_router(request: Request) -> LiveRouter:
     router: LiveRouter = request.app.state.router
     return router
@@ -67,3 +73,4 @@ ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 RouterDep = Annotated[LiveRouter, Depends(get_router)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
+FlagsDep = Annotated[Flags, Depends(get_flags)]

@@ -9,7 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import temporal
@@ -17,6 +20,42 @@ from core.errors import AccError
 from core.specs import PATTERNS
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong (`type`), for people (`message`), and the
+    fields or values at fault (`details`)."""
+
+    error: ErrorDetail
+
+
+_WHY = {
+    400: "The body is not valid JSON",
+    401: "No valid credential (X-API-Key or a bearer token)",
+    403: "The credential lacks the scope this needs",
+    404: "No such resource for this tenant",
+    409: "The resource's state does not allow it",
+    413: "The body is larger than ACC_API_MAX_BODY_BYTES",
+    415: "A body that is not application/json",
+    422: "A field is invalid; `details` names each",
+    429: "Too many requests or running runs; see Retry-After",
+    503: "A service acc needs (Temporal, Redis, SQL) is unreachable",
+}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes, all with the one error shape."""
+    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+
+
+# What any authenticated operation can answer besides its own result.
+GUARDED = documented(400, 401, 403, 413, 415, 422, 429, 503)
 
 
 def error_response(
@@ -61,11 +100,29 @@ async def on_acc_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
 
 
-async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    kinds = {
+        400: "invalid_json",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }
     kind = kinds.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, kind, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    return error_response(exc.status_code, kind, str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """The methods the API's operations take at this path, when any does: the dashboard's
+    files are mounted at / and would otherwise answer for every path with "GET, HEAD"."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods)) or None
 
 
 async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:

@@ -24,6 +24,7 @@ from core.artifacts import ArtifactStore
 from core.audit import AuditEvent, AuditLog
 from core.auth import ApiKeys, Authenticator, OidcTokens, Principal
 from core.bus import EventBus
+from core.flags import Flags
 from core.redact import Redactor, redact_logs
 from core.settings import Settings, load_settings
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()
         state.cancellations = Cancellations(settings.CANCEL_GRACE_SECONDS)
+        state.flags = Flags(settings)
         state.http = httpx.AsyncClient(timeout=10)
         oidc = OidcTokens(settings, state.http) if settings.OIDC_ISSUER else None
         state.authenticator = Authenticator(ApiKeys(state.engine), oidc)

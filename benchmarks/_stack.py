@@ -33,6 +33,7 @@ PORT_SETTINGS = (
     "ACC_TEMPORAL_METRICS_PORT",
     "ACC_KAFKA_PORT",
     "ACC_API_PORT",
+    "ACC_POOL_PORT",
 )
 UP_LINE = re.compile(r"acc is up(?: in ([\d.]+)s)?")
 

@@ -63,7 +63,8 @@ def route(
 
 def agents() -> None:
     """List the declared agents (the API's ACC_AGENTS_FILE) with their tasks in flight
-    across all workers, and every circuit breaker's state.
+    across all workers, the remote agents connected to any pool node (`acc agent
+    connect`), and every circuit breaker's state.
 
     [bold]Examples[/]
       acc agents
@@ -71,8 +72,25 @@ def agents() -> None:
     try:
         with ApiClient.of(load_cli_settings()) as api:
             declared, breakers = api.agents(), api.breakers()
+            pool = api.connected_agents()
     except CliError as exc:
         raise fail(str(exc)) from None
+    if pool["agents"]:
+        columns = ("agent", "node", "capabilities", "capacity", "in flight", "connected")
+        remote = Table(*columns, title=f"Connected to the pool ({len(pool['nodes'])} node(s))")
+        for a in pool["agents"]:
+            since = max(0, time.time() - a["connected_at"])
+            remote.add_row(
+                escape(a["agent_id"]),
+                escape(a["node"]),
+                escape(", ".join(a["capabilities"])),
+                str(a["capacity"]),
+                str(a["load"]),
+                f"{since:.0f}s ago",
+            )
+        console.print(remote)
+    else:
+        console.print(f"No remote agent is connected ({len(pool['nodes'])} pool node(s) up).")
     if not declared:
         console.print("No agents are declared: set ACC_AGENTS_FILE (see docs/AGENTS.md).")
     else:

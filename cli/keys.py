@@ -1,8 +1,11 @@
 """`acc keys create|list|revoke`: API keys of your tenant (an admin key is needed; `acc up`
-made one for this machine, in ACC_DATA_DIR/admin.key)."""
+made one for this machine, in ACC_DATA_DIR/admin.key). `acc keys bootstrap` makes a
+deployment's first admin key straight in its database."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -11,6 +14,8 @@ from rich.table import Table
 
 from cli.output import console, fail, settings
 from cli.runs import ApiClient, CliError
+from core import db
+from core.auth import ApiKeys
 
 app = typer.Typer(help="API keys: make, list and revoke them.", no_args_is_help=True)
 SCOPES_HELP = "runs:read, runs:write, runs:approve, agents:connect, admin (repeat)"
@@ -77,3 +82,35 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (acc keys li
     except CliError as exc:
         raise fail(str(exc)) from None
     console.print(f"Key {escape(key_id)} revoked.")
+
+
+@app.command()
+def bootstrap(
+    name: Annotated[str, typer.Argument(help="Who will use the key")] = "admin",
+    tenant: Annotated[str | None, typer.Option(help="Its tenant (default: ACC_TENANT)")] = None,
+    expires_in_days: Annotated[float, typer.Option(help="Days until it expires")] = 30,
+) -> None:
+    """Make the first admin key of a deployment straight in its database (no API key is
+    needed, the database credentials are), and print its token, shown this once. On
+    Kubernetes: kubectl exec deploy/acc-api -- acc keys bootstrap ops-admin"""
+    asyncio.run(_bootstrap(name, tenant, expires_in_days))
+
+
+async def _bootstrap(name: str, tenant: str | None, expires_in_days: float) -> None:
+    current = settings(discover=False)
+    engine = db.create_engine(current)
+    try:
+        await db.migrate(engine, current.DATABASE_SCHEMA)
+        _, token = await ApiKeys(engine).create(
+            name,
+            tenant or current.TENANT,
+            ["admin"],
+            expires_in=timedelta(days=expires_in_days),
+        )
+    except Exception as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise fail(f"could not make the key in {where}: {exc}") from None
+    finally:
+        await engine.dispose()
+    console.print(f"Admin key for tenant {escape(tenant or current.TENANT)}, shown only now:")
+    console.print(token, markup=False, highlight=False)

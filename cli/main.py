@@ -20,7 +20,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import agents as agent_commands
+from cli import events as event_commands
+from cli import health as health_command
 from cli import keys as key_commands
+from cli import pool as pool_commands
+from cli import review as review_command
 from cli import run_commands, stack
 from cli import task as task_command
 from cli.output import console, err_console, fail
@@ -48,7 +52,11 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+pool_commands.register(app)
+review_command.register(app)
+health_command.register(app)
 app.add_typer(key_commands.app, name="keys")
+app.add_typer(event_commands.app, name="events")
 
 
 class Shutdown(Exception):
@@ -103,6 +111,7 @@ def _urls(settings: Settings) -> dict[str, str]:
         "API docs": f"{settings.api_url}/docs",
         "Dashboard": f"{settings.api_url}/",
         "Temporal Web UI": settings.temporal_ui_url,
+        "Pool (agents, live)": ", ".join(settings.pool_urls),
         "Kafka bootstrap": settings.kafka_bootstrap,
         "Logs": str(settings.data_dir / "logs"),
     }
@@ -140,7 +149,8 @@ def up(
 
     Starts what is not configured elsewhere: a Temporal dev server with its Web UI
     (unless ACC_TEMPORAL_ADDRESS), a Kafka-protocol broker (unless ACC_KAFKA_BOOTSTRAP),
-    Redis (unless ACC_REDIS_URL), then the workers and the API. SQL is a SQLite file
+    Redis (unless ACC_REDIS_URL), then the workers, the API and one WebSocket pool node
+    (ACC_POOL_PORT), whose URL it prints. SQL is a SQLite file
     unless ACC_DATABASE_URL names PostgreSQL.
 
     [bold]Examples[/]
@@ -232,8 +242,10 @@ def down() -> None:
 
 # Parts the stack runs degraded without: what they serve waits or falls back.
 DEGRADED_WITHOUT = {
-    "kafka": "events are not published until it returns",
+    "kafka": "events wait in the outbox until it returns",
+    "aggregator": "run lists come from Temporal visibility; analytics stop at its last report",
     "redis": "breakers fall back to each worker's own state; routed steps wait for it",
+    "pool": "remote steps wait for an agent; `acc watch` polls the API instead",
 }
 
 
@@ -253,7 +265,7 @@ def status() -> None:
             ".acc/stack.json here and in parent folders; ACC_DATA_DIR names another); "
             "checking the services the settings name."
         )
-    names = ["temporal", "kafka", "redis", "database", "worker", "api"]
+    names = ["temporal", "kafka", "redis", "database", "worker", "aggregator", "api", "pool"]
     results = asyncio.run(_probe_all(settings, names))
     restarts = state.get("restarts")
     restarted = restarts if isinstance(restarts, dict) else {}
@@ -299,6 +311,22 @@ def worker(
     queues = ALL_QUEUES if queue is QueueChoice.all else (queue.value,)
     try:
         asyncio.run(serve(settings, queues))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def aggregator() -> None:
+    """Run an aggregator until SIGTERM: it reads the events topic in a consumer group
+    (ACC_AGGREGATOR_GROUP; run several to share the partitions), keeps the runs
+    projection and 1-minute rollups in SQL, and publishes 1-second windows to
+    ACC_METRICS_TOPIC (docs/ANALYTICS.md)."""
+    from analytics.aggregator import serve
+
+    settings = settings_()
+    _configure_logging(settings)
+    try:
+        asyncio.run(serve(settings))
     except Exception as exc:
         raise fail(str(exc)) from None
 

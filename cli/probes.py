@@ -83,6 +83,23 @@ async def database_probe(settings: Settings) -> str | None:
     return None
 
 
+async def aggregator_probe(settings: Settings) -> str | None:
+    """An aggregator reported in SQL within the last 10 seconds."""
+    from analytics.heartbeats import alive
+
+    if (reason := await database_probe(settings)) is not None:
+        return reason
+    engine = db.create_engine(settings)
+    try:
+        if not await asyncio.wait_for(alive(engine, 10), 5):
+            return "no aggregator has reported in the last 10 s"
+    except Exception as exc:
+        return f"unreadable: {_short(exc)}"
+    finally:
+        await engine.dispose()
+    return None
+
+
 async def worker_probe(settings: Settings) -> str | None:
     try:
         client = await temporal.connect(settings)
@@ -118,13 +135,28 @@ async def api_probe(settings: Settings) -> str | None:
     return None
 
 
+async def pool_probe(settings: Settings) -> str | None:
+    """The first pool node's /readyz (plain HTTP on its WebSocket port)."""
+    url = settings.pool_urls[0].replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    try:
+        async with httpx.AsyncClient(timeout=3) as http:
+            resp = await http.get(f"{url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"unreachable at {url}: {_short(exc)}"
+    if resp.status_code != 200:
+        return f"not ready: {resp.text[:200]}"
+    return None
+
+
 PROBES: dict[str, Probe] = {
     "temporal": temporal_probe,
     "kafka": kafka_probe,
     "redis": redis_probe,
     "database": database_probe,
     "worker": worker_probe,
+    "aggregator": aggregator_probe,
     "api": api_probe,
+    "pool": pool_probe,
 }
 
 

@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cli.live import RunFeed
 from core.settings import Settings
 from core.specs import RunSpec, parse_spec
 
@@ -100,6 +101,7 @@ def load_spec(path: Path) -> RunSpec:
 class ApiClient:
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 70.0) -> None:
         self.base_url = base_url
+        self.settings: Settings | None = None  # set by `of`: where the pool is, for follow
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
 
@@ -107,7 +109,9 @@ class ApiClient:
     def of(cls, settings: Settings) -> ApiClient:
         """The API of these settings, with their key (ACC_API_KEY, its file, or the local
         admin key `acc up` made)."""
-        return cls(settings.api_url, settings.api_key())
+        client = cls(settings.api_url, settings.api_key())
+        client.settings = settings
+        return client
 
     def __enter__(self) -> ApiClient:
         return self
@@ -175,6 +179,10 @@ class ApiClient:
         result: list[dict[str, Any]] = self.request("GET", "/v1/agents")
         return result
 
+    def connected_agents(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/agents/connected")
+        return result
+
     def breakers(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/v1/agents/breakers")
         return result
@@ -232,19 +240,31 @@ def follow(
     on_waiting: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Show the run's steps live until it ends; return its final view. When the run waits
-    for a decision, `on_waiting` (if given) is asked for it."""
+    for a decision, `on_waiting` (if given) is asked for it.
+
+    The run's events come pushed by the WebSocket pool (`cli/live.py`): the view is read
+    again when one arrives. Without a pool, the API is polled (`wait` long-polls)."""
+    feed = RunFeed(api.settings, run_id) if api.settings is not None else None
     run = riding_out_restarts(lambda: api.get(run_id), console)
-    with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
-        while run["status"] in ("running", "waiting"):
-            if run["status"] == "waiting" and on_waiting is not None:
-                live.stop()
-                on_waiting(run)
-                live.start()
-            started = time.monotonic()
-            run = riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
-            live.update(render(run))
-            # `wait` returns early only when the run ended; keep a floor on polling anyway.
-            time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
+    try:
+        with Live(render(run), console=console, refresh_per_second=8, transient=False) as live:
+            while run["status"] in ("running", "waiting"):
+                if run["status"] == "waiting" and on_waiting is not None:
+                    live.stop()
+                    on_waiting(run)
+                    live.start()
+                started = time.monotonic()
+                if feed is not None and not feed.broken.is_set():
+                    feed.wait()
+                    run = riding_out_restarts(lambda: api.get(run_id), console)
+                else:
+                    run = riding_out_restarts(lambda: api.get(run_id, wait=poll), console)
+                live.update(render(run))
+                # `wait` returns early only when the run ended; keep a floor on polling anyway.
+                time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
+    finally:
+        if feed is not None:
+            feed.close()
     console.line()
     return run
 

@@ -52,7 +52,7 @@ class Part:
 
 def plan(settings: Settings) -> list[Part]:
     """The parts `acc up` starts: embedded servers for whatever is not configured, then
-    the worker and the API."""
+    the worker, an aggregator, the API and one pool node."""
     data = settings.data_dir
     parts: list[Part] = []
     try:
@@ -92,10 +92,16 @@ def plan(settings: Settings) -> list[Part]:
     # The API does not need the workers to start, so both start in the second wave.
     worker = [sys.executable, "-m", "cli", "worker"]
     parts.append(Part("worker", "Workers", worker, probe="worker", wave=1))
+    aggregator = [sys.executable, "-m", "cli", "aggregator"]
+    parts.append(Part("aggregator", "Aggregator", aggregator, probe="aggregator", wave=1))
     api = [sys.executable, "-m", "cli", "api"]
     parts.append(
         Part("api", "API + dashboard", api, [(settings.API_PORT, "ACC_API_PORT")], "api", wave=1)
     )
+    # One pool node: remote agents and live subscribers over WebSocket.
+    pool = [sys.executable, "-m", "cli", "pool"]
+    pool_ports = [(settings.POOL_PORT, "ACC_POOL_PORT")]
+    parts.append(Part("pool", "WebSocket pool", pool, pool_ports, "pool", wave=1))
     return parts
 
 
@@ -192,7 +198,7 @@ def read_state(path: Path) -> dict[str, object]:
 # Where the stack's services are, recorded so commands run elsewhere find the same ones.
 RECORDED_SETTINGS = (
     *("TEMPORAL_ADDRESS", "KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "DATABASE_SCHEMA"),
-    *("API_URL", "ORCHESTRATION_QUEUE", "AGENTS_QUEUE", "PAYLOAD_KEYS_FILE"),
+    *("API_URL", "ORCHESTRATION_QUEUE", "AGENTS_QUEUE", "PAYLOAD_KEYS_FILE", "POOL_URL"),
 )
 
 

@@ -1,9 +1,10 @@
 """The event bus: one aiokafka producer per process, built at start-up and injected.
 
 Delivery is at-least-once and never blocks a run: publishing waits only until the
-event is queued in the producer, and a broker that is down is logged and counted,
-not raised into the agent step that emitted the event. Consumers must be idempotent
-(events carry a unique `id`).
+event is queued in the producer. An event the broker does not take (it is down, or lost
+its topic) goes to the outbox (`core/outbox.py`, a bounded SQLite file in the data dir)
+and is sent again, in publication order, once the broker answers; nothing is raised into
+the agent step that emitted it. Consumers must be idempotent (events carry a unique `id`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from core.events import Event
+from core.events import Event, current_trace_id
+from core.outbox import Outbox, Sequence
 from core.redact import Redactor
 from core.settings import Settings
 from core.transport import kafka_options
@@ -26,6 +28,7 @@ from core.transport import kafka_options
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
+DRAIN_BATCH = 500
 
 
 class EventBus:
@@ -35,8 +38,9 @@ class EventBus:
     `CHECK_SECONDS` it connects the producer if the broker was down at start, and
     recreates a topic the broker lost (the in-memory dev broker loses all on restart;
     what it makes up itself on the first produce to a lost topic cannot be read back),
-    holding publishing meanwhile. Events published between a broker's restart and that
-    check may be lost; an event counts as published only once the broker acknowledged it.
+    holding publishing meanwhile. An event counts as published only once the broker
+    acknowledged it; until then it is in flight or in the outbox. While the outbox holds
+    anything, new events queue behind it, so a run's events reach the topic in order.
     """
 
     CHECK_SECONDS = 1.0
@@ -50,16 +54,23 @@ class EventBus:
         also_keep: Iterable[str] = (),
         redactor: Redactor | None = None,
         client_options: Mapping[str, Any] | None = None,
+        outbox: Outbox | None = None,
     ):
         self._new_producer = producer_factory
+        self._outbox = outbox
+        self._sequence = Sequence()
+        self._holding = False  # the outbox is not empty: new events queue behind it
+        self._holds: set[asyncio.Task[None]] = set()  # events being written to the outbox
         self._redactor = redactor
         self._producer: AIOKafkaProducer | None = None
         self.topic, self._bootstrap = topic, bootstrap
         self._options = dict(client_options or {})  # TLS and SASL (core/transport.py)
         self.topics = [topic, *also_keep]  # kept whole by the watcher
         self._queue_timeout = queue_timeout
-        self.published = 0
-        self.failed = 0
+        self.published = 0  # acknowledged by the broker (resent ones included)
+        self.failed = 0  # not acknowledged at the first attempt: kept in the outbox or dropped
+        self.resent = 0  # sent from the outbox
+        self.dropped = 0  # lost by this process: no outbox, or the outbox's bound was hit
         self.repairs = 0
         self._watcher: asyncio.Task[None] | None = None
         self._open = asyncio.Event()
@@ -86,11 +97,24 @@ class EventBus:
             also_keep=also_keep,
             redactor=Redactor.of(settings),
             client_options=options,
+            outbox=(
+                Outbox(settings.data_dir / "outbox.db", settings.OUTBOX_MAX_EVENTS)
+                if settings.OUTBOX_MAX_EVENTS > 0
+                else None
+            ),
         )
 
     @property
     def connected(self) -> bool:
         return self._producer is not None
+
+    def backlog(self) -> int:
+        """Events waiting in the outbox (of every process sharing the data dir)."""
+        return self._outbox.backlog() if self._outbox is not None else 0
+
+    def outbox_dropped(self) -> int:
+        """Events the outbox dropped at its bound (every process sharing the data dir)."""
+        return self._outbox.dropped() if self._outbox is not None else 0
 
     async def start(self) -> None:
         """Start, or raise when the broker cannot be reached."""
@@ -113,12 +137,19 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         producer, self._producer = self._producer, None
-        if producer is None:
-            return
         try:
-            await producer.flush()
+            if producer is not None:
+                try:
+                    with contextlib.suppress(KafkaError):
+                        await producer.flush()
+                finally:
+                    await producer.stop()
         finally:
-            await producer.stop()
+            # What the broker refused while flushing is being written to the outbox.
+            if self._holds:
+                await asyncio.gather(*self._holds, return_exceptions=True)
+            if self._outbox is not None:
+                self._outbox.close()
 
     async def ping(self) -> None:
         """Raise unless the producer is connected and the broker answers (readiness)."""
@@ -126,24 +157,28 @@ class EventBus:
             raise ConnectionError(f"no connection to the broker at {self._bootstrap}")
         await asyncio.wait_for(self._producer.partitions_for(self.topic), 3)
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
+        """Queue `event` on the events topic (or `topic`, one of those kept whole)."""
         if self._redactor is not None:
             event = event.model_copy(update={"data": self._redactor.data(event.data)})
+        if event.trace_id is None and (trace_id := current_trace_id()) is not None:
+            event = event.model_copy(update={"trace_id": trace_id})
+        seq = self._sequence.next()
         if not self._open.is_set():  # the watcher is recreating a lost topic: a moment
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._open.wait(), self._queue_timeout)
-        if self._producer is None or not self._open.is_set():
-            self._record_failure(event, None)
+        if self._producer is None or not self._open.is_set() or self._holding:
+            await self._hold(event, seq, None)
             return
         try:
             delivery = await asyncio.wait_for(
-                self._producer.send(self.topic, event.encode(), key=event.key()),
+                self._producer.send(topic or self.topic, event.encode(), key=event.key()),
                 self._queue_timeout,
             )
         except (KafkaError, TimeoutError) as exc:
-            self._record_failure(event, exc)
+            await self._hold(event, seq, exc)
             return
-        delivery.add_done_callback(lambda fut: self._delivered(event, fut))
+        delivery.add_done_callback(lambda fut: self._delivered(event, seq, fut))
 
     async def _connect(self) -> None:
         await ensure_topics(self._bootstrap, self.topics, **self._options)
@@ -156,6 +191,8 @@ class EventBus:
         self._producer = producer
 
     def _watch(self) -> None:
+        # Events an earlier process left in the outbox go first.
+        self._holding = self._holding or self.backlog() > 0
         if self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._keep_whole())
 
@@ -176,6 +213,7 @@ class EventBus:
                 present = await asyncio.wait_for(admin.list_topics(), 3)
                 if missing := sorted(set(self.topics) - set(present)):
                     await self._recreate(missing)
+                await self._drain()
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.debug("event bus check failed: %r", exc)
                 if admin is not None:
@@ -199,15 +237,62 @@ class EventBus:
         finally:
             self._open.set()
 
-    def _delivered(self, event: Event, fut: asyncio.Future[object]) -> None:
+    def _delivered(self, event: Event, seq: int, fut: asyncio.Future[object]) -> None:
         if fut.cancelled() or fut.exception() is not None:
-            self._record_failure(event, None if fut.cancelled() else fut.exception())
+            self._holding = True  # later events must not overtake this one
+            exc = None if fut.cancelled() else fut.exception()
+            task = asyncio.get_running_loop().create_task(self._hold(event, seq, exc))
+            self._holds.add(task)
+            task.add_done_callback(self._holds.discard)
         else:
             self.published += 1
 
-    def _record_failure(self, event: Event, exc: BaseException | None) -> None:
+    async def _hold(self, event: Event, seq: int, exc: BaseException | None) -> None:
+        """Keep an event the broker did not take in the outbox (or count it lost)."""
         self.failed += 1
-        log.warning("event %s (%s) not published: %r", event.id, event.type, exc)
+        if self._outbox is None:
+            self.dropped += 1
+            log.warning("event %s (%s) not published: %r", event.id, event.type, exc)
+            return
+        if not self._holding:
+            log.warning("broker unavailable (%r): keeping events in the outbox", exc)
+        self._holding = True
+        self.dropped += await asyncio.to_thread(
+            self._outbox.put, seq, self.topic, event.key(), event.encode()
+        )
+
+    async def _drain(self) -> None:
+        """Send what the outbox holds, oldest first, a batch at a time; a batch leaves the
+        outbox once the broker acknowledged it (a batch cut short is sent again whole:
+        consumers deduplicate). New events queue behind until it is empty."""
+        outbox, producer = self._outbox, self._producer
+        if outbox is None or producer is None:
+            return
+        if not self._holding and await asyncio.to_thread(outbox.backlog) == 0:
+            return
+        self._holding = True
+        with outbox.draining() as mine:
+            if not mine:  # another process is draining the shared outbox
+                return
+            while batch := await asyncio.to_thread(outbox.oldest, DRAIN_BATCH):
+                async with asyncio.timeout(self._queue_timeout * 30):
+                    deliveries = [
+                        await producer.send(held.topic, held.value, key=held.key) for held in batch
+                    ]
+                    outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+                sent = 0
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        break
+                    sent += 1
+                await asyncio.to_thread(outbox.remove, [held.id for held in batch[:sent]])
+                self.published += sent
+                self.resent += sent
+                if sent < len(batch):
+                    raise KafkaError(f"outbox drain stopped: {outcomes[sent]!r}")
+            if not self._holds:
+                self._holding = False
+                log.info("event outbox drained")
 
 
 async def ensure_topics(

@@ -49,11 +49,55 @@ class Settings(BaseSettings):
         "scale agent workers apart from workflow workers.",
     )
 
+    # Worker processes
+    HEALTH_HOST: str = Field(
+        "127.0.0.1", description="Address of the health server of processes without an API"
+    )
+    HEALTH_PORT: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    WORKER_DEPLOYMENT: str | None = Field(
+        None,
+        description="Temporal Worker Versioning: the worker deployment's name; with "
+        "WORKER_BUILD_ID set too, each run stays on the build that started it",
+    )
+    WORKER_BUILD_ID: str | None = Field(
+        None, description="This worker's build (the image tag) in WORKER_DEPLOYMENT"
+    )
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
+        10,
+        gt=0,
+        description="After SIGTERM, how long a worker lets running activities finish before "
+        "cancelling them (keep the pod's terminationGracePeriodSeconds above it)",
+    )
+
     # Kafka-protocol event bus. Without KAFKA_BOOTSTRAP, `acc up` starts Tansu.
     KAFKA_BOOTSTRAP: str | None = None
     KAFKA_PORT: int = 9092
     EVENTS_TOPIC: str = "acc.events.v1"
     SIGNALS_TOPIC: str = Field("acc.signals.v1", description="Events for event-driven runs")
+    DEAD_LETTER_TOPIC: str = Field(
+        "acc.dead-letter.v1", description="Dispatches to remote agents that failed, with why"
+    )
+    METRICS_TOPIC: str = Field(
+        "acc.metrics.v1", description="1-second metric windows the aggregator publishes"
+    )
+    AGGREGATOR_GROUP: str = Field("acc-aggregator", description="The aggregators' consumer group")
+    PROJECTION_STALE_SECONDS: float = Field(
+        30,
+        gt=0,
+        description="GET /v1/runs answers from the runs projection while an aggregator has "
+        "reported within this long, else from Temporal visibility",
+    )
+    OUTBOX_MAX_EVENTS: int = Field(
+        100_000,
+        ge=0,
+        description="Events kept in DATA_DIR/outbox.db while the broker is down, sent in "
+        "order when it returns; past this the oldest are dropped (0: no outbox)",
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
@@ -120,6 +164,41 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, description="Largest request body the API takes (413 above it)"
     )
 
+    # WebSocket pool (`acc pool`): remote agents and live subscribers, state in Redis.
+    POOL_HOST: str = "127.0.0.1"
+    POOL_PORT: int = 8765
+    POOL_URL: str | None = Field(
+        None, description="Where agents and subscribers reach the pool (comma-separated nodes)"
+    )
+    POOL_NODE_ID: str | None = Field(None, description="This node's id; random when unset")
+    POOL_MAX_CONNECTIONS: int = Field(10_000, ge=1, description="Connections per pool node")
+    POOL_MAX_TOTAL_CONNECTIONS: int = Field(
+        100_000, ge=1, description="Connections across all pool nodes"
+    )
+    POOL_MAX_MESSAGE_BYTES: int = Field(
+        4_194_304, ge=1024, description="Largest frame a pool node takes (1009 above it)"
+    )
+    POOL_HELLO_TIMEOUT_SECONDS: float = Field(
+        10, gt=0, description="A connection that says no hello within this is closed"
+    )
+    POOL_PING_INTERVAL_SECONDS: float = Field(
+        20, gt=0, description="WebSocket pings to each connection this often"
+    )
+    POOL_PING_TIMEOUT_SECONDS: float = Field(
+        20, gt=0, description="A connection that answers no ping within this is evicted"
+    )
+    POOL_RECYCLE_SECONDS: float = Field(
+        0, ge=0, description="Ask a connection to reconnect after this long (0: never)"
+    )
+    POOL_DRAIN_SECONDS: float = Field(
+        30, gt=0, description="On SIGTERM, how long in-flight tasks may finish before hand-back"
+    )
+    POOL_MIN_AGENTS: dict[str, int] = Field(
+        default_factory=dict,
+        description='Warm agents wanted per capability, e.g. {"code": 2}; a shortfall is '
+        "reported in /readyz details, /metrics and the log",
+    )
+
     # Agents
     SHELL_ALLOWED_COMMANDS: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_SHELL_COMMANDS, description="Executables shell steps may run; '*' allows any"
@@ -146,6 +225,26 @@ class Settings(BaseSettings):
     )
     INLINE_OUTPUT_LIMIT: int = Field(
         8_192, description="Outputs larger than this go to the artifact store"
+    )
+
+    # Code review (review/): semgrep runs once per review over the shipped rule packs.
+    REVIEW_SEMGREP: str | None = Field(
+        None,
+        description="The semgrep executable (pinned 1.182.0, in its own environment: "
+        "scripts/bootstrap.sh puts it at .tools/semgrep); unset: `semgrep` next to the "
+        "Python running acc, then on PATH",
+    )
+    REVIEW_MAX_FILE_BYTES: int = Field(
+        1_000_000, ge=1, description="Files larger than this are skipped, with the reason"
+    )
+    REVIEW_TIMEOUT_SECONDS: float = Field(300, gt=0, description="Longest one semgrep run")
+    REVIEW_STANDARDS_FILE: Path | None = Field(
+        None,
+        description="Team standards (rules on/off, severities, thresholds); a tree's own "
+        ".acc-review.yaml is read when this is unset",
+    )
+    REVIEW_ROOTS: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), description="Directories the API may review (a path outside them is refused)"
     )
 
     # LLM providers (the llm backend). A base URL makes any OpenAI-compatible server work.
@@ -200,13 +299,23 @@ class Settings(BaseSettings):
     # and variables) and by shape (API keys, tokens, JWTs...); false keeps the shapes.
     REDACT: bool = True
 
+    # Feature flags (core/flags.py): flagd-format definitions, re-read when the file changes.
+    FLAGS_FILE: Path | None = Field(
+        None, description="Feature flags (flagd JSON/YAML) evaluated per tenant; unset: all off"
+    )
+
     # Resilience
     BREAKER_FAILURE_THRESHOLD: int = Field(5, ge=1, description="Failures that open a breaker")
     BREAKER_WINDOW_SECONDS: float = Field(60, gt=0, description="Window failures are counted in")
     BREAKER_RESET_SECONDS: float = Field(30, gt=0, description="Open time before a probe")
 
     @field_validator(
-        "SHELL_ALLOWED_COMMANDS", "CORS_ORIGINS", "ALLOWED_HOSTS", "CLAUDE_ENV", mode="before"
+        "SHELL_ALLOWED_COMMANDS",
+        "CORS_ORIGINS",
+        "ALLOWED_HOSTS",
+        "CLAUDE_ENV",
+        "REVIEW_ROOTS",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -253,6 +362,13 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return (self.API_URL or f"http://{self.API_HOST}:{self.API_PORT}").rstrip("/")
+
+    @property
+    def pool_urls(self) -> list[str]:
+        """The pool nodes agents and subscribers connect to, in order of preference."""
+        if self.POOL_URL:
+            return [u.strip().rstrip("/") for u in self.POOL_URL.split(",") if u.strip()]
+        return [f"ws://{self.POOL_HOST}:{self.POOL_PORT}"]
 
     @property
     def data_dir(self) -> Path:
@@ -349,5 +465,6 @@ def child_environment(settings: Settings) -> dict[str, str]:
         ACC_REDIS_URL=settings.redis_url,
         ACC_DATABASE_URL=settings.database_url,
         ACC_API_URL=settings.api_url,
+        ACC_POOL_URL=",".join(settings.pool_urls),
     )
     return env

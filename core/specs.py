@@ -48,7 +48,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShellAgent(Strict):
+def _tag_required(schema: dict[str, Any]) -> None:
+    required = schema.setdefault("required", [])
+    if "backend" not in required:
+        required.insert(0, "backend")
+
+
+class Tagged(Strict):
+    """An agent spec: `backend` picks the kind, so the schema requires it (the default
+    lets code build one without naming it)."""
+
+    model_config = ConfigDict(json_schema_extra=_tag_required)
+
+
+class ShellAgent(Tagged):
     """Run one allowed executable in the run's working directory."""
 
     backend: Literal["shell"] = "shell"
@@ -86,7 +99,7 @@ class ShellAgent(Strict):
         return value
 
 
-class LlmAgent(Strict):
+class LlmAgent(Tagged):
     """One chat completion through the official OpenAI or Anthropic SDK."""
 
     backend: Literal["llm"] = "llm"
@@ -101,7 +114,7 @@ class LlmAgent(Strict):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
 
 
-class ClaudeCodeAgent(Strict):
+class ClaudeCodeAgent(Tagged):
     """The Claude Code CLI, headless, in its own git worktree of `repo`."""
 
     backend: Literal["claude_code"] = "claude_code"
@@ -137,7 +150,7 @@ class ClaudeCodeAgent(Strict):
     )
 
 
-class PythonAgent(Strict):
+class PythonAgent(Tagged):
     """A callable registered under the `acc.agents` entry point group."""
 
     backend: Literal["python"] = "python"
@@ -145,16 +158,22 @@ class PythonAgent(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class RemoteAgent(Strict):
+class RemoteAgent(Tagged):
     """An agent process connected over WebSocket, chosen by id or capability."""
 
     backend: Literal["remote"] = "remote"
     agent_id: str | None = Field(None, max_length=200)
     capability: str | None = Field(None, max_length=200)
     prompt: str = Field("", max_length=MAX_TEXT)
+    affinity_key: str | None = Field(
+        None,
+        max_length=200,
+        description="Steps with the same key go to the agent that took the last one, while "
+        "it is connected and has room (the router's affinity, shared in Redis)",
+    )
 
 
-class RoutedAgent(Strict):
+class RoutedAgent(Tagged):
     """Any declared agent (ACC_AGENTS_FILE) with the capability, chosen by the router at
     run time: skill, load, affinity, breakers, rules and A/B experiments decide."""
 

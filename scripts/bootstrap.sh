@@ -19,6 +19,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "Installing acc${EXTRAS:-} into .venv ..."
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:-}"
+# semgrep (the review engine, review/semgrep.py) pins an older OpenTelemetry than acc, so it
+# lives in an environment of its own; `semgrep` in .venv/bin points at it.
+SEMGREP_VERSION=1.182.0
+if [ ! -d ".tools/semgrep/lib/python3.11/site-packages/semgrep-${SEMGREP_VERSION}.dist-info" ]; then
+    echo "Installing semgrep ${SEMGREP_VERSION} into .tools/semgrep ..."
+    rm -rf .tools/semgrep
+    .venv/bin/python -m venv .tools/semgrep
+    .tools/semgrep/bin/python -m pip install --quiet --disable-pip-version-check \
+        "semgrep==${SEMGREP_VERSION}"
+fi
+ln -sf ../../.tools/semgrep/bin/semgrep .venv/bin/semgrep
 # The sandbox steps run in (agents/sandbox.py) is bubblewrap, from the system's packages.
 if ! command -v bwrap >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -9,6 +9,9 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 npm ci --prefix tests/support/claude-cli --no-audit --no-fund --prefer-offline --loglevel=error
+# The published schemas of the custom resources the Helm chart renders (KEDA, Argo, cert-manager,
+# Prometheus Operator), pinned in tests/support/crd-schemas/package-lock.json.
+npm ci --prefix tests/support/crd-schemas --no-audit --no-fund --prefer-offline --loglevel=error
 # The dashboard: its packages and build (the browser tests open it), then its component tests.
 bash scripts/web-build.sh
 npm --prefix web run --silent test -- --reporter=dot

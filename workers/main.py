@@ -19,7 +19,8 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agents import AgentActivities
@@ -35,9 +36,11 @@ from core import db, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
+from core.health import HealthServer
 from core.receipts import ReceiptStore
 from core.redact import Redactor, redact_logs
 from core.settings import Settings
+from pool.dispatcher import PoolDispatcher
 from workers.bridge import run_bridge
 from workflows import WORKFLOWS
 
@@ -45,7 +48,6 @@ log = logging.getLogger(__name__)
 
 Queue = Literal["orchestration", "agents"]
 ALL_QUEUES: tuple[Queue, ...] = ("orchestration", "agents")
-SHUTDOWN_GRACE = timedelta(seconds=10)
 # The sandbox still checks every workflow for non-determinism, but our workflow modules
 # (pure, no module-level state) are imported once per worker instead of once per run:
 # about 15 ms of worker CPU and 0.17 MB per workflow instance saved.
@@ -61,6 +63,26 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Temporal Worker Versioning when ACC_WORKER_DEPLOYMENT and ACC_WORKER_BUILD_ID are
+    set: this worker serves one version of the deployment, and every workflow is pinned to
+    the version that started it, so runs in flight finish on their own code while new runs
+    take the deployment's current version (`temporal worker deployment
+    set-current-version`). Unset, workers are unversioned."""
+    if not (settings.WORKER_DEPLOYMENT and settings.WORKER_BUILD_ID):
+        if settings.WORKER_DEPLOYMENT or settings.WORKER_BUILD_ID:
+            raise ValueError(
+                "ACC_WORKER_DEPLOYMENT and ACC_WORKER_BUILD_ID go together: set both for "
+                "Worker Versioning, or neither"
+            )
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.WORKER_DEPLOYMENT, settings.WORKER_BUILD_ID),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def build_workers(
@@ -89,7 +111,8 @@ def build_workers(
             fan_out.reduce_batches,
         ]
     if "agents" in queues:
-        backends = backends if backends is not None else default_backends(settings)
+        if backends is None:  # remote steps reach the pool's agents through Redis
+            backends = default_backends(settings, PoolDispatcher(redis, settings.REDIS_PREFIX))
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
@@ -101,7 +124,8 @@ def build_workers(
             activities=activities[queue],
             workflow_runner=WORKFLOW_RUNNER,
             max_concurrent_activities=100,
-            graceful_shutdown_timeout=SHUTDOWN_GRACE,
+            graceful_shutdown_timeout=timedelta(seconds=settings.WORKER_SHUTDOWN_GRACE_SECONDS),
+            deployment_config=deployment_config(settings),
             **worker_options,
         )
         for queue in {*workflows, *activities}
@@ -134,11 +158,30 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        polling = False
+
+        async def ready() -> str | None:
+            if not polling:
+                return "workers not polling yet"
+            await client.service_client.check_health(timeout=timedelta(seconds=2))
+            return None
+
+        health: HealthServer | None = None
+        if settings.HEALTH_PORT is not None:  # closed last: it answers while workers drain
+            health = HealthServer(settings.HEALTH_HOST, settings.HEALTH_PORT, ready)
+            await stack.enter_async_context(health)
+            log.info("health on http://%s:%d", settings.HEALTH_HOST, health.port)
         for worker in workers:
             await stack.enter_async_context(worker)
+        polling = True
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         if "orchestration" in queues:
             bridge = asyncio.create_task(run_bridge(client, settings, stop))
             stack.push_async_callback(_cancel, bridge)
         await stop.wait()
-        log.info("worker stopping")
+        if health is not None:
+            health.draining = True
+        log.info(
+            "worker stopping: running activities get %ss to finish",
+            settings.WORKER_SHUTDOWN_GRACE_SECONDS,
+        )

@@ -6,6 +6,7 @@ from api.routes import (
     agents,
     artifacts,
     codec,
+    flags,
     health,
     history,
     keys,
@@ -15,5 +16,5 @@ from api.routes import (
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys):
+for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags):
     router.include_router(module.router)

@@ -16,12 +16,21 @@ from redis.exceptions import RedisError
 
 from agents.breakers import BreakerState, BreakerStatus
 from agents.config import DeclaredAgent
-from agents.router import RouteRequest, RoutingDecision, agent_breaker
-from api.deps import RouterDep, SettingsDep
+from agents.router import NoAgentAvailable, RouteRequest, RoutingDecision, agent_breaker
+from api.deps import RedisDep, RouterDep, SettingsDep
+from api.errors import GUARDED, documented
 from api.security import Reader
-from core.errors import ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
+from pool.registry import Registry
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+class NoAgentNow(Conflict):
+    """The dry run's answer when no agent could take the task now."""
+
+    type = "no_agent_available"
+
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=GUARDED)
 
 
 @contextmanager
@@ -67,6 +76,34 @@ async def list_agents(_: Reader, live: RouterDep, settings: SettingsDep) -> list
     return [AgentView.of(a, load[a.name], states.get(agent_breaker(a.name))) for a in declared]
 
 
+class ConnectedAgent(BaseModel):
+    agent_id: str
+    node: str = Field(description="The pool node holding its connection")
+    capabilities: list[str]
+    capacity: int
+    load: int = Field(description="Tasks it runs now")
+    connected_at: float = Field(description="Unix time of its connection")
+    labels: dict[str, str]
+
+
+class PoolView(BaseModel):
+    nodes: list[str] = Field(description="Live pool nodes")
+    agents: list[ConnectedAgent] = Field(description="The tenant's agents connected to them")
+
+
+@router.get("/connected", operation_id="agents-connected")
+async def connected_agents(caller: Reader, redis: RedisDep, settings: SettingsDep) -> PoolView:
+    """Remote agents connected to any node of the WebSocket pool (`acc agent connect`), of
+    the caller's tenant, with their load, from the registry the nodes share in Redis."""
+    registry = Registry(redis, settings.REDIS_PREFIX)
+    with _redis(settings.redis_url):
+        nodes = await registry.nodes()
+        agents = await registry.agents(caller.tenant)
+    return PoolView(
+        nodes=sorted(nodes), agents=[ConnectedAgent.model_validate(a.view()) for a in agents]
+    )
+
+
 @router.get("/breakers", operation_id="agents-breakers")
 async def list_breakers(_: Reader, live: RouterDep, settings: SettingsDep) -> list[BreakerStatus]:
     """Every circuit breaker that has recorded a call ("agent:<name>", "backend:<kind>"):
@@ -75,14 +112,18 @@ async def list_breakers(_: Reader, live: RouterDep, settings: SettingsDep) -> li
         return await live.breakers.states()
 
 
-@router.post("/route", operation_id="agents-route")
+@router.post("/route", operation_id="agents-route", responses=documented(409))
 async def route(
     caller: Reader, task: RouteRequest, live: RouterDep, settings: SettingsDep
 ) -> RoutingDecision:
     """Dry run: which agent a routed step with these fields would get now, and why.
 
     Uses the live load, breakers and affinity, and records nothing. When no agent can
-    take the task, 503 `no_agent_available` says why each was passed over.
+    take the task, 409 `no_agent_available` says why each was passed over (a routed step
+    would wait and retry; this question has its answer).
     """
     with _redis(settings.redis_url):
-        return await live.decide(task, caller.tenant)
+        try:
+            return await live.decide(task, caller.tenant)
+        except NoAgentAvailable as exc:
+            raise NoAgentNow(exc.message, exc.details) from None

@@ -6,13 +6,19 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import ArtifactsDep
+from api.errors import GUARDED, documented
 from api.security import Reader
 from core.errors import NotFound
 
-router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"], responses=GUARDED)
 
 
-@router.get("/{artifact_id}", operation_id="artifacts-get", response_class=Response)
+@router.get(
+    "/{artifact_id}",
+    operation_id="artifacts-get",
+    response_class=Response,
+    responses=documented(404),
+)
 async def get_artifact(caller: Reader, artifact_id: str, artifacts: ArtifactsDep) -> Response:
     """The raw content of an artifact (e.g. a step output too large to keep inline)."""
     artifact = await artifacts.get(caller.tenant, artifact_id)

@@ -6,20 +6,22 @@ who may read runs see their payloads in the UI although Temporal stores them enc
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
 from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import TemporalDep
+from api.errors import GUARDED
 from api.security import api_key, bearer, principal
 from core.auth import Principal
 from core.errors import InvalidInput
 from core.settings import Settings
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(prefix="/codec", tags=["codec"], responses=GUARDED)
 
 
 async def codec_caller(
@@ -40,32 +42,51 @@ async def codec_caller(
     return await principal(request, needed, key, credentials)
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class CodecPayload(BaseModel):
+    """One Temporal payload as its protobuf JSON: metadata values and data in base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Annotated[str, Field(pattern=BASE64)]] = Field(default_factory=dict)
+    data: Annotated[str, Field(pattern=BASE64)] = ""
+
+
+class CodecPayloads(BaseModel):
+    """The codec server protocol's body, both ways."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payloads: list[CodecPayload]
+
+
 CodecCaller = Annotated[Principal | None, Security(codec_caller, scopes=["runs:read"])]
 
 
 @router.post("/decode", operation_id="codec-decode")
-async def decode(_: CodecCaller, body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
+async def decode(_: CodecCaller, body: CodecPayloads, client: TemporalDep) -> CodecPayloads:
     """Decrypt payloads (Temporal's codec server protocol: `{"payloads": [...]}`)."""
     codec = client.data_converter.payload_codec
     return await _apply(body, codec.decode if codec else None)
 
 
 @router.post("/encode", operation_id="codec-encode")
-async def encode(_: CodecCaller, body: dict[str, Any], client: TemporalDep) -> dict[str, Any]:
+async def encode(_: CodecCaller, body: CodecPayloads, client: TemporalDep) -> CodecPayloads:
     """Encrypt payloads (Temporal's codec server protocol: `{"payloads": [...]}`)."""
     codec = client.data_converter.payload_codec
     return await _apply(body, codec.encode if codec else None)
 
 
 async def _apply(
-    body: dict[str, Any], convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]] | None
-) -> dict[str, Any]:
+    body: CodecPayloads, convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]] | None
+) -> CodecPayloads:
     try:
-        payloads = json_format.ParseDict(body, Payloads())
+        payloads = json_format.ParseDict(body.model_dump(), Payloads())
     except json_format.ParseError as exc:
         problem = {"field": "payloads", "message": str(exc), "type": "value_error"}
         raise InvalidInput(f"invalid request: payloads: {exc}", [problem]) from None
     if convert is not None:
         payloads = Payloads(payloads=await convert(list(payloads.payloads)))
-    result: dict[str, Any] = json_format.MessageToDict(payloads)
-    return result
+    return CodecPayloads.model_validate(json_format.MessageToDict(payloads))

@@ -21,7 +21,11 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="health-ready")
+@router.get(
+    "/readyz",
+    operation_id="health-ready",
+    responses={503: {"description": "Temporal or the database is unreachable"}},
+)
 async def ready(
     client: TemporalDep, engine: EngineDep, redis: RedisDep, bus: BusDep, settings: SettingsDep
 ) -> JSONResponse:

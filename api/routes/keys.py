@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.errors import GUARDED, documented
 from api.security import Admin
 from core.audit import AuditEvent, AuditLog
 from core.auth import SCOPES, ApiKeys, KeyView, Scope
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], responses=GUARDED)
 
 
 class KeyRequest(BaseModel):
@@ -52,9 +53,15 @@ async def list_keys(caller: Admin, request: Request) -> list[KeyView]:
     return await _keys(request).list(caller.tenant)
 
 
-@router.delete("/v1/keys/{key_id}", operation_id="keys-revoke")
+@router.delete("/v1/keys/{key_id}", operation_id="keys-revoke", responses=documented(404, 409))
 async def revoke_key(caller: Admin, key_id: str, request: Request) -> KeyView:
-    """Revoke a key: every API process refuses it within seconds."""
+    """Revoke a key: every API process refuses it within seconds. The key making the
+    call cannot revoke itself (409): that would lock its holder out mid-request."""
+    if caller.credential == f"key:{key_id}":
+        raise Conflict(
+            f"key {key_id} is the one making this request; revoke it with another admin key",
+            {"id": key_id},
+        )
     key = await _keys(request).revoke(key_id, caller.tenant)
     if key is None:
         raise NotFound(f"key {key_id} not found", {"id": key_id})

@@ -3,22 +3,28 @@ shares (circuit breakers in Redis) and from this process (event bus)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from api.deps import BusDep, RouterDep
+from api.deps import BusDep, FlagsDep, RouterDep
+from core.flags import Flags
 
 router = APIRouter(tags=["metrics"])
 BREAKER_STATES = ("closed", "half_open", "open")
 
 
 @router.get("/metrics", operation_id="metrics-prometheus", response_class=Response)
-async def metrics(live: RouterDep, bus: BusDep) -> Response:
-    """Circuit breakers (`acc_breaker_state`, one series per state with value 1 for the
+async def metrics(live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
+    """Feature flags (`acc_feature_flag_rollout`, `acc_feature_flag_evaluations`), circuit
+    breakers (`acc_breaker_state`, one series per state with value 1 for the
     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
-    counters, for Prometheus to scrape."""
+    counters and the event outbox shared by the processes of this data dir
+    (`acc_outbox_backlog`: events waiting for the broker; `acc_outbox_dropped_total`:
+    events dropped at the outbox's bound), for Prometheus to scrape."""
     registry = CollectorRegistry()
     state = Gauge(
         "acc_breaker_state",
@@ -51,4 +57,41 @@ async def metrics(live: RouterDep, bus: BusDep) -> Response:
     )
     events.labels("published").set(bus.published)
     events.labels("failed").set(bus.failed)
+    events.labels("resent").set(bus.resent)
+    events.labels("dropped").set(bus.dropped)
+    backlog = Gauge("acc_outbox_backlog", "Events waiting in the outbox", registry=registry)
+    dropped = Gauge(
+        "acc_outbox_dropped_total", "Events the outbox dropped at its bound", registry=registry
+    )
+    backlog.set(await asyncio.to_thread(bus.backlog))
+    dropped.set(await asyncio.to_thread(bus.outbox_dropped))
+    _flag_metrics(registry, flags)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _flag_metrics(registry: CollectorRegistry, flags: Flags) -> None:
+    """Feature flags: each one's rollout (share of tenants it is on for), whether the flags
+    file's latest version is in force, and this API's evaluations by flag and value."""
+    rollout = Gauge(
+        "acc_feature_flag_rollout",
+        "Share of tenants a feature flag is on for (0..1)",
+        ["flag"],
+        registry=registry,
+    )
+    for name in flags.names():
+        share = flags.provider.rollout(name)
+        if share is not None:
+            rollout.labels(name).set(share)
+    Gauge(
+        "acc_feature_flags_file_ok",
+        "The flags file's latest version is loaded (0: the last good one stays)",
+        registry=registry,
+    ).set(0 if flags.provider.error else 1)
+    evaluations = Gauge(
+        "acc_feature_flag_evaluations",
+        "Flag evaluations by this process since it started, by flag and value",
+        ["flag", "value"],
+        registry=registry,
+    )
+    for (name, value), count in flags.counter.counts.items():
+        evaluations.labels(name, value).set(count)

@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from api.deps import BusDep, CancellationsDep, SettingsDep, TemporalDep
+from api.deps import BusDep, CancellationsDep, EngineDep, SettingsDep, TemporalDep
+from api.errors import GUARDED, documented
 from api.security import Approver, Reader, Writer
 from api.services import control, runs
 from core.auth import Principal
 from core.contracts import Decision, ExternalEvent
 from core.specs import Pattern, RunSpec
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=GUARDED)
 
 
 class SpecBody(RootModel[RunSpec]):
@@ -26,7 +27,10 @@ class SpecBody(RootModel[RunSpec]):
     "",
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="runs-start",
-    responses={200: {"model": runs.RunView, "description": "With `wait`: the run ended"}},
+    responses={
+        200: {"model": runs.RunView, "description": "With `wait`: the run ended"},
+        **documented(409),
+    },
 )
 async def start_run(
     caller: Writer,
@@ -69,19 +73,29 @@ async def list_runs(
     caller: Reader,
     client: TemporalDep,
     settings: SettingsDep,
+    engine: EngineDep,
+    response: Response,
     status: runs.ListStatus | None = None,
     pattern: Pattern | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[runs.RunSummary]:
-    """List runs, newest first, filtered by status and pattern (Temporal search attributes).
+    """List runs, newest first, filtered by status and pattern.
 
-    Temporal's visibility store is eventually consistent: a run started a moment ago may
-    take a moment to appear.
+    Answered from the runs projection (a SQL table the aggregator keeps from the run
+    events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else
+    from Temporal visibility; `terminated` and `timed_out`, which no event announces,
+    always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
+    `temporal`). Both are eventually consistent: a run started a moment ago may take a
+    moment to appear. A single run (`GET /v1/runs/{id}`) always comes from Temporal.
     """
-    return await runs.list_runs(client, settings, caller.tenant, status, pattern, limit)
+    found, source = await runs.list_runs(
+        client, settings, caller.tenant, status, pattern, limit, engine
+    )
+    response.headers["X-Acc-List-Source"] = source
+    return found
 
 
-@router.get("/{run_id}", operation_id="runs-get")
+@router.get("/{run_id}", operation_id="runs-get", responses=documented(404))
 async def get_run(
     caller: Reader,
     run_id: str,
@@ -94,7 +108,12 @@ async def get_run(
     return await runs.get_run(client, settings, caller.tenant, run_id, wait)
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-cancel")
+@router.post(
+    "/{run_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="runs-cancel",
+    responses=documented(404, 409),
+)
 async def cancel_run(
     caller: Writer,
     run_id: str,
@@ -123,7 +142,7 @@ def _decision(approve: bool, caller: Principal, body: Comment | None) -> Decisio
     )
 
 
-@router.post("/{run_id}/approve", operation_id="runs-approve")
+@router.post("/{run_id}/approve", operation_id="runs-approve", responses=documented(404, 409))
 async def approve_run(
     caller: Approver,
     run_id: str,
@@ -138,7 +157,7 @@ async def approve_run(
     return await control.decide(client, settings, caller.tenant, run_id, decision)
 
 
-@router.post("/{run_id}/reject", operation_id="runs-reject")
+@router.post("/{run_id}/reject", operation_id="runs-reject", responses=documented(404, 409))
 async def reject_run(
     caller: Approver,
     run_id: str,
@@ -151,7 +170,12 @@ async def reject_run(
     return await control.decide(client, settings, caller.tenant, run_id, decision)
 
 
-@router.post("/{run_id}/events", status_code=status.HTTP_202_ACCEPTED, operation_id="runs-event")
+@router.post(
+    "/{run_id}/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="runs-event",
+    responses=documented(404, 409),
+)
 async def send_event(
     caller: Writer, run_id: str, event: ExternalEvent, client: TemporalDep
 ) -> dict[str, str]:

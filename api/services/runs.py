@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -27,6 +28,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from analytics import heartbeats, projection
 from api.services.stuck import stuck_reason
 from core import temporal
 from core.bus import EventBus
@@ -373,7 +375,29 @@ async def list_runs(
     status: ListStatus | None,
     pattern: Pattern | None,
     limit: int,
-) -> list[RunSummary]:
+    engine: AsyncEngine | None = None,
+) -> tuple[list[RunSummary], str]:
+    """The tenant's runs and where they came from: the runs projection while an aggregator
+    keeps it current (`projection`), else Temporal visibility (`temporal`)."""
+    if (
+        engine is not None
+        and (status is None or status in projection.PROJECTED_STATUSES)
+        and await heartbeats.alive(engine, settings.PROJECTION_STALE_SECONDS)
+    ):
+        records = await projection.list_runs(engine, tenant, status, pattern, limit)
+        return [
+            RunSummary(
+                id=r.run_id,
+                name=r.name,
+                pattern=r.pattern,
+                tenant=r.tenant,
+                status=r.status,
+                started_at=r.started_at,
+                closed_at=r.ended_at,
+                links=links(settings, r.run_id),
+            )
+            for r in records
+        ], "projection"
     patterns = [pattern] if pattern else list(PATTERNS)
     clauses = [_tenant_runs(tenant, patterns)]
     if status:
@@ -382,4 +406,4 @@ async def list_runs(
     runs: list[RunSummary] = []
     async for execution in client.list_workflows(query, limit=limit, page_size=limit):
         runs.append(summary(settings, execution))
-    return runs
+    return runs, "temporal"

@@ -111,7 +111,7 @@ def test_history_replay_and_fork_from_the_cli(stack: Stack) -> None:
 def test_status_reports_every_part_healthy(stack: Stack) -> None:
     status = stack.acc("status")
     assert status.returncode == 0, status.stdout
-    for part in ("temporal", "kafka", "redis", "database", "worker", "api"):
+    for part in ("temporal", "kafka", "redis", "database", "worker", "api", "pool"):
         assert part in status.stdout
 
 

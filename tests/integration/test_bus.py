@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,11 +15,15 @@ from core.settings import load_settings
 pytestmark = pytest.mark.integration
 
 
-async def test_events_reach_a_consumer_group_in_order_per_run(kafka_bootstrap: str) -> None:
+async def test_events_reach_a_consumer_group_in_order_per_run(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     topic = f"bus-{uuid.uuid4().hex[:8]}"
     await ensure_topics(kafka_bootstrap, [topic])
     await ensure_topics(kafka_bootstrap, [topic])  # creating twice is harmless
-    bus = EventBus.from_settings(load_settings(KAFKA_BOOTSTRAP=kafka_bootstrap, EVENTS_TOPIC=topic))
+    bus = EventBus.from_settings(
+        load_settings(KAFKA_BOOTSTRAP=kafka_bootstrap, EVENTS_TOPIC=topic, DATA_DIR=tmp_path)
+    )
     await bus.start()
     sent = [
         Event(type="step.completed", source="test", run_id=f"run-{i % 3}", data={"seq": i})
@@ -45,8 +50,9 @@ async def test_events_reach_a_consumer_group_in_order_per_run(kafka_bootstrap: s
         assert seqs == sorted(seqs)
 
 
-async def test_a_broker_that_is_down_does_not_raise_into_the_caller() -> None:
-    bus = EventBus.from_settings(load_settings(KAFKA_BOOTSTRAP="127.0.0.1:1"))
+async def test_a_broker_that_is_down_does_not_raise_into_the_caller(tmp_path: Path) -> None:
+    bus = EventBus.from_settings(load_settings(KAFKA_BOOTSTRAP="127.0.0.1:1", DATA_DIR=tmp_path))
     bus._queue_timeout = 0.2
     await bus.publish(Event(type="run.started", source="test", run_id="r"))
-    assert bus.failed == 1 and bus.published == 0
+    assert bus.failed == 1 and bus.published == 0 and bus.backlog() == 1
+    await bus.stop()

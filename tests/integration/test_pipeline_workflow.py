@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.bus import build_consumer
 from core.contracts import Decision, RunInput, RunState
-from core.events import Event
+from core.events import ENVELOPE_VERSION, Event
 from core.settings import Settings
 from core.specs import RunSpec, parse_spec
 from tests.conftest import running_workers
@@ -182,7 +182,8 @@ async def test_lifecycle_events_are_published_in_order(
         ("run.completed", None),
     ]
     assert {e.run_id for e in events} == {handle.id}
-    assert all(e.version == 1 and e.tenant == "t1" for e in events)
+    assert all(e.version == ENVELOPE_VERSION and e.tenant == "t1" for e in events)
+    assert all(e.agent == "shell" for e in events if e.step is not None)
 
 
 async def test_waiting_and_end_events_tell_what_the_run_needs_and_how_it_ended(

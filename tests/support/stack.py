@@ -26,6 +26,7 @@ EXTERNAL = (
     "ACC_DATABASE_URL",
     "ACC_DATABASE_SCHEMA",
     "ACC_REDIS_URL",
+    "ACC_POOL_URL",
 )
 
 
@@ -38,6 +39,7 @@ def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         ACC_TEMPORAL_METRICS_PORT=str(free_port()),
         ACC_KAFKA_PORT=str(free_port()),
         ACC_API_PORT=str(free_port()),
+        ACC_POOL_PORT=str(free_port()),
     )
     env.update(extra)
     return env

@@ -143,12 +143,12 @@ async def test_a_dry_run_routes_on_the_live_state_and_records_nothing(api: Api) 
     assert [key async for key in api.redis.scan_iter(match="*affinity*k")] == []
 
 
-async def test_no_agent_available_is_a_503_saying_why_each_was_passed_over(api: Api) -> None:
+async def test_no_agent_available_is_a_409_saying_why_each_was_passed_over(api: Api) -> None:
     await api.breakers.agent("strong").record_failure()
     for _ in range(2):
         await api.leases.acquire("weak", 2)
     resp = await api.http.post("/v1/agents/route", json={"capability": "code"})
-    assert resp.status_code == 503
+    assert resp.status_code == 409
     error = resp.json()["error"]
     assert error["type"] == "no_agent_available"
     assert error["details"] == {

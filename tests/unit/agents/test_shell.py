@@ -118,20 +118,23 @@ async def test_a_step_dies_with_its_worker_and_the_next_worker_reaps_what_is_lef
         f"cwd=Path({str(tmp_path)!r}), path='/usr/bin:/bin', timeout=300, output_limit=1000))\n"
     )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", worker)
-    for _ in range(100):
+    for _ in range(600):
         if pids.exists() and " " in pids.read_text():
             break
         await asyncio.sleep(0.05)
     step_pid, grandchild = map(int, pids.read_text().split())
     proc.kill()
     await proc.wait()
-    for _ in range(40):
+    for _ in range(200):
         if not pid_alive(step_pid):
             break
         await asyncio.sleep(0.05)
     assert not pid_alive(step_pid)  # the parent-death signal
     assert pid_alive(grandchild)  # reparented: only reaping reaches it
     assert grandchild in process.reap_orphans()
-    await asyncio.sleep(0.1)
+    for _ in range(100):
+        if not pid_alive(grandchild):
+            break
+        await asyncio.sleep(0.05)
     assert not pid_alive(grandchild)
     assert process.reap_orphans() == []  # a live worker's processes are left alone

@@ -13,14 +13,29 @@ pytestmark = pytest.mark.unit
 
 def test_plan_starts_embedded_servers_only_for_what_is_not_configured(tmp_path: Path) -> None:
     embedded = [p.name for p in stack.plan(load_settings(DATA_DIR=tmp_path))]
-    assert embedded == ["temporal", "kafka", "redis", "database", "worker", "api"]
+    assert embedded == [
+        "temporal",
+        "kafka",
+        "redis",
+        "database",
+        "worker",
+        "aggregator",
+        "api",
+        "pool",
+    ]
     external = load_settings(
         DATA_DIR=tmp_path,
         TEMPORAL_ADDRESS="temporal:7233",
         KAFKA_BOOTSTRAP="kafka:9092",
         REDIS_URL="redis://redis:6379/0",
     )
-    assert [p.name for p in stack.plan(external)] == ["database", "worker", "api"]
+    assert [p.name for p in stack.plan(external)] == [
+        "database",
+        "worker",
+        "aggregator",
+        "api",
+        "pool",
+    ]
 
 
 def test_temporal_is_started_with_low_latency_flags_and_search_attributes(tmp_path: Path) -> None:

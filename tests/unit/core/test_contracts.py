@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.events import Event
+from core.events import ENVELOPE_VERSION, Event
 from core.specs import parse_spec
 
 pytestmark = pytest.mark.unit
@@ -75,4 +75,4 @@ def test_event_envelope_round_trips_and_is_keyed_by_run() -> None:
     event = Event(type="step.completed", source="test", run_id="r-1", step="a", data={"n": 1})
     again = Event.decode(event.encode())
     assert again == event
-    assert event.key() == b"r-1" and event.version == 1 and len(event.id) == 32
+    assert event.key() == b"r-1" and event.version == ENVELOPE_VERSION and len(event.id) == 32

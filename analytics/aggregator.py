@@ -1,0 +1,169 @@
+"""The aggregator (`acc aggregator`): a consumer group on the events topic that keeps the
+runs projection and the 1-minute rollups in SQL and publishes 1-second windows to the
+metrics topic.
+
+Each batch the broker hands over is counted in one SQL transaction (`analytics/sink.py`:
+idempotent on event id) and only then are its offsets committed, so an aggregator that
+dies re-reads at most its last batch, which the sink recognises. Several aggregators
+share the topic's partitions (the consumer group assigns and rebalances them); the
+events of one run stay on one partition, so one aggregator at a time folds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analytics.heartbeats import beat
+from analytics.sink import EventSink
+from analytics.windows import Windows
+from core.bus import build_consumer, ensure_topics
+from core.events import Event
+from core.settings import Settings
+from core.transport import kafka_options
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.05
+HEARTBEAT_SECONDS = 2.0
+MAX_RECORDS = 5000
+
+
+class Aggregator:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        member: str | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._sink = EventSink(engine)
+        self.member = member or f"{socket.gethostname()}-{os.getpid()}"
+        self._windows = Windows(self.member)
+        self._consumer_options = dict(consumer_options or {})
+        self.counted = 0  # events this aggregator counted (new ones only)
+        self.skipped = 0  # redelivered events the sink had counted already
+        self.unreadable = 0
+        self.published_windows = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings, options = self._settings, kafka_options(self._settings)
+        await ensure_topics(
+            settings.kafka_bootstrap, [settings.EVENTS_TOPIC, settings.METRICS_TOPIC], **options
+        )
+        consumer = build_consumer(
+            settings.kafka_bootstrap,
+            settings.EVENTS_TOPIC,
+            group_id=settings.AGGREGATOR_GROUP,
+            auto_commit=False,
+            **options,
+            **self._consumer_options,
+        )
+        producer = AIOKafkaProducer(
+            **options, bootstrap_servers=settings.kafka_bootstrap, linger_ms=2, acks=1
+        )
+        await producer.start()
+        await consumer.start()
+        self.consumer = consumer
+        flusher = asyncio.create_task(self._flush(producer, stop))
+        log.info("aggregator %s reading %s", self.member, settings.EVENTS_TOPIC)
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
+                records = [record for records in batch.values() for record in records]
+                if not records:
+                    continue
+                await self._count(self._decode(records), stop)
+                await consumer.commit()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._publish(producer)  # what is left, even if not a full second
+            with contextlib.suppress(KafkaError):
+                await consumer.stop()
+            await producer.stop()
+
+    def partitions(self) -> list[int]:
+        consumer = getattr(self, "consumer", None)
+        return sorted(tp.partition for tp in consumer.assignment()) if consumer else []
+
+    def _decode(self, records: list[Any]) -> list[Event]:
+        events = []
+        for record in records:
+            try:
+                events.append(Event.decode(record.value or b""))
+            except ValueError:
+                self.unreadable += 1
+        return events
+
+    async def _count(self, events: list[Event], stop: asyncio.Event) -> None:
+        """Count a batch, retrying while SQL is unavailable (offsets wait meanwhile)."""
+        while True:
+            try:
+                counted = await self._sink.apply(events)
+                break
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("aggregator could not write its batch (%r): retrying", exc)
+                if stop.is_set():
+                    raise
+                await asyncio.sleep(1)
+        self.counted += len(counted)
+        self.skipped += len(events) - len(counted)
+        self._windows.add(counted)
+
+    async def _flush(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+        last_beat = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self._publish(producer, datetime.now(UTC))
+                if loop.time() - last_beat >= HEARTBEAT_SECONDS:
+                    await beat(self._engine, self.member, self.partitions(), self.counted)
+                    last_beat = loop.time()
+            except (KafkaError, SQLAlchemyError, OSError) as exc:
+                log.warning("aggregator flush failed: %r", exc)
+
+    async def _publish(self, producer: AIOKafkaProducer, now: datetime | None = None) -> None:
+        closed = self._windows.closed(now or datetime.max.replace(tzinfo=UTC))
+        for window in closed:
+            await producer.send(
+                self._settings.METRICS_TOPIC,
+                window.model_dump_json().encode(),
+                key=window.tenant.encode(),
+            )
+        self.published_windows += len(closed)
+
+
+async def serve(settings: Settings) -> None:
+    """`acc aggregator`: run until SIGINT/SIGTERM."""
+    import signal
+
+    from core import db
+    from core.redact import Redactor, redact_logs
+
+    redact_logs(Redactor.of(settings))
+    engine = db.create_engine(settings)
+    await db.migrate(engine, settings.DATABASE_SCHEMA)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Aggregator(settings, engine).run(stop)
+    finally:
+        await engine.dispose()

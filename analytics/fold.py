@@ -1,0 +1,128 @@
+"""What events do to the runs projection and to the 1-minute rollups, with no I/O: the
+sink loads the records, folds the new events into them, and writes the results."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from analytics import histogram
+from analytics.tables import RunRecord
+from core.events import Event
+
+TERMINAL = {"run.completed": "completed", "run.failed": "failed", "run.cancelled": "cancelled"}
+ROLLUP_SUMS = (
+    "events",
+    "runs_started",
+    "runs_completed",
+    "runs_failed",
+    "runs_cancelled",
+    "steps_completed",
+    "steps_failed",
+    "step_ms_sum",
+    "run_ms_sum",
+    "cost_usd",
+    "tokens",
+    "quality_sum",
+    "quality_count",
+)
+RollupKey = tuple[str, datetime, str, str]  # tenant, minute, pattern, agent
+BucketKey = tuple[str, datetime, str, str, str, int]  # + kind, bucket
+
+
+def utc(moment: datetime) -> datetime:
+    """Aware UTC (a naive time is taken as UTC, as the database may give it back)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def minute_of(moment: datetime) -> datetime:
+    return utc(moment).replace(second=0, microsecond=0)
+
+
+@dataclass
+class Folded:
+    """The effect of a batch: run records to write, rollup sums and bucket counts to add."""
+
+    runs: dict[tuple[str, str], RunRecord] = field(default_factory=dict)
+    rollups: dict[RollupKey, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys(ROLLUP_SUMS, 0.0))
+    )
+    buckets: dict[BucketKey, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def fold(events: list[Event], runs: dict[tuple[str, str], RunRecord]) -> Folded:
+    """Fold new events (each once) into the given run records (created when missing)."""
+    out = Folded(runs=runs)
+    for event in sorted(events, key=lambda e: e.time):
+        key = (event.tenant, event.run_id)
+        record = runs.get(key)
+        if record is None:
+            record = runs[key] = RunRecord(
+                tenant=event.tenant, run_id=event.run_id, updated_at=utc(event.time)
+            )
+        _apply(event, record, out)
+    return out
+
+
+def _apply(event: Event, record: RunRecord, out: Folded) -> None:
+    data = event.data
+    at = utc(event.time)
+    record.updated_at = max(record.updated_at, at)
+    if isinstance(data.get("pattern"), str):
+        record.pattern = data["pattern"]
+    if isinstance(data.get("name"), str):
+        record.name = data["name"]
+    agent = (event.agent or "") if event.type.startswith("step.") else ""
+    sums = out.rollups[(event.tenant, minute_of(at), record.pattern or "", agent)]
+    sums["events"] += 1
+    ended = record.status in TERMINAL.values()
+    if event.type == "run.started":
+        sums["runs_started"] += 1
+        record.started_at = at
+    elif event.type == "run.waiting" and not ended:
+        record.status = "waiting"
+        record.waiting_reason = _reason(data.get("waiting"))
+    elif event.type in ("step.started", "step.completed") and record.status == "waiting":
+        record.status, record.waiting_reason = "running", None  # a decision came
+    if event.type == "step.completed":
+        record.steps_completed += 1
+        sums["steps_completed"] += 1
+        record.cost_usd += event.cost_usd or 0.0
+        record.tokens += event.tokens or 0
+        sums["cost_usd"] += event.cost_usd or 0.0
+        sums["tokens"] += event.tokens or 0
+        if isinstance(ms := data.get("duration_ms"), int | float):
+            sums["step_ms_sum"] += ms
+            out.buckets[(*_dims(event, record, at, agent), "step", histogram.bucket(ms))] += 1
+    elif event.type == "step.failed":
+        record.steps_failed += 1
+        sums["steps_failed"] += 1
+    elif event.type in TERMINAL and not ended:
+        record.status = TERMINAL[event.type]
+        record.ended_at = at
+        record.waiting_reason = None
+        sums[f"runs_{record.status}"] += 1
+        if isinstance(quality := data.get("quality"), int | float):
+            record.quality = float(quality)
+            sums["quality_sum"] += quality
+            sums["quality_count"] += 1
+        if isinstance(error := data.get("error"), str):
+            record.error = error[:2000]
+        if record.started_at is not None:
+            ms = (at - record.started_at).total_seconds() * 1000
+            sums["run_ms_sum"] += ms
+            out.buckets[(*_dims(event, record, at, ""), "run", histogram.bucket(ms))] += 1
+
+
+def _dims(event: Event, record: RunRecord, at: datetime, agent: str) -> RollupKey:
+    return (event.tenant, minute_of(at), record.pattern or "", agent)
+
+
+def _reason(waiting: Any) -> str | None:
+    if isinstance(waiting, dict):
+        reason = waiting.get("reason") or waiting.get("kind")
+        return str(reason) if reason else json.dumps(waiting)[:500]
+    return None if waiting is None else str(waiting)[:500]

@@ -1,0 +1,111 @@
+"""`acc review [paths] [--diff REF] [--staged] [--format text|json|sarif]`: the review
+engine on this machine, no stack needed. Exits 1 when a suggestion at or above
+`--fail-on` remains (so it gates a commit or a CI job), 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.output import console, err_console, fail
+from cli.output import settings as settings_
+from review import patches, semgrep, standards, text
+from review.engine import ReviewInputError, review
+from review.models import SEVERITY_RANK, ReviewRequest
+from review.sarif import to_sarif
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+def review_command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files or folders (default: .)")] = None,
+    diff: Annotated[
+        str | None, typer.Option("--diff", help="Only lines changed since this git ref")
+    ] = None,
+    staged: Annotated[bool, typer.Option("--staged", help="Only lines staged for commit")] = False,
+    output_format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    root: Annotated[
+        Path | None, typer.Option(help="Root the paths are relative to (default: the cwd)")
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="Exit 1 when a suggestion this severe or worse remains")
+    ] = FailOn.error,
+    min_confidence: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+    patch: Annotated[
+        Path | None, typer.Option(help="Write every available fix as one git-apply-able patch")
+    ] = None,
+    standards_file: Annotated[
+        Path | None, typer.Option("--standards", help="Team standards file")
+    ] = None,
+) -> None:
+    """Review code: security, correctness, performance and style findings with a
+    confidence, an explanation and a fix where there is one.
+
+    [bold]Examples[/]
+      acc review                      # the whole tree under the current folder
+      acc review src --diff main      # only what changed since main
+      acc review --staged             # what is about to be committed
+      acc review -f sarif > review.sarif
+    """
+    settings = settings_()
+    base = (root or Path.cwd()).resolve()
+    if diff is not None and staged:
+        raise fail("--diff and --staged cannot be combined: pick one", code=2)
+    try:
+        team = standards.for_root(base, standards_file or settings.REVIEW_STANDARDS_FILE)
+        report = review(
+            ReviewRequest(
+                root=str(base),
+                paths=paths or ["."],
+                diff_ref=diff,
+                staged=staged,
+                min_confidence=min_confidence,
+            ),
+            standards=team,
+            semgrep_binary=settings.REVIEW_SEMGREP,
+            max_file_bytes=settings.REVIEW_MAX_FILE_BYTES,
+            timeout=settings.REVIEW_TIMEOUT_SECONDS,
+        )
+    except (ReviewInputError, standards.StandardsError) as exc:
+        raise fail(str(exc), code=2) from None
+    except semgrep.SemgrepUnavailable as exc:
+        raise fail(str(exc), code=2) from None
+    if output_format is Format.json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    elif output_format is Format.sarif:
+        sys.stdout.write(json.dumps(to_sarif(report), indent=2) + "\n")
+    else:
+        text.render(report, console)
+    if patch is not None:
+        combined, left_out = patches.combine(base, report.suggestions)
+        patch.write_text(combined)
+        fixes = len([s for s in report.suggestions if s.replacement is not None])
+        err_console.print(
+            f"wrote {patch}: {fixes - len([s for s in left_out if s.replacement])} fixes "
+            f"(apply with: git apply {patch})",
+            highlight=False,
+        )
+    if fail_on is not FailOn.never and any(
+        SEVERITY_RANK[s.severity] >= SEVERITY_RANK[fail_on.value] for s in report.suggestions
+    ):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review")(review_command)

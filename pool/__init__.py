@@ -1,0 +1,1 @@
+"""The WebSocket pool: remote agents and live subscribers (`acc pool`)."""

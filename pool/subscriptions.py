@@ -1,0 +1,233 @@
+"""Live subscriptions: the bus's events pushed to subscribers: `runs` (every run's),
+`run:{id}` (one run's), `agents` (agents connecting, evicted, disconnecting).
+
+One Kafka consumer per node (no consumer group: every node reads every partition) feeds
+every subscriber of the node, however many follow one run. Each event carries its
+position, `<partition>:<offset>` (a run's events all live in one partition: they are keyed
+by run id); a `runs` subscriber's position is the list of every partition's, e.g.
+`0:41,1:7,2:19`. A subscriber that comes back with `after` first gets what it missed: a
+short-lived consumer reads from just after that position up to where the live consumer
+stood at that moment, while live events for it are held; then the held events after the
+replayed ones follow, so there is no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+from websockets.exceptions import ConnectionClosed
+
+from core.bus import build_consumer, ensure_topics
+from core.events import Event
+from core.settings import Settings
+from core.transport import kafka_options
+from pool import protocol as p
+
+if TYPE_CHECKING:
+    from pool.node import Connection
+
+log = logging.getLogger("pool.subscriptions")
+REPLAY_LIMIT = 10_000  # events replayed to one subscriber before it must start afresh
+
+
+def parse_position(text: str | None) -> dict[int, int]:
+    """`0:41,1:7` -> {0: 41, 1: 7} (the last offsets seen per partition)."""
+    if not text:
+        return {}
+    try:
+        pairs = (part.split(":", 1) for part in text.split(",") if part)
+        return {int(k): int(v) for k, v in pairs}
+    except ValueError:
+        raise p.ProtocolError(f"bad position {text!r}: expected partition:offset,...") from None
+
+
+def format_position(seen: dict[int, int]) -> str:
+    return ",".join(f"{k}:{v}" for k, v in sorted(seen.items()))
+
+
+@dataclass
+class Subscription:
+    conn: Connection
+    channel: str
+    seen: dict[int, int] = field(default_factory=dict)
+    held: list[ConsumerRecord[bytes, bytes]] | None = None  # live events while replaying
+
+    def wants(self, event: Event, tenant: str) -> bool:
+        if event.tenant != tenant:
+            return False
+        if event.type.startswith("pool."):
+            return self.channel == "agents" and event.data.get("role") == "agent"
+        return self.channel in ("runs", f"run:{event.run_id}")
+
+    def new(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        offset: int = record.offset
+        return offset > self.seen.get(record.partition, -1)
+
+
+class Fanout:
+    def __init__(self, settings: Settings, errors: Counter) -> None:
+        self.settings = settings
+        self._options = kafka_options(settings)  # TLS and SASL, as every aiokafka client
+        self.topic = settings.EVENTS_TOPIC
+        self.subs: dict[tuple[str, str], Subscription] = {}  # (connection id, channel)
+        self._errors = errors
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.position: dict[int, int] = {}  # next offset the live consumer reads
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def ready(self) -> bool:
+        """The live consumer reads the events topic."""
+        return self._consumer is not None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def drop(self, conn: Connection) -> None:
+        for key in [k for k in self.subs if k[0] == conn.id]:
+            del self.subs[key]
+
+    def unsubscribe(self, conn: Connection, channel: str) -> None:
+        self.subs.pop((conn.id, channel), None)
+
+    async def subscribe(self, conn: Connection, msg: p.Subscribe) -> None:
+        sub = Subscription(conn, msg.channel, parse_position(msg.after))
+        replay = msg.after is not None and self._consumer is not None
+        if replay:
+            sub.held = []
+        if not replay:
+            sub.seen = {part: offset - 1 for part, offset in self.position.items()}
+        self.subs[(conn.id, msg.channel)] = sub
+        await conn.send(p.Subscribed(channel=msg.channel, position=format_position(sub.seen)))
+        if replay:
+            self._spawn(self._catch_up(sub, dict(self.position)))
+
+    async def _run(self) -> None:
+        bootstrap = self.settings.kafka_bootstrap
+        while True:
+            try:
+                await ensure_topics(bootstrap, [self.topic], **self._options)
+                consumer = build_consumer(bootstrap, group_id=None, **self._options)
+                await consumer.start()
+                try:
+                    await consumer.topics()  # metadata: the topic's partitions
+                    parts = [
+                        TopicPartition(self.topic, n)
+                        for n in sorted(consumer.partitions_for_topic(self.topic) or [])
+                    ]
+                    if not parts:
+                        parts = [TopicPartition(self.topic, n) for n in range(3)]
+                    consumer.assign(parts)
+                    await consumer.seek_to_end(*parts)
+                    for tp in parts:
+                        self.position[tp.partition] = await consumer.position(tp)
+                    self._consumer = consumer
+                    async for record in consumer:
+                        self.position[record.partition] = record.offset + 1
+                        self._fan(record)
+                finally:
+                    self._consumer = None
+                    await consumer.stop()
+            except (KafkaError, OSError) as exc:
+                log.warning("event feed interrupted (%r); reconnecting", exc)
+                await asyncio.sleep(1)
+
+    def _fan(self, record: ConsumerRecord[bytes, bytes], only: Iterable[Subscription] = ()) -> None:
+        try:
+            event = Event.decode(record.value or b"")
+        except ValueError:
+            return
+        for sub in list(only) or list(self.subs.values()):
+            if not sub.wants(event, sub.conn.principal.tenant):
+                continue
+            if sub.held is not None and not only:
+                sub.held.append(record)
+                continue
+            if sub.new(record):
+                sub.seen[record.partition] = record.offset
+                position = (
+                    f"{record.partition}:{record.offset}"
+                    if sub.channel.startswith("run:")
+                    else format_position(sub.seen)
+                )
+                message = p.EventMessage(
+                    channel=sub.channel, position=position, event=event.model_dump(mode="json")
+                )
+                self._spawn(self._send(sub, message))
+
+    async def _send(self, sub: Subscription, message: p.EventMessage) -> None:
+        try:
+            await sub.conn.send(message)
+        except ConnectionClosed:
+            self.subs.pop((sub.conn.id, sub.channel), None)
+
+    async def _catch_up(self, sub: Subscription, until: dict[int, int]) -> None:
+        """Replay what `sub` missed (after its `seen`, before `until`), then its held
+        live events, then let it go live."""
+        consumer = build_consumer(self.settings.kafka_bootstrap, group_id=None, **self._options)
+        replayed = 0
+        try:
+            await consumer.start()
+            todo = {
+                part: end
+                for part, end in until.items()
+                if sub.seen.get(part, -1) + 1 < end
+                and (sub.channel == "runs" or part in sub.seen or not sub.seen)
+            }
+            if todo:
+                parts = [TopicPartition(self.topic, n) for n in todo]
+                consumer.assign(parts)
+                for tp in parts:
+                    start = sub.seen.get(tp.partition, -1) + 1
+                    if start == 0:
+                        await consumer.seek_to_beginning(tp)
+                    else:
+                        consumer.seek(tp, start)
+                while todo and replayed < REPLAY_LIMIT:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for tp, records in batch.items():
+                        for record in records:
+                            if record.offset < todo.get(tp.partition, -1):
+                                self._fan(record, only=[sub])
+                                replayed += 1
+                        if records and records[-1].offset + 1 >= todo.get(tp.partition, 0):
+                            todo.pop(tp.partition, None)
+                    if not batch:
+                        for part in list(todo):
+                            if (
+                                await consumer.position(TopicPartition(self.topic, part))
+                                >= (todo[part])
+                            ):
+                                todo.pop(part)
+        except (KafkaError, OSError) as exc:
+            self._errors.labels("replay").inc()
+            log.warning("replay for %s failed: %r", sub.channel, exc)
+        finally:
+            await consumer.stop()
+            held, sub.held = sub.held or [], None
+            for record in held:
+                self._fan(record, only=[sub])
+
+
+def event_of(message: dict[str, Any]) -> Event:
+    return Event.model_validate(message["event"])
