@@ -6,6 +6,7 @@ from api.routes import (
     agents,
     artifacts,
     codec,
+    dashboard,
     flags,
     health,
     history,
@@ -16,5 +17,8 @@ from api.routes import (
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags):
+for module in (
+    *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
+    dashboard,
+):
     router.include_router(module.router)

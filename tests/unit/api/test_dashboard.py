@@ -27,7 +27,7 @@ def app_with(web: Path) -> TestClient:
     async def thing() -> dict[str, str]:
         return {"ok": "yes"}
 
-    site = dashboard.site(web)
+    site = dashboard.site(["ws://127.0.0.1:8765"], web)
     if site is None:
         app.add_api_route("/", dashboard.not_built, include_in_schema=False)
     else:
@@ -51,6 +51,7 @@ def test_deep_links_answer_with_the_app(built: Path) -> None:
         assert page.headers["cache-control"] == "no-cache"
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "connect-src 'self' ws://127.0.0.1:8765;" in page.headers["content-security-policy"]
 
 
 def test_files_and_api_paths_are_not_the_app(built: Path) -> None:
