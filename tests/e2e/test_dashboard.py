@@ -161,6 +161,7 @@ def test_start_a_run_from_the_page_and_watch_it_complete(browser: Browser, stack
         '{"name": "greet", "agent": {"backend": "shell", "command": "echo hi page"}},'
         '{"name": "shout", "agent": {"backend": "shell", "command": "tr a-z A-Z"}}]}'
     )
+    expect(page.locator("[data-live=push]")).to_be_visible()  # the pool pushes run events
     dialog.get_by_role("button", name="Start", exact=True).click()
     expect(page).to_have_url(re.compile(r"/runs/from-the-page-[0-9a-f]{12}$"))
     heading = page.get_by_role("heading", level=1)
@@ -186,6 +187,12 @@ def test_approve_a_waiting_run_with_a_reason(browser: Browser, stack: Stack) -> 
     expect(page.get_by_text("ship it?")).to_be_visible()
     axe(page, "waiting run")
     shot(page, "run-waiting-dark")
+    # Pushed by the pool, the page does not poll while the run waits.
+    expect(page.locator("[data-live=push]")).to_be_visible()
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if r.url.endswith(run_id) else None)
+    page.wait_for_timeout(3000)
+    assert reads == [], reads
     page.get_by_label(re.compile("Reason")).fill("looks good to me")
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("heading", level=1).locator(".badge")).to_have_text("completed")

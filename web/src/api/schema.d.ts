@@ -529,6 +529,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dashboard/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Config
+         * @description Where the dashboard subscribes to live run events (it polls the API when no node
+         *     answers), and the Temporal Web UI it links runs to.
+         */
+        get: operations["dashboard-config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -857,6 +878,19 @@ export interface components {
              * @default 3
              */
             max_rounds: number;
+        };
+        /** DashboardConfig */
+        DashboardConfig: {
+            /**
+             * Pool Urls
+             * @description WebSocket pool nodes (ACC_POOL_URL) that push run events to subscribers
+             */
+            pool_urls: string[];
+            /**
+             * Temporal Ui
+             * @description The Temporal Web UI (ACC_TEMPORAL_UI_URL)
+             */
+            temporal_ui: string;
         };
         /**
          * ErrorBody
@@ -4081,6 +4115,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FlagsView"];
+                };
+            };
+        };
+    };
+    "dashboard-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardConfig"];
                 };
             };
         };
