@@ -93,3 +93,25 @@ def test_the_typed_client_matches_the_openapi_document(tmp_path: Path) -> None:
     assert out.read_text() == (ROOT / "web" / "src" / "api" / "schema.d.ts").read_text(), (
         "web/src/api/schema.d.ts is stale: run ./scripts/web-api.sh and commit the result"
     )
+
+
+async def test_the_config_names_the_pool_nodes_to_a_reader(tmp_path: Path) -> None:
+    import httpx
+
+    from api.main import create_app
+    from core.settings import load_settings
+
+    settings = load_settings(
+        DATA_DIR=tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'acc.db'}",
+        POOL_URL="ws://node-a:8765,ws://node-b:8765",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        _, token = await app.state.authenticator.keys.create("r", "default", ["runs:read"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            assert (await http.get("/v1/dashboard/config")).status_code == 401
+            answer = await http.get("/v1/dashboard/config", headers={"X-API-Key": token})
+    assert answer.status_code == 200
+    assert answer.json()["pool_urls"] == ["ws://node-a:8765", "ws://node-b:8765"]
