@@ -3,12 +3,19 @@ which reads Python, JavaScript/TypeScript, Go, Java and many more."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import lizard
-from lizard_ext.lizardcognitive import LizardExtension as Cognitive
+# lizard puts the running script's folder first on sys.path when imported (for Windows'
+# embeddable Python); under `python -m cli` that is cli/, whose agents.py would then
+# shadow the agents package in every later import. Keep the path as it was.
+_PATH = list(sys.path)
+import lizard  # noqa: E402
+from lizard_ext.lizardcognitive import LizardExtension as Cognitive  # noqa: E402
 
-from review.models import FunctionComplexity
+sys.path[:] = _PATH
+
+from review.models import FunctionComplexity  # noqa: E402
 
 LANGUAGE_SUFFIXES = frozenset(
     [

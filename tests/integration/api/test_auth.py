@@ -5,6 +5,7 @@ trusted hosts."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -185,7 +186,10 @@ async def test_a_tenant_at_its_running_limit_is_told_to_wait(
 ) -> None:
     one = settings.model_copy(update={"TENANT_MAX_RUNNING": 1})
     async with running_workers(temporal_env.client, one), app_for(one) as (app, http):
-        a, b = await key(app, "tenant-a", "admin"), await key(app, "tenant-b", "admin")
+        # Tenants of their own: the Temporal server is shared by the session's tests.
+        suffix = uuid.uuid4().hex[:8]
+        a = await key(app, f"limited-{suffix}", "admin")
+        b = await key(app, f"other-{suffix}", "admin")
         gated = pipeline("gated", approval={"reason": "go?"})
         first = (await http.post("/v1/runs", json=gated, headers=a)).json()["id"]
         for _ in range(100):  # until the visibility store lists it as running
