@@ -10,19 +10,21 @@ from pathlib import Path
 
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The API's own prefixes: a path under them that matched no route stays a JSON 404.
 API_PREFIXES = ("v1/", "codec/", "docs", "redoc", "openapi.json", "healthz", "readyz", "metrics")
 # What the dashboard's page may do: scripts and styles from this origin only (inline style
-# attributes are the charts'), calls to this API only, never inside another site's frame.
+# attributes are the charts'), calls to this API and the pool's nodes only (live updates),
+# never inside another site's frame.
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'"
+    "img-src 'self' data:; connect-src 'self'{connect}; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
 )
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>acc</title></head>
@@ -42,6 +44,10 @@ def is_page(path: str) -> bool:
 
 
 class Dashboard(StaticFiles):
+    def __init__(self, directory: Path, connect: list[str]) -> None:
+        super().__init__(directory=directory, html=True)
+        self.policy = PAGE_POLICY.format(connect="".join(f" {url}" for url in connect))
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         try:
             response = await super().get_response(path, scope)
@@ -53,7 +59,7 @@ class Dashboard(StaticFiles):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         else:
             response.headers["Cache-Control"] = "no-cache"
-        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Content-Security-Policy"] = self.policy
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
@@ -63,7 +69,10 @@ async def not_built() -> HTMLResponse:
     return HTMLResponse(NOT_BUILT, headers={"Cache-Control": "no-cache"})
 
 
-def site(web_dir: Path = WEB_DIR) -> Dashboard | None:
-    """The built dashboard, or None when web/dist has no index.html."""
+def site(connect: list[str], web_dir: Path = WEB_DIR) -> ASGIApp | None:
+    """The built dashboard (gzipped for browsers that take it), allowed to connect to this
+    origin and to `connect` (the pool's nodes), or None when web/dist has no index.html."""
     dist = web_dir / "dist"
-    return Dashboard(directory=dist, html=True) if (dist / "index.html").is_file() else None
+    if not (dist / "index.html").is_file():
+        return None
+    return GZipMiddleware(Dashboard(dist, connect), minimum_size=1024)

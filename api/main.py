@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Content-Type", "Authorization", "X-Namespace"],
     )
     app.include_router(router)
-    site = dashboard.site()
+    site = dashboard.site(settings.pool_urls)
     if site is None:
         app.add_api_route("/", dashboard.not_built, include_in_schema=False)
     else:

@@ -8,6 +8,7 @@ from api.routes import (
     analytics,
     artifacts,
     codec,
+    dashboard,
     flags,
     health,
     history,
@@ -22,7 +23,7 @@ from api.routes import (
 router = APIRouter()
 MODULES = (
     *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
-    *(analytics, alerts, reports, reviews),
+    *(analytics, alerts, reports, reviews, dashboard),
 )
 for module in MODULES:
     router.include_router(module.router)

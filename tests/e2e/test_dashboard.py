@@ -138,6 +138,11 @@ def test_a_browser_without_a_key_is_asked_for_one(browser: Browser, stack: Stack
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert not SCRIPT_ERRORS.get(page)
+    # A link with the key in its fragment signs in, and the key leaves the address at once.
+    linked = new_page(browser, stack, key=False)
+    linked.goto(f"/runs#key={stack.key}")
+    expect(linked.get_by_role("heading", name="Runs", exact=True, level=1)).to_be_visible()
+    assert linked.url.endswith("/runs")
 
 
 def test_start_a_run_from_the_page_and_watch_it_complete(browser: Browser, stack: Stack) -> None:
@@ -156,6 +161,7 @@ def test_start_a_run_from_the_page_and_watch_it_complete(browser: Browser, stack
         '{"name": "greet", "agent": {"backend": "shell", "command": "echo hi page"}},'
         '{"name": "shout", "agent": {"backend": "shell", "command": "tr a-z A-Z"}}]}'
     )
+    expect(page.locator("[data-live=push]")).to_be_visible()  # the pool pushes run events
     dialog.get_by_role("button", name="Start", exact=True).click()
     expect(page).to_have_url(re.compile(r"/runs/from-the-page-[0-9a-f]{12}$"))
     heading = page.get_by_role("heading", level=1)
@@ -181,6 +187,12 @@ def test_approve_a_waiting_run_with_a_reason(browser: Browser, stack: Stack) -> 
     expect(page.get_by_text("ship it?")).to_be_visible()
     axe(page, "waiting run")
     shot(page, "run-waiting-dark")
+    # Pushed by the pool, the page does not poll while the run waits.
+    expect(page.locator("[data-live=push]")).to_be_visible()
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if r.url.endswith(run_id) else None)
+    page.wait_for_timeout(3000)
+    assert reads == [], reads
     page.get_by_label(re.compile("Reason")).fill("looks good to me")
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("heading", level=1).locator(".badge")).to_have_text("completed")

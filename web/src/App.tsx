@@ -3,14 +3,15 @@ import { lazy, Suspense, useEffect, useState } from "react";
 import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
 
 import { onUnauthorized } from "./api/client";
-import { LiveProvider } from "./api/live";
+import { PoolLive, useLiveMode } from "./api/live";
 import { KeyGate } from "./components/KeyGate";
 import { Modal } from "./components/Modal";
 import { getKey, onKeyChange, setKey } from "./lib/auth";
 import { CHEAT_SHEET, useShortcuts } from "./lib/shortcuts";
 import { THEMES, useTheme, type Theme } from "./lib/theme";
+// The landing screen comes with the app; the others load when first opened.
+import Overview from "./pages/Overview";
 
-const Overview = lazy(() => import("./pages/Overview"));
 const Runs = lazy(() => import("./pages/Runs"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
 const Replay = lazy(() => import("./pages/Replay"));
@@ -60,7 +61,7 @@ export function App() {
   });
 
   return (
-    <LiveProvider mode={{ kind: "poll", intervalMs: 1000 }}>
+    <PoolLive>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -76,6 +77,7 @@ export function App() {
           <NavLink to="/agents">Agents</NavLink>
         </nav>
         <div className="tools">
+          <LiveBadge />
           <label htmlFor="theme" className="visually-hidden">
             Theme
           </label>
@@ -148,6 +150,16 @@ export function App() {
           </table>
         </Modal>
       )}
-    </LiveProvider>
+    </PoolLive>
+  );
+}
+
+/** Whether the page is pushed live by the pool or polls the API. */
+function LiveBadge() {
+  const mode = useLiveMode();
+  return (
+    <span className="muted small" data-live={mode.kind} title={mode.kind === "push" ? "Updates are pushed by the pool" : "The pool does not answer: reading the API every few seconds"}>
+      {mode.kind === "push" ? "● live" : "○ polling"}
+    </span>
   );
 }

@@ -27,7 +27,7 @@ def app_with(web: Path) -> TestClient:
     async def thing() -> dict[str, str]:
         return {"ok": "yes"}
 
-    site = dashboard.site(web)
+    site = dashboard.site(["ws://127.0.0.1:8765"], web)
     if site is None:
         app.add_api_route("/", dashboard.not_built, include_in_schema=False)
     else:
@@ -39,7 +39,7 @@ def app_with(web: Path) -> TestClient:
 def built(tmp_path: Path) -> Path:
     (tmp_path / "dist" / "assets").mkdir(parents=True)
     (tmp_path / "dist" / "index.html").write_text("<div id=root>app</div>")
-    (tmp_path / "dist" / "assets" / "index-abc123.js").write_text("console.log(1)")
+    (tmp_path / "dist" / "assets" / "index-abc123.js").write_text("console.log(1);" * 200)
     return tmp_path
 
 
@@ -51,12 +51,14 @@ def test_deep_links_answer_with_the_app(built: Path) -> None:
         assert page.headers["cache-control"] == "no-cache"
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "connect-src 'self' ws://127.0.0.1:8765;" in page.headers["content-security-policy"]
 
 
 def test_files_and_api_paths_are_not_the_app(built: Path) -> None:
     client = app_with(built)
-    asset = client.get("/assets/index-abc123.js")
+    asset = client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
     assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+    assert asset.headers["content-encoding"] == "gzip" and asset.text.startswith("console")
     assert client.get("/assets/missing.js").status_code == 404
     missing = client.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
@@ -91,3 +93,25 @@ def test_the_typed_client_matches_the_openapi_document(tmp_path: Path) -> None:
     assert out.read_text() == (ROOT / "web" / "src" / "api" / "schema.d.ts").read_text(), (
         "web/src/api/schema.d.ts is stale: run ./scripts/web-api.sh and commit the result"
     )
+
+
+async def test_the_config_names_the_pool_nodes_to_a_reader(tmp_path: Path) -> None:
+    import httpx
+
+    from api.main import create_app
+    from core.settings import load_settings
+
+    settings = load_settings(
+        DATA_DIR=tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'acc.db'}",
+        POOL_URL="ws://node-a:8765,ws://node-b:8765",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        _, token = await app.state.authenticator.keys.create("r", "default", ["runs:read"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            assert (await http.get("/v1/dashboard/config")).status_code == 401
+            answer = await http.get("/v1/dashboard/config", headers={"X-API-Key": token})
+    assert answer.status_code == 200
+    assert answer.json()["pool_urls"] == ["ws://node-a:8765", "ws://node-b:8765"]

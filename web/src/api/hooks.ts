@@ -98,7 +98,7 @@ export function useTimeline(id: string, live: boolean) {
 }
 
 export function useAgents() {
-  const refetchInterval = useRefetchInterval(true, 3);
+  const refetchInterval = useRefetchInterval(true, 3, false);
   return useQuery({
     queryKey: queryKeys.agents,
     queryFn: () => unwrap(api.GET("/v1/agents")),
@@ -107,7 +107,7 @@ export function useAgents() {
 }
 
 export function useBreakers() {
-  const refetchInterval = useRefetchInterval(true, 3);
+  const refetchInterval = useRefetchInterval(true, 3, false);
   return useQuery({
     queryKey: queryKeys.breakers,
     queryFn: () => unwrap(api.GET("/v1/agents/breakers")),
@@ -124,7 +124,7 @@ export interface Health {
 
 /** `/readyz`: 200 ok/degraded, 503 down, both with the same body. */
 export function useHealth() {
-  const refetchInterval = useRefetchInterval(true, 5);
+  const refetchInterval = useRefetchInterval(true, 5, false);
   return useQuery({
     queryKey: queryKeys.health,
     queryFn: async (): Promise<Health> => {

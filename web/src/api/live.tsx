@@ -1,19 +1,67 @@
-// How pages stay current. Today every live query polls (TanStack Query's refetchInterval).
-// When the pool's subscription is available, a provider sets `push`, writes what it receives
-// into the query cache (queryClient.setQueryData(queryKeys.run(id), view)) and polling stops:
-// pages read the same queries either way.
-import { createContext, useContext, type ReactNode } from "react";
+// How pages stay current. While the pool pushes run events (a subscriber connection, see
+// pool.ts) the run queries do not poll: an event marks its run's queries stale and they are
+// read again. Without a pool that answers, every live query polls (refetchInterval).
+// Data that no event carries (health, agents, breakers) always polls.
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
+
+import { getKey } from "../lib/auth";
+import { api, unwrap } from "./client";
+import { followPool } from "./pool";
 
 export type LiveMode = { kind: "poll"; intervalMs: number } | { kind: "push" };
 
-const LiveContext = createContext<LiveMode>({ kind: "poll", intervalMs: 1000 });
+const POLL_MS = 1000;
+export const POLL: LiveMode = { kind: "poll", intervalMs: POLL_MS };
+const LiveContext = createContext<LiveMode>(POLL);
 
 export function LiveProvider({ mode, children }: { mode: LiveMode; children: ReactNode }) {
   return <LiveContext.Provider value={mode}>{children}</LiveContext.Provider>;
 }
 
-/** The refetch interval of a query that is live while `active` (false: no polling). */
-export function useRefetchInterval(active: boolean, slower = 1): number | false {
+export function useLiveMode(): LiveMode {
+  return useContext(LiveContext);
+}
+
+/** The refetch interval of a query that is live while `active` (false: no polling).
+ * `pushed`: the pool's events cover this data, so it does not poll while they flow. */
+export function useRefetchInterval(active: boolean, slower = 1, pushed = true): number | false {
   const mode = useContext(LiveContext);
-  return mode.kind === "poll" && active ? mode.intervalMs * slower : false;
+  if (!active) return false;
+  if (mode.kind === "push") return pushed ? false : POLL_MS * slower;
+  return mode.intervalMs * slower;
+}
+
+/** Subscribe to the pool's run events when the API names a node; poll meanwhile. */
+export function PoolLive({ children }: { children: ReactNode }) {
+  const client = useQueryClient();
+  const [mode, setMode] = useState<LiveMode>(POLL);
+  const config = useQuery({
+    queryKey: ["dashboard-config"],
+    queryFn: () => unwrap(api.GET("/v1/dashboard/config")),
+    staleTime: Infinity,
+    retry: false,
+  });
+  const urls = config.data?.pool_urls;
+  const token = getKey() ?? "";
+  useEffect(() => {
+    if (!urls?.length || typeof WebSocket === "undefined") return;
+    return followPool({
+      urls,
+      token,
+      onLive: (live) => {
+        setMode(live ? { kind: "push" } : POLL);
+        // Whatever happened while not connected: read it again.
+        if (live) void client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "dashboard-config" });
+      },
+      onEvents: (runIds) => {
+        for (const id of runIds) {
+          void client.invalidateQueries({ queryKey: ["run", id] });
+          void client.invalidateQueries({ queryKey: ["timeline", id] });
+        }
+        void client.invalidateQueries({ queryKey: ["runs"] });
+      },
+    });
+  }, [client, urls, token]);
+  return <LiveProvider mode={mode}>{children}</LiveProvider>;
 }

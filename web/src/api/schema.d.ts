@@ -765,6 +765,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Review
+         * @description Review files under an allowed root: findings with confidence (calibrated by the
+         *     team's feedback), explanation, category and fix; the report is stored.
+         */
+        post: operations["reviews-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rule Stats
+         * @description Every shipped rule: its prior, its confidence for the team, and its feedback.
+         */
+        get: operations["reviews-rules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/standards/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Standards
+         * @description The team's standards (the defaults when none were set).
+         */
+        get: operations["reviews-standards-get"];
+        /**
+         * Put Standards
+         * @description Set the team's standards: rules on/off, severities, thresholds.
+         */
+        put: operations["reviews-standards-put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{review_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Review */
+        get: operations["reviews-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{review_id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Feedback
+         * @description Accept, reject or modify a suggestion; the rule's confidence for the team moves.
+         */
+        post: operations["reviews-feedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{review_id}/patch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Patch
+         * @description The accepted suggestions' fixes as one patch `git apply` takes (relative to the
+         *     review's root). Suggestions without a fix, or whose text changed since, are named in
+         *     the X-Acc-Left-Out header.
+         */
+        post: operations["reviews-patch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dashboard/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Config
+         * @description Where the dashboard subscribes to live run events (it polls the API when no node
+         *     answers), and the Temporal Web UI it links runs to.
+         */
+        get: operations["dashboard-config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1205,6 +1350,19 @@ export interface components {
              */
             max_rounds: number;
         };
+        /** DashboardConfig */
+        DashboardConfig: {
+            /**
+             * Pool Urls
+             * @description WebSocket pool nodes (ACC_POOL_URL) that push run events to subscribers
+             */
+            pool_urls: string[];
+            /**
+             * Temporal Ui
+             * @description The Temporal Web UI (ACC_TEMPORAL_UI_URL)
+             */
+            temporal_ui: string;
+        };
         /** Durations */
         Durations: {
             /**
@@ -1298,6 +1456,33 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** FeedbackCreate */
+        FeedbackCreate: {
+            /** Suggestion Id */
+            suggestion_id: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "accept" | "reject" | "modify";
+            /** Comment */
+            comment?: string | null;
+        };
+        /** FeedbackView */
+        FeedbackView: {
+            /** Rule Id */
+            rule_id: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "accept" | "reject" | "modify";
+            /**
+             * Confidence
+             * @description The rule's confidence for the team, recalibrated
+             */
+            confidence: number;
+        };
         /** FlagView */
         FlagView: {
             /** Name */
@@ -1349,6 +1534,28 @@ export interface components {
              * @description Replacement input for step `from_step`
              */
             input?: string | null;
+        };
+        /** FunctionComplexity */
+        FunctionComplexity: {
+            /** Path */
+            path: string;
+            /** Name */
+            name: string;
+            /** Line */
+            line: number;
+            /** End Line */
+            end_line: number;
+            /** Cyclomatic */
+            cyclomatic: number;
+            /** Cognitive */
+            cognitive?: number | null;
+            /** Nloc */
+            nloc: number;
+            /**
+             * Parameters
+             * @default 0
+             */
+            parameters: number;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1489,6 +1696,11 @@ export interface components {
              * @default 1
              */
             weight: number;
+        };
+        /** PatchCreate */
+        PatchCreate: {
+            /** Suggestion Ids */
+            suggestion_ids: string[];
         };
         /** PatternSummary */
         PatternSummary: {
@@ -1656,6 +1868,125 @@ export interface components {
              */
             backoff: number;
         };
+        /**
+         * ReviewAgent
+         * @description acc's code review (semgrep rule packs and complexity) over the run's working
+         *     directory. Prints JSON {score, feedback, blocking, suggestions}: score 1 when no
+         *     suggestion at or above `fail_on` remains, else 0, so a supervisor's quality gate passes
+         *     only once they are gone, and the feedback lists them with their fixes.
+         */
+        ReviewAgent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            backend: "review";
+            /**
+             * Paths
+             * @description Files or folders relative to the run's working directory
+             */
+            paths?: string[];
+            /**
+             * Fail On
+             * @description Suggestions this severe or worse block the gate
+             * @default warning
+             * @enum {string}
+             */
+            fail_on: "error" | "warning" | "info";
+            /**
+             * Min Confidence
+             * @description Ignore less certain findings
+             * @default 0
+             */
+            min_confidence: number;
+            /** Categories */
+            categories?: ("security" | "correctness" | "performance" | "style")[];
+        };
+        /** ReviewCreate */
+        ReviewCreate: {
+            /**
+             * Root
+             * @description Under ACC_REVIEW_ROOTS
+             */
+            root: string;
+            /** Paths */
+            paths?: string[];
+            /**
+             * Diff Ref
+             * @description Only lines changed since
+             */
+            diff_ref?: string | null;
+            /**
+             * Staged
+             * @default false
+             */
+            staged: boolean;
+            /**
+             * Team
+             * @default default
+             */
+            team: string;
+            /** Categories */
+            categories?: ("security" | "correctness" | "performance" | "style")[];
+            /**
+             * Min Severity
+             * @default info
+             * @enum {string}
+             */
+            min_severity: "error" | "warning" | "info";
+            /**
+             * Min Confidence
+             * @default 0
+             */
+            min_confidence: number;
+        };
+        /** ReviewView */
+        ReviewView: {
+            /** Root */
+            root: string;
+            /**
+             * Files
+             * @description Files reviewed
+             */
+            files?: string[];
+            /** Suggestions */
+            suggestions?: components["schemas"]["Suggestion"][];
+            /** Skipped */
+            skipped?: components["schemas"]["Skipped"][];
+            /** Complexity */
+            complexity?: components["schemas"]["FunctionComplexity"][];
+            /**
+             * Rules
+             * @default 0
+             */
+            rules: number;
+            /** Diff Ref */
+            diff_ref?: string | null;
+            /**
+             * Staged
+             * @default false
+             */
+            staged: boolean;
+            /**
+             * Semgrep Version
+             * @default
+             */
+            semgrep_version: string;
+            /**
+             * Duration Ms
+             * @default 0
+             */
+            duration_ms: number;
+            /**
+             * Errors
+             * @description Problems semgrep reported
+             */
+            errors?: string[];
+            /** Id */
+            id: string;
+            /** Team */
+            team: string;
+        };
         /** RouteRequest */
         RouteRequest: {
             /** Capability */
@@ -1814,6 +2145,25 @@ export interface components {
              * @description Where notifications are posted
              */
             url: string;
+        };
+        /** RuleStats */
+        RuleStats: {
+            /** Rule Id */
+            rule_id: string;
+            /** Category */
+            category: string;
+            /** Prior */
+            prior: number;
+            /** Confidence */
+            confidence: number;
+            /** Accepted */
+            accepted: number;
+            /** Rejected */
+            rejected: number;
+            /** Modified */
+            modified: number;
+            /** Acceptance Rate */
+            acceptance_rate: number | null;
         };
         /** RuleView */
         RuleView: {
@@ -1982,7 +2332,7 @@ export interface components {
             /** Name */
             name: string;
             /** Agent */
-            agent: components["schemas"]["ShellAgent"] | components["schemas"]["LlmAgent"] | components["schemas"]["ClaudeCodeAgent"] | components["schemas"]["PythonAgent"] | components["schemas"]["RemoteAgent"] | components["schemas"]["RoutedAgent"];
+            agent: components["schemas"]["ShellAgent"] | components["schemas"]["LlmAgent"] | components["schemas"]["ClaudeCodeAgent"] | components["schemas"]["PythonAgent"] | components["schemas"]["RemoteAgent"] | components["schemas"]["RoutedAgent"] | components["schemas"]["ReviewAgent"];
             /**
              * Input
              * @description Template of the step's input: {{input}} (the pattern's default input), {{run.input}}, {{steps.NAME.output}}
@@ -2105,17 +2455,62 @@ export interface components {
              */
             network: boolean;
         };
+        /** Skipped */
+        Skipped: {
+            /** Path */
+            path: string;
+            /** Reason */
+            reason: string;
+        };
         /**
          * SpecBody
          * @description A run spec; `pattern` defaults to pipeline.
          */
         SpecBody: components["schemas"]["PipelineSpec"] | components["schemas"]["ScatterGatherSpec"] | components["schemas"]["ConsensusSpec"] | components["schemas"]["SagaSpec"] | components["schemas"]["SupervisorSpec"] | components["schemas"]["EventDrivenSpec"];
+        /** Standards */
+        Standards: {
+            /**
+             * Disabled
+             * @description Rule ids or globs
+             */
+            disabled?: string[];
+            /**
+             * Severity
+             * @description Rule -> severity
+             */
+            severity?: {
+                [key: string]: "error" | "warning" | "info";
+            };
+            /** Categories */
+            categories?: ("security" | "correctness" | "performance" | "style")[];
+            /**
+             * Min Severity
+             * @default info
+             * @enum {string}
+             */
+            min_severity: "error" | "warning" | "info";
+            /**
+             * Min Confidence
+             * @default 0
+             */
+            min_confidence: number;
+            /**
+             * Max Cyclomatic
+             * @default 10
+             */
+            max_cyclomatic: number;
+            /**
+             * Max Cognitive
+             * @default 15
+             */
+            max_cognitive: number;
+        };
         /** StepSpec */
         StepSpec: {
             /** Name */
             name: string;
             /** Agent */
-            agent: components["schemas"]["ShellAgent"] | components["schemas"]["LlmAgent"] | components["schemas"]["ClaudeCodeAgent"] | components["schemas"]["PythonAgent"] | components["schemas"]["RemoteAgent"] | components["schemas"]["RoutedAgent"];
+            agent: components["schemas"]["ShellAgent"] | components["schemas"]["LlmAgent"] | components["schemas"]["ClaudeCodeAgent"] | components["schemas"]["PythonAgent"] | components["schemas"]["RemoteAgent"] | components["schemas"]["RoutedAgent"] | components["schemas"]["ReviewAgent"];
             /**
              * Input
              * @description Template of the step's input: {{input}} (the pattern's default input), {{run.input}}, {{steps.NAME.output}}
@@ -2178,6 +2573,80 @@ export interface components {
             error?: string | null;
         };
         /**
+         * Suggestion
+         * @description A finding turned into advice: where, why, how sure, and the fix when there is one.
+         */
+        Suggestion: {
+            /**
+             * Id
+             * @description Stable across runs: rule, path, and the flagged text
+             */
+            id: string;
+            /** Rule Id */
+            rule_id: string;
+            /**
+             * Category
+             * @enum {string}
+             */
+            category: "security" | "correctness" | "performance" | "style";
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "error" | "warning" | "info";
+            /** Confidence */
+            confidence: number;
+            /**
+             * Path
+             * @description Relative to the reviewed root, with / separators
+             */
+            path: string;
+            /** Line */
+            line: number;
+            /**
+             * Column
+             * @default 1
+             */
+            column: number;
+            /** End Line */
+            end_line: number;
+            /**
+             * End Column
+             * @default 1
+             */
+            end_column: number;
+            /** Message */
+            message: string;
+            /**
+             * Explanation
+             * @default
+             */
+            explanation: string;
+            /** Alternatives */
+            alternatives?: string[];
+            /** Cwe */
+            cwe?: string | null;
+            /**
+             * Snippet
+             * @default
+             */
+            snippet: string;
+            /** Start Offset */
+            start_offset?: number | null;
+            /** End Offset */
+            end_offset?: number | null;
+            /**
+             * Replacement
+             * @description The fixed text for [start, end)
+             */
+            replacement?: string | null;
+            /**
+             * Patch
+             * @description This fix alone, as a git-apply-able diff
+             */
+            patch?: string | null;
+        };
+        /**
          * SupervisorSpec
          * @description A manager plans subtasks, workers (child workflows) do them, a reviewer scores the
          *     result against the quality gate; repeat with feedback until it passes.
@@ -2233,6 +2702,12 @@ export interface components {
              * @default 8
              */
             max_workers_per_iteration: number;
+            /**
+             * Feedback To Workers
+             * @description Also append the reviewer's feedback to each worker's task (workers that fix their own output, e.g. against a `review` step's findings)
+             * @default false
+             */
+            feedback_to_workers: boolean;
         };
         /** TestResult */
         TestResult: {
@@ -5053,6 +5528,257 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-rules": {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleStats"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-standards-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Standards"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-standards-put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Standards"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Standards"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "reviews-patch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/x-diff": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "dashboard-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardConfig"];
                 };
             };
         };

@@ -1,15 +1,5 @@
-import { useMemo } from "react";
+import { lazy, Suspense, useMemo } from "react";
 import { Link } from "react-router-dom";
-import {
-  Bar,
-  BarChart,
-  CartesianGrid,
-  Legend,
-  ResponsiveContainer,
-  Tooltip,
-  XAxis,
-  YAxis,
-} from "recharts";
 
 import type { RunSummary } from "../api/client";
 import { useAgents, useHealth, useRuns } from "../api/hooks";
@@ -17,12 +7,8 @@ import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/StatusBadge";
 import { percent } from "../lib/format";
 
-const SERIES = [
-  ["completed", "var(--ok)"],
-  ["failed", "var(--bad)"],
-  ["active", "var(--accent)"],
-  ["other", "var(--muted)"],
-] as const;
+// The chart library is the largest part of the page: it loads after the key figures show.
+const RunsChart = lazy(() => import("../components/RunsChart"));
 
 export interface Kpis {
   total: number;
@@ -104,20 +90,9 @@ export default function Overview() {
         <section className="card" aria-labelledby="chart-title">
           <h2 id="chart-title">Runs started per hour (24 h)</h2>
           <div className="chart" role="img" aria-label="Bar chart of runs started per hour">
-            <ResponsiveContainer width="100%" height={240}>
-              <BarChart data={chart} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
-                <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
-                <XAxis dataKey="hour" stroke="var(--muted)" fontSize={12} interval={3} />
-                <YAxis allowDecimals={false} stroke="var(--muted)" fontSize={12} />
-                <Tooltip
-                  contentStyle={{ background: "var(--surface)", border: "1px solid var(--border)" }}
-                />
-                <Legend />
-                {SERIES.map(([key, color]) => (
-                  <Bar key={key} dataKey={key} stackId="runs" fill={color} isAnimationActive={false} />
-                ))}
-              </BarChart>
-            </ResponsiveContainer>
+            <Suspense fallback={<p className="muted">Loading the chart…</p>}>
+              <RunsChart data={chart} />
+            </Suspense>
           </div>
         </section>
         <section className="card" aria-labelledby="health-title">
