@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics import alerts
 from analytics.heartbeats import beat
 from analytics.sink import EventSink
 from analytics.windows import Windows
@@ -54,10 +56,12 @@ class Aggregator:
         self.member = member or f"{socket.gethostname()}-{os.getpid()}"
         self._windows = Windows(self.member)
         self._consumer_options = dict(consumer_options or {})
+        self.alert_check_seconds = alerts.CHECK_SECONDS
         self.counted = 0  # events this aggregator counted (new ones only)
         self.skipped = 0  # redelivered events the sink had counted already
         self.unreadable = 0
         self.published_windows = 0
+        self.alerts_opened = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         settings, options = self._settings, kafka_options(self._settings)
@@ -126,17 +130,25 @@ class Aggregator:
         self._windows.add(counted)
 
     async def _flush(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
-        last_beat = 0.0
+        """Publish closed windows; report in; and, on the aggregator that holds partition 0
+        (one in the group), check the alert rules."""
+        last_beat = last_check = 0.0
         loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self._publish(producer, datetime.now(UTC))
-                if loop.time() - last_beat >= HEARTBEAT_SECONDS:
-                    await beat(self._engine, self.member, self.partitions(), self.counted)
-                    last_beat = loop.time()
-            except (KafkaError, SQLAlchemyError, OSError) as exc:
-                log.warning("aggregator flush failed: %r", exc)
+        async with httpx.AsyncClient() as http:
+            while not stop.is_set():
+                await asyncio.sleep(FLUSH_SECONDS)
+                try:
+                    await self._publish(producer, datetime.now(UTC))
+                    if loop.time() - last_beat >= HEARTBEAT_SECONDS:
+                        await beat(self._engine, self.member, self.partitions(), self.counted)
+                        last_beat = loop.time()
+                    due = loop.time() - last_check >= self.alert_check_seconds
+                    if due and 0 in self.partitions():
+                        last_check = loop.time()
+                        now = datetime.now(UTC)
+                        self.alerts_opened += await alerts.evaluate(self._engine, http, now)
+                except (KafkaError, SQLAlchemyError, OSError) as exc:
+                    log.warning("aggregator flush failed: %r", exc)
 
     async def _publish(self, producer: AIOKafkaProducer, now: datetime | None = None) -> None:
         closed = self._windows.closed(now or datetime.max.replace(tzinfo=UTC))
@@ -163,7 +175,20 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    aggregator = Aggregator(settings, engine)
+
+    async def ready() -> str | None:
+        if stop.is_set():
+            return "draining: stopping after SIGTERM"
+        return None if getattr(aggregator, "consumer", None) else "not consuming yet"
+
     try:
-        await Aggregator(settings, engine).run(stop)
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.HEALTH_PORT is not None:  # /healthz, /readyz, /metrics (core/health.py)
+                from core.health import HealthServer
+
+                health = HealthServer(settings.HEALTH_HOST, settings.HEALTH_PORT, ready)
+                await stack.enter_async_context(health)
+            await aggregator.run(stop)
     finally:
         await engine.dispose()

@@ -13,6 +13,7 @@ from analytics import histogram
 from analytics.tables import RunRecord
 from core.events import Event
 
+RUN_TYPES = ("run.", "step.", "agent.", "routing.")  # events about a run
 TERMINAL = {"run.completed": "completed", "run.failed": "failed", "run.cancelled": "cancelled"}
 ROLLUP_SUMS = (
     "events",
@@ -57,6 +58,10 @@ def fold(events: list[Event], runs: dict[tuple[str, str], RunRecord]) -> Folded:
     """Fold new events (each once) into the given run records (created when missing)."""
     out = Folded(runs=runs)
     for event in sorted(events, key=lambda e: e.time):
+        if not event.type.startswith(RUN_TYPES):  # pool, dispatch...: counted, no run
+            at = utc(event.time)
+            out.rollups[(event.tenant, minute_of(at), "", event.agent or "")]["events"] += 1
+            continue
         key = (event.tenant, event.run_id)
         record = runs.get(key)
         if record is None:

@@ -27,6 +27,10 @@ def bucket_value(index: int) -> float:
     return float(2 ** ((index + 0.5) / PER_DOUBLING))
 
 
+def upper_bound(index: int) -> float:
+    return float(2 ** ((index + 1) / PER_DOUBLING))
+
+
 def percentile(counts: Mapping[int, int], q: float) -> float | None:
     """The q-th percentile (0..100) of what the bucket counts describe."""
     total = sum(counts.values())

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from analytics.fold import ROLLUP_SUMS, fold, utc
+from analytics.fold import ROLLUP_SUMS, RUN_TYPES, fold, utc
 from analytics.tables import DurationBucket, ProcessedEvent, Rollup, RunRecord
 from core.events import Event
 
@@ -84,7 +84,8 @@ class EventSink:
                     [{"event_id": e.id, "time": utc(e.time)} for e in chunk]
                 )
             )
-        folded = fold(new, await self._records(conn, {(e.tenant, e.run_id) for e in new}))
+        about_runs = {(e.tenant, e.run_id) for e in new if e.type.startswith(RUN_TYPES)}
+        folded = fold(new, await self._records(conn, about_runs))
         await self._upsert_runs(conn, [r.model_dump() for r in folded.runs.values()])
         rollups = [
             {"tenant": t, "minute": m, "pattern": p, "agent": a, **sums}
@@ -98,7 +99,8 @@ class EventSink:
         ]
         keys = ["tenant", "minute", "pattern", "agent", "kind", "bucket"]
         await self._add(conn, DurationBucket, buckets, keys)
-        return [Counted(e, folded.runs[(e.tenant, e.run_id)].pattern or "") for e in new]
+        patterns = {key: record.pattern or "" for key, record in folded.runs.items()}
+        return [Counted(e, patterns.get((e.tenant, e.run_id), "")) for e in new]
 
     async def _records(
         self, conn: AsyncConnection, keys: set[tuple[str, str]]

@@ -119,8 +119,10 @@ def _allowed_methods(request: Request) -> str | None:
     """The methods the API's operations take at this path, when any does: the dashboard's
     files are mounted at / and would otherwise answer for every path with "GET, HEAD"."""
     methods: set[str] = set()
+    # A scope of its own: inside the mount, the request's carries the mount's root_path.
+    scope = {"type": "http", "path": request.url.path, "root_path": "", "method": "OPTIONS"}
     for route in request.app.router.routes:
-        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] != Match.NONE:
             methods |= route.methods or set()
     return ", ".join(sorted(methods)) or None
 

@@ -1,7 +1,8 @@
 """`acc health`: the container's own health check. It asks this process's `/healthz` (or
-`/readyz` with --ready) on loopback: the API's port, or ACC_HEALTH_PORT for processes
-without an API (workers). Docker's HEALTHCHECK runs the same check as
-`python -m core.health`, which imports only the settings (it runs every few seconds)."""
+`/readyz` with --ready) on loopback: ACC_HEALTH_PORT for processes without a server of
+their own (workers, the aggregator), else the API's or the pool's port. Docker's
+HEALTHCHECK runs the same check as `python -m core.health`, which imports only the
+settings (it runs every few seconds)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def register(app: typer.Typer) -> None:
 def health(
     ready: Annotated[bool, typer.Option("--ready", help="Ask /readyz instead of /healthz")] = False,
     port: Annotated[
-        int | None, typer.Option(help="Port to ask (default: ACC_HEALTH_PORT, else ACC_API_PORT)")
+        int | None,
+        typer.Option(help="Port to ask (default: ACC_HEALTH_PORT, else the API's or pool's)"),
     ] = None,
 ) -> None:
     """Exit 0 when this container's process answers its health probe, 1 otherwise."""

@@ -20,10 +20,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli import agents as agent_commands
+from cli import alerts as alert_commands
 from cli import events as event_commands
 from cli import health as health_command
 from cli import keys as key_commands
 from cli import pool as pool_commands
+from cli import reports as report_commands
 from cli import review as review_command
 from cli import run_commands, stack
 from cli import task as task_command
@@ -52,11 +54,13 @@ app = typer.Typer(
 run_commands.register(app)
 agent_commands.register(app)
 task_command.register(app)
+report_commands.register(app)
 pool_commands.register(app)
 review_command.register(app)
 health_command.register(app)
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(event_commands.app, name="events")
+app.add_typer(alert_commands.app, name="alerts")
 
 
 class Shutdown(Exception):

@@ -22,6 +22,7 @@ from core.specs import (
     PipelineSpec,
     PythonAgent,
     RemoteAgent,
+    ReviewAgent,
     RunSpec,
     SagaSpec,
     ScatterGatherSpec,
@@ -62,6 +63,8 @@ def _agent_words(agent: AgentSpec) -> str:
         return f"plugin {agent.plugin}"
     if isinstance(agent, RemoteAgent):
         return f"remote {agent.agent_id or agent.capability or 'any'}"
+    if isinstance(agent, ReviewAgent):
+        return f"review {' '.join(agent.paths)} (fail on {agent.fail_on})"
     return f"capability {agent.capability}"
 
 

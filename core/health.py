@@ -100,10 +100,17 @@ class HealthServer:
 def check_local(
     settings: Settings, ready: bool = False, port: int | None = None
 ) -> tuple[bool, str]:
-    """Whether this machine's process answers its probe (`acc health`, Docker's
-    HEALTHCHECK): on ACC_HEALTH_PORT, else the API's port. Returns (ok, what to print)."""
-    port = port or settings.HEALTH_PORT or settings.API_PORT
-    url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
+    """Whether this container's process answers its probe (`acc health`, Docker's
+    HEALTHCHECK). The port: `port`, else ACC_HEALTH_PORT (workers, the aggregator), else the
+    API's or the pool's, whichever this container serves (the image runs either). Returns
+    (ok, what to print)."""
+    ports = [port or settings.HEALTH_PORT] if port or settings.HEALTH_PORT else []
+    ports = ports or [settings.API_PORT, settings.POOL_PORT]
+    answers = [_ask(f"http://127.0.0.1:{p}/{'readyz' if ready else 'healthz'}") for p in ports]
+    return next((a for a in answers if a[0]), answers[0])
+
+
+def _ask(url: str) -> tuple[bool, str]:
     try:
         with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_SECONDS) as answer:
             answer.read()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -48,17 +48,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _tag_required(schema: dict[str, Any]) -> None:
-    required = schema.setdefault("required", [])
-    if "backend" not in required:
-        required.insert(0, "backend")
+def _requires(tag: str) -> Callable[[dict[str, Any]], None]:
+    """A schema hook marking the union's tag required: it has a default so that code can
+    build the model without naming it, but a document must name it to be told apart."""
+
+    def hook(schema: dict[str, Any]) -> None:
+        required = schema.setdefault("required", [])
+        if tag not in required:
+            required.insert(0, tag)
+
+    return hook
 
 
 class Tagged(Strict):
-    """An agent spec: `backend` picks the kind, so the schema requires it (the default
-    lets code build one without naming it)."""
+    """An agent spec: `backend` picks the kind."""
 
-    model_config = ConfigDict(json_schema_extra=_tag_required)
+    model_config = ConfigDict(json_schema_extra=_requires("backend"))
 
 
 class ShellAgent(Tagged):
@@ -188,8 +193,43 @@ class RoutedAgent(Tagged):
     experiment: str | None = None
 
 
+ReviewCategory = Literal["security", "correctness", "performance", "style"]
+REVIEW_CATEGORIES: tuple[ReviewCategory, ...] = ("security", "correctness", "performance", "style")
+
+
+class ReviewAgent(Strict):
+    """acc's code review (semgrep rule packs and complexity) over the run's working
+    directory. Prints JSON {score, feedback, blocking, suggestions}: score 1 when no
+    suggestion at or above `fail_on` remains, else 0, so a supervisor's quality gate passes
+    only once they are gone, and the feedback lists them with their fixes."""
+
+    backend: Literal["review"] = "review"
+    paths: list[str] = Field(
+        default_factory=lambda: ["."],
+        min_length=1,
+        max_length=100,
+        description="Files or folders relative to the run's working directory",
+    )
+    fail_on: Literal["error", "warning", "info"] = Field(
+        "warning", description="Suggestions this severe or worse block the gate"
+    )
+    min_confidence: float = Field(0.0, ge=0, le=1, description="Ignore less certain findings")
+    categories: list[ReviewCategory] = Field(
+        default_factory=lambda: list(REVIEW_CATEGORIES), min_length=1
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        for path in value:
+            parts = path.replace("\\", "/").split("/")
+            if path.startswith("/") or ".." in parts or not path.strip():
+                raise ValueError(f"{path!r}: paths are relative to the run's directory, no '..'")
+        return value
+
+
 AgentSpec = Annotated[
-    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent | RoutedAgent,
+    ShellAgent | LlmAgent | ClaudeCodeAgent | PythonAgent | RemoteAgent | RoutedAgent | ReviewAgent,
     Field(discriminator="backend"),
 ]
 
@@ -278,6 +318,8 @@ class PipelineSpec(RunBase):
 class ScatterGatherSpec(RunBase):
     """Every agent on every task (the run input when `tasks` is empty), then a reducer."""
 
+    model_config = ConfigDict(json_schema_extra=_requires("pattern"))
+
     pattern: Literal["scatter-gather"] = "scatter-gather"
     agents: list[StepSpec] = Field(min_length=1, max_length=100)
     tasks: list[str] = Field(default_factory=list, max_length=10_000)
@@ -315,6 +357,8 @@ class Participant(Strict):
 class ConsensusSpec(RunBase):
     """Participants propose, then vote in rounds until the threshold or the round limit."""
 
+    model_config = ConfigDict(json_schema_extra=_requires("pattern"))
+
     pattern: Literal["consensus"] = "consensus"
     participants: list[Participant] = Field(min_length=2, max_length=50)
     rule: Literal["majority", "unanimous", "weighted"] = "majority"
@@ -334,6 +378,8 @@ class SagaStep(StepSpec):
 class SagaSpec(RunBase):
     """Steps with compensations, undone in reverse order when a later step fails."""
 
+    model_config = ConfigDict(json_schema_extra=_requires("pattern"))
+
     pattern: Literal["saga"] = "saga"
     steps: list[SagaStep] = Field(min_length=1, max_length=200)
 
@@ -347,6 +393,8 @@ class SupervisorSpec(RunBase):
     """A manager plans subtasks, workers (child workflows) do them, a reviewer scores the
     result against the quality gate; repeat with feedback until it passes."""
 
+    model_config = ConfigDict(json_schema_extra=_requires("pattern"))
+
     pattern: Literal["supervisor"] = "supervisor"
     manager: StepSpec = Field(description="Prints a plan: JSON {subtasks: [...]} or lines")
     workers: dict[str, StepSpec] = Field(
@@ -357,6 +405,11 @@ class SupervisorSpec(RunBase):
     max_iterations: int = Field(3, ge=1, le=100)
     max_parallel_workers: int = Field(4, ge=1, le=50)
     max_workers_per_iteration: int = Field(8, ge=1, le=200)
+    feedback_to_workers: bool = Field(
+        False,
+        description="Also append the reviewer's feedback to each worker's task (workers "
+        "that fix their own output, e.g. against a `review` step's findings)",
+    )
 
 
 class Handler(Strict):
@@ -366,6 +419,8 @@ class Handler(Strict):
 
 class EventDrivenSpec(RunBase):
     """A long-lived run that reacts to events sent to it, until a `stop` event."""
+
+    model_config = ConfigDict(json_schema_extra=_requires("pattern"))
 
     pattern: Literal["event-driven"] = "event-driven"
     handlers: list[Handler] = Field(min_length=1, max_length=100)

@@ -12,6 +12,18 @@ npm ci --prefix tests/support/claude-cli --no-audit --no-fund --prefer-offline -
 # The published schemas of the custom resources the Helm chart renders (KEDA, Argo, cert-manager,
 # Prometheus Operator), pinned in tests/support/crd-schemas/package-lock.json.
 npm ci --prefix tests/support/crd-schemas --no-audit --no-fund --prefer-offline --loglevel=error
+# The browser the dashboard's tests drive: Debian's Chromium (Playwright never downloads one).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing Chromium (the dashboard's browser tests) ..."
+        apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
+            (apt-get update -qq >/dev/null 2>&1 &&
+                apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1) ||
+            echo "note: could not install chromium; the browser tests will be skipped" >&2
+    else
+        echo "note: no /usr/bin/chromium: the dashboard's browser tests are skipped" >&2
+    fi
+fi
 # The dashboard: its packages and build (the browser tests open it), then its component tests.
 bash scripts/web-build.sh
 npm --prefix web run --silent test -- --reporter=dot

@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
 from activities.fan_out import FanOutActivities
+from activities.review import ReviewBackend
 from agents import sandbox
 from agents.backends import default_backends
 from agents.base import AgentBackend
@@ -112,7 +113,10 @@ def build_workers(
         ]
     if "agents" in queues:
         if backends is None:  # remote steps reach the pool's agents through Redis
-            backends = default_backends(settings, PoolDispatcher(redis, settings.REDIS_PREFIX))
+            backends = {
+                **default_backends(settings, PoolDispatcher(redis, settings.REDIS_PREFIX)),
+                "review": ReviewBackend(settings),
+            }
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)

@@ -6,7 +6,10 @@ spawn and with which capability (`workflows/complexity.py`), within the spawn li
 workers run as child workflows, at most `max_parallel_workers` at once; the reviewer
 scores the combined result 0..1. The run completes as soon as the score reaches
 `quality_threshold` (default 0.7), and fails with the best score after `max_iterations`.
-A worker that fails does not stop the iteration: the reviewer sees its error.
+A worker that fails does not stop the iteration: the reviewer sees its error. With
+`feedback_to_workers`, each worker's task also carries the reviewer's feedback, so a
+worker fixes its own output; the reviewer may be a `review` step (acc's code review), whose
+score is 1 only when no blocking finding remains.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class SupervisorWorkflow(PatternWorkflow):
                 raise ApplicationError(
                     "the manager planned no subtasks", type="EmptyPlan", non_retryable=True
                 )
-            combined = await self._work(spec, plan, group)
+            combined = await self._work(spec, plan, group, feedback)
             review = await self.agent_step(spec.reviewer, Output.of(combined), group=group)
             score, feedback = parse_score(review.output.text)
             best = max(best, score)
@@ -68,8 +71,13 @@ class SupervisorWorkflow(PatternWorkflow):
             non_retryable=True,
         )
 
-    async def _work(self, spec: SupervisorSpec, plan: complexity.Plan, group: str) -> str:
+    async def _work(
+        self, spec: SupervisorSpec, plan: complexity.Plan, group: str, feedback: str
+    ) -> str:
         slots = asyncio.Semaphore(spec.max_parallel_workers)
+        note = ""
+        if spec.feedback_to_workers and feedback:
+            note = f"\n\nReviewer feedback on the previous attempt:\n{feedback}"
 
         async def one(assignment: complexity.Assignment) -> str:
             step = spec.workers[assignment.capability]
@@ -77,7 +85,7 @@ class SupervisorWorkflow(PatternWorkflow):
                 try:
                     result = await self.child_step(
                         step,
-                        Output.of(assignment.task),
+                        Output.of(assignment.task + note),
                         group=group,
                         name=f"{step.name}",
                     )

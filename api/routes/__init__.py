@@ -4,6 +4,8 @@ from fastapi import APIRouter
 
 from api.routes import (
     agents,
+    alerts,
+    analytics,
     artifacts,
     codec,
     flags,
@@ -11,10 +13,16 @@ from api.routes import (
     history,
     keys,
     metrics,
+    reports,
+    reviews,
     runs,
     schema,
 )
 
 router = APIRouter()
-for module in (health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags):
+MODULES = (
+    *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
+    *(analytics, alerts, reports, reviews),
+)
+for module in MODULES:
     router.include_router(module.router)

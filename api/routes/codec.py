@@ -89,4 +89,10 @@ async def _apply(
         raise InvalidInput(f"invalid request: payloads: {exc}", [problem]) from None
     if convert is not None:
         payloads = Payloads(payloads=await convert(list(payloads.payloads)))
-    return CodecPayloads.model_validate(json_format.MessageToDict(payloads))
+    # Per payload: MessageToDict leaves out empty fields (an empty list of payloads too).
+    return CodecPayloads(
+        payloads=[
+            CodecPayload.model_validate(json_format.MessageToDict(payload))
+            for payload in payloads.payloads
+        ]
+    )

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.runs import RunAccepted, describe, run_handle, run_input, start_run
 from core.bus import EventBus
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, NotFound
 from core.history import ParsedHistory, Timeline, TimelineEntry, decode_history, parse
 from core.settings import Settings
 
@@ -72,17 +72,17 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
     """The fork's reuse plan, or a 422 saying which step cannot be reused."""
     parent = parsed.input
     if parent is None:
-        raise InvalidInput(f"run {run_id} is not a run acc started", {"id": run_id})
+        raise Conflict(f"run {run_id} is not a run acc started", {"id": run_id})
     if parent.spec.pattern == "event-driven":
-        raise InvalidInput(
+        raise Conflict(
             "event-driven runs cannot be forked: their steps come from events, not the spec",
             {"field": "from_step"},
         )
     indexes = [e.index for e in parsed.timeline.entries if e.kind == "step" and e.index is not None]
     if not indexes:
-        raise InvalidInput(f"run {run_id} has no steps to fork from", {"field": "from_step"})
+        raise Conflict(f"run {run_id} has no steps to fork from", {"field": "from_step"})
     if request.from_step > max(indexes):
-        raise InvalidInput(
+        raise Conflict(
             f"from_step: run {run_id} has steps 0 to {max(indexes)}; a fork reruns from one "
             f"of them, so from_step must be at most {max(indexes)}",
             {"field": "from_step", "max": max(indexes)},
@@ -90,7 +90,7 @@ def fork_input_from(parsed: ParsedHistory, run_id: str, request: ForkRequest) ->
     # The first step without a recorded result is the furthest a fork can start from.
     first_missing = next((i for i in range(request.from_step) if i not in parsed.results), None)
     if first_missing is not None:
-        raise InvalidInput(
+        raise Conflict(
             f"from_step: step {first_missing} of run {run_id} has no recorded result (it "
             f"failed, was cancelled or never ran); fork from step {first_missing} or earlier",
             {"field": "from_step", "max": first_missing},

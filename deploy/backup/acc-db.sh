@@ -5,6 +5,7 @@
 # holds only ephemeral coordination (breakers, leases, rate limits): nothing to back up.
 #
 #   acc-db.sh backup FILE     PostgreSQL: pg_dump custom format; SQLite: an online copy
+#                             (SQLite's backup API through python3)
 #   acc-db.sh restore FILE    replaces acc's tables with the backup's (the file is checked
 #                             first: a bad one changes nothing)
 #
@@ -51,22 +52,32 @@ postgres://* | postgresql://* | postgresql+asyncpg://*)
 sqlite:///* | sqlite+aiosqlite:///*)
     rest="${url#*://}" # sqlite:///relative/file or sqlite:////absolute/file
     db="${rest#/}"
-    case "$action" in
-    backup)
-        [ -f "$db" ] || { echo "error: no database at $db" >&2; exit 1; }
-        sqlite3 "$db" ".backup '$file.partial'"
-        mv "$file.partial" "$file"
-        ;;
-    restore)
-        if [ "$(sqlite3 "$file" 'PRAGMA integrity_check' 2>/dev/null)" != "ok" ] ||
-            ! sqlite3 "$file" 'SELECT 1 FROM alembic_version LIMIT 1' >/dev/null 2>&1; then
-            echo "error: $file is not a SQLite backup of acc: nothing was changed" >&2
-            exit 1
-        fi
-        sqlite3 "$db" ".restore '$file'"
-        ;;
-    *) usage ;;
-    esac
+    [ "$action" = backup ] || [ "$action" = restore ] || usage
+    # SQLite's online backup API, through Python's sqlite3 (no sqlite3 CLI needed)
+    "${PYTHON:-python3}" - "$action" "$db" "$file" <<'PY'
+import sqlite3, sys
+from pathlib import Path
+
+action, db, file = sys.argv[1:]
+if action == "backup":
+    if not Path(db).is_file():
+        sys.exit(f"error: no database at {db}")
+    partial = file + ".partial"
+    with sqlite3.connect(db) as src, sqlite3.connect(partial) as dst:
+        src.backup(dst)
+    Path(partial).replace(file)
+else:
+    try:
+        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as src:
+            ok = src.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            src.execute("SELECT 1 FROM alembic_version LIMIT 1")
+    except sqlite3.Error:
+        ok = False
+    if not ok:
+        sys.exit(f"error: {file} is not a SQLite backup of acc: nothing was changed")
+    with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+PY
     ;;
 *)
     echo "error: ACC_DATABASE_URL is neither PostgreSQL nor SQLite" >&2

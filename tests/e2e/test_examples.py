@@ -337,3 +337,15 @@ def test_a_rejected_step_fails_the_run(stack: Stack) -> None:
     # The answer to /reject no longer shows the question it answered as open.
     answered = rejected.json()
     assert answered["waiting"] is None and answered["status"] != "waiting", answered
+
+
+def test_review_gate_sends_findings_to_the_worker_until_they_are_fixed(stack: Stack) -> None:
+    run = stack.finished(stack.start("review-gate"))
+    assert run["status"] == "completed", run
+    assert run["quality"] == 1.0
+    loader = (stack.workdir(run["id"]) / "loader.py").read_text()
+    assert "yaml.safe_load(text)" in loader and "hashlib.sha256(" in loader
+    reviews = [s for s in run["steps"] if s["name"] == "review"]
+    assert [s["group"] for s in reviews] == ["iteration-1", "iteration-2"]
+    first = json.loads(reviews[0]["result"]["output"]["text"])
+    assert first["blocking"] == 2 and "Fix: replace `yaml.load(text)`" in first["feedback"]

@@ -423,7 +423,7 @@ async def test_fork_reuses_earlier_steps_and_takes_an_edited_input(
 
     for beyond in (3, 5):  # 3: past the last step (2), a fork that would rerun nothing
         too_far = await http.post(f"/v1/runs/{parent['id']}/fork", json={"from_step": beyond})
-        assert too_far.status_code == 422
+        assert too_far.status_code == 409  # the request is fine; this run does not allow it
         assert "has steps 0 to 2" in too_far.json()["error"]["message"]
 
 

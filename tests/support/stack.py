@@ -60,7 +60,7 @@ def acc_up(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
             text=True,
         )
     api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # a loaded machine starts eight processes slowly
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:

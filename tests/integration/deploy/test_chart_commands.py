@@ -1,5 +1,6 @@
-"""The commands and environment the Helm chart gives its containers, run on this machine
-against the test stack (Temporal, the broker, Redis, SQL): what a kubelet would start.
+"""The commands and environment the Helm chart gives its containers (workers, API, pool,
+aggregator), run on this machine against the test stack (Temporal, the broker, Redis, SQL):
+what a kubelet would start.
 
 Only what a cluster provides differently is substituted: the emptyDir at /data becomes a
 temporary directory, the pod binds loopback on free ports (several tests share the machine),
@@ -61,8 +62,10 @@ def _container_env(objects: list[dict[str, Any]], component: str, data: Path) ->
     data.mkdir(parents=True, exist_ok=True)
     port = str(free_port())
     env.update(ACC_DATA_DIR=str(data), ACC_API_HOST="127.0.0.1", ACC_HEALTH_HOST="127.0.0.1")
-    if "ACC_HEALTH_PORT" in env:
+    if "ACC_HEALTH_PORT" in env:  # workers, aggregator
         env["ACC_HEALTH_PORT"] = port
+    elif "ACC_POOL_PORT" in env:
+        env.update(ACC_POOL_PORT=port, ACC_POOL_HOST="127.0.0.1")
     else:
         env["ACC_API_PORT"] = port
     # the image's own environment: PATH and HOME, nothing else of this machine's
@@ -87,7 +90,7 @@ def _run(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess
             proc.wait(10)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 150) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
@@ -101,9 +104,13 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 def _port(env: dict[str, str]) -> str:
-    return env.get("ACC_HEALTH_PORT") or env["ACC_API_PORT"]
+    """The port a container's probes use: its health port, the pool's, or the API's."""
+    if "ACC_HEALTH_PORT" in env:
+        return env["ACC_HEALTH_PORT"]
+    return env["ACC_POOL_PORT"] if "ACC_POOL_NODE_ID" in env else env["ACC_API_PORT"]
 
 
+@pytest.mark.timeout(900)  # five processes start at once: slow on a loaded machine
 async def test_the_charts_worker_and_api_commands_serve_a_run(
     tmp_path: Path,
     temporal_env: WorkflowEnvironment,
@@ -117,7 +124,8 @@ async def test_the_charts_worker_and_api_commands_serve_a_run(
 
 def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
     pods = workloads(objects)
-    envs = {c: _container_env(objects, c, tmp_path / c) for c in ("api", *_workers(pods))}
+    # every process of the chart: the workers, the API, the pool and the aggregator
+    envs = {c: _container_env(objects, c, tmp_path / c) for c in pods}
     with ExitStack() as stack:
         procs = {}
         for component, env in envs.items():
@@ -146,11 +154,14 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
         # The Docker HEALTHCHECK of each container
         for component, env in envs.items():
             check = subprocess.run(
-                [sys.executable, "-m", "core.health"], env=env, capture_output=True, timeout=30
+                [sys.executable, "-m", "core.health"], env=env, capture_output=True, timeout=120
             )
             assert check.returncode == 0, (component, check.stderr)
         ready = subprocess.run(
-            [str(ACC), "health", "--ready"], env=envs["worker-orchestration"], capture_output=True
+            [str(ACC), "health", "--ready"],
+            env=envs["worker-orchestration"],
+            capture_output=True,
+            timeout=240,
         )
         assert ready.returncode == 0, ready.stderr
 
@@ -160,7 +171,7 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
             env=envs["api"],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=240,
         )
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip().splitlines()[-1]

@@ -1,0 +1,298 @@
+"""Analytics over the 1-minute rollups, always one tenant's: time series, duration
+percentiles, agent efficiency, pattern summaries and anomalies (docs/ANALYTICS.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analytics import histogram
+from analytics.anomaly import robust_z_scores
+from analytics.fold import ROLLUP_SUMS, utc
+from analytics.ranges import TimeRange
+from analytics.sink import table_of
+from analytics.tables import DurationBucket, Rollup
+
+Metric = Literal[
+    "events",
+    "runs_started",
+    "runs_completed",
+    "runs_failed",
+    "runs_cancelled",
+    "steps_completed",
+    "steps_failed",
+    "cost_usd",
+    "tokens",
+    "completion_rate",
+    "step_success_rate",
+    "quality",
+    "step_ms_avg",
+    "run_ms_avg",
+    "cost_per_run",
+]
+DurationKind = Literal["step", "run"]
+QUANTILES = (50, 90, 95, 99)
+
+
+def derive(metric: str, s: Mapping[str, float]) -> float | None:
+    """A metric from summed rollup columns (None where its denominator is 0)."""
+    ended = s["runs_completed"] + s["runs_failed"] + s["runs_cancelled"]
+    steps = s["steps_completed"] + s["steps_failed"]
+    ratios: dict[str, tuple[float, float]] = {
+        "completion_rate": (s["runs_completed"], ended),
+        "step_success_rate": (s["steps_completed"], steps),
+        "quality": (s["quality_sum"], s["quality_count"]),
+        "step_ms_avg": (s["step_ms_sum"], s["steps_completed"]),
+        "run_ms_avg": (s["run_ms_sum"], ended),
+        "cost_per_run": (s["cost_usd"], ended),
+    }
+    if metric in ratios:
+        top, bottom = ratios[metric]
+        return top / bottom if bottom else None
+    return s[metric]
+
+
+def _filtered(query: Select[Any], table: Any, tenant: str, rng: TimeRange, **dims: Any) -> Any:
+    query = query.where(
+        table.c.tenant == tenant, table.c.minute >= rng.start, table.c.minute < rng.end
+    )
+    for name, value in dims.items():
+        if value is not None:
+            query = query.where(table.c[name] == value)
+    return query
+
+
+async def _sums_by(
+    engine: AsyncEngine, tenant: str, rng: TimeRange, by: str, **dims: Any
+) -> dict[Any, dict[str, float]]:
+    table = table_of(Rollup)
+    query = select(table.c[by], *(func.sum(table.c[c]).label(c) for c in ROLLUP_SUMS))
+    query = _filtered(query, table, tenant, rng, **dims).group_by(table.c[by])
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return {row[by]: {c: float(row[c] or 0) for c in ROLLUP_SUMS} for row in rows}
+
+
+class Point(BaseModel):
+    time: datetime
+    value: float | None
+
+
+class Series(BaseModel):
+    metric: str
+    start: datetime
+    end: datetime
+    step_seconds: int
+    points: list[Point]
+
+
+async def timeseries(
+    engine: AsyncEngine,
+    tenant: str,
+    metric: Metric,
+    rng: TimeRange,
+    pattern: str | None = None,
+    agent: str | None = None,
+) -> Series:
+    by_minute = await _sums_by(engine, tenant, rng, "minute", pattern=pattern, agent=agent)
+    slots: dict[datetime, dict[str, float]] = {
+        t: dict.fromkeys(ROLLUP_SUMS, 0.0) for t in rng.steps()
+    }
+    for minute, sums in by_minute.items():
+        slot = slots.get(rng.slot(utc(minute)))
+        if slot is not None:
+            for column, value in sums.items():
+                slot[column] += value
+    return Series(
+        metric=metric,
+        start=rng.start,
+        end=rng.end,
+        step_seconds=int(rng.step.total_seconds()),
+        points=[Point(time=t, value=derive(metric, s)) for t, s in slots.items()],
+    )
+
+
+class Bucket(BaseModel):
+    up_to_ms: float = Field(description="The bucket's upper bound")
+    count: int
+
+
+class Durations(BaseModel):
+    kind: DurationKind
+    count: int
+    percentiles_ms: dict[str, float | None] = Field(description="p50, p90, p95, p99")
+    histogram: list[Bucket]
+
+
+async def durations(
+    engine: AsyncEngine,
+    tenant: str,
+    kind: DurationKind,
+    rng: TimeRange,
+    pattern: str | None = None,
+    agent: str | None = None,
+) -> Durations:
+    table = table_of(DurationBucket)
+    query = select(table.c.bucket, func.sum(table.c["count"]).label("n"))
+    query = _filtered(query, table, tenant, rng, pattern=pattern, agent=agent, kind=kind)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.group_by(table.c.bucket))).all()
+    counts = {int(bucket): int(n) for bucket, n in rows}
+    return Durations(
+        kind=kind,
+        count=sum(counts.values()),
+        percentiles_ms={f"p{q}": histogram.percentile(counts, q) for q in QUANTILES},
+        histogram=[
+            Bucket(up_to_ms=round(histogram.upper_bound(b), 3), count=counts[b])
+            for b in sorted(counts)
+        ],
+    )
+
+
+class AgentEfficiency(BaseModel):
+    agent: str
+    backend: str
+    steps_completed: int
+    steps_failed: int
+    success_rate: float | None
+    cost_usd: float
+    cost_per_success: float | None
+    mean_ms: float | None
+    tokens: int
+    score: float | None = Field(
+        description="success rate x cost factor x speed factor, 0..1 (docs/ANALYTICS.md)"
+    )
+
+
+async def agents(
+    engine: AsyncEngine, tenant: str, rng: TimeRange, pattern: str | None = None
+) -> list[AgentEfficiency]:
+    """Each agent's efficiency in the range, best first.
+
+    score = success_rate x (cheapest cost per success / this agent's) x (fastest mean
+    step time / this agent's), each factor 1 for the best agent of the range; an agent
+    that never succeeded scores 0, and a free agent's cost factor is 1."""
+    by_agent = await _sums_by(engine, tenant, rng, "agent", pattern=pattern)
+    rows = []
+    for agent, s in by_agent.items():
+        if not agent:
+            continue
+        done, failed = int(s["steps_completed"]), int(s["steps_failed"])
+        rows.append(
+            AgentEfficiency(
+                agent=agent,
+                backend=agent.split(":", 1)[0],
+                steps_completed=done,
+                steps_failed=failed,
+                success_rate=done / (done + failed) if done + failed else None,
+                cost_usd=s["cost_usd"],
+                cost_per_success=s["cost_usd"] / done if done else None,
+                mean_ms=s["step_ms_sum"] / done if done else None,
+                tokens=int(s["tokens"]),
+                score=None,
+            )
+        )
+    costs = [r.cost_per_success for r in rows if r.cost_per_success]
+    speeds = [r.mean_ms for r in rows if r.mean_ms]
+    for row in rows:
+        if row.success_rate is None:
+            continue
+        if not row.steps_completed:
+            row.score = 0.0
+            continue
+        cost = min(costs) / row.cost_per_success if row.cost_per_success else 1.0
+        speed = min(speeds) / row.mean_ms if row.mean_ms else 1.0
+        row.score = round(row.success_rate * cost * speed, 4)
+    return sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.agent))
+
+
+class PatternSummary(BaseModel):
+    pattern: str
+    runs_started: int
+    runs_completed: int
+    runs_failed: int
+    completion_rate: float | None
+    cost_per_run: float | None
+    quality: float | None
+    run_ms_avg: float | None
+    step_success_rate: float | None = Field(
+        description="Coordination efficiency: the share of step attempts that succeeded"
+    )
+
+
+async def patterns(engine: AsyncEngine, tenant: str, rng: TimeRange) -> list[PatternSummary]:
+    by_pattern = await _sums_by(engine, tenant, rng, "pattern")
+    merged: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(ROLLUP_SUMS, 0.0))
+    for pattern, sums in by_pattern.items():
+        for column, value in sums.items():
+            merged[pattern or "unknown"][column] += value
+    return [
+        PatternSummary(
+            pattern=pattern,
+            runs_started=int(s["runs_started"]),
+            runs_completed=int(s["runs_completed"]),
+            runs_failed=int(s["runs_failed"]),
+            completion_rate=derive("completion_rate", s),
+            cost_per_run=derive("cost_per_run", s),
+            quality=derive("quality", s),
+            run_ms_avg=derive("run_ms_avg", s),
+            step_success_rate=derive("step_success_rate", s),
+        )
+        for pattern, s in sorted(merged.items())
+    ]
+
+
+class AnomalyPoint(Point):
+    baseline: float | None
+    score: float | None
+    anomaly: bool
+
+
+class Anomalies(BaseModel):
+    metric: str
+    method: str = "rolling robust z-score (median and MAD of the previous points)"
+    window: int
+    threshold: float
+    points: list[AnomalyPoint]
+
+
+async def anomalies(
+    engine: AsyncEngine,
+    tenant: str,
+    metric: Metric,
+    rng: TimeRange,
+    window: int = 60,
+    threshold: float = 3.5,
+    pattern: str | None = None,
+    agent: str | None = None,
+) -> Anomalies:
+    series = await timeseries(engine, tenant, metric, rng, pattern, agent)
+    known = [p for p in series.points if p.value is not None]
+    judged = {
+        j.index: j
+        for j in robust_z_scores(
+            [p.value for p in known if p.value is not None],
+            window=window,
+            threshold=threshold,
+            min_history=min(10, window),
+        )
+    }
+    points = []
+    for i, point in enumerate(known):
+        j = judged.get(i)
+        points.append(
+            AnomalyPoint(
+                time=point.time,
+                value=point.value,
+                baseline=j.baseline if j else None,
+                score=round(j.score, 3) if j and abs(j.score) != float("inf") else None,
+                anomaly=bool(j and j.anomaly),
+            )
+        )
+    return Anomalies(metric=metric, window=window, threshold=threshold, points=points)

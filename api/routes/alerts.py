@@ -1,0 +1,170 @@
+"""`/v1/alerts`: the caller's tenant's alert rules (admins make and delete them: a rule
+makes acc post to a URL), its alert history, acknowledgement, and a test notification
+(docs/ANALYTICS.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel
+from sqlalchemy import delete, select, update
+
+from analytics import alerts
+from analytics.sink import table_of
+from api.deps import EngineDep
+from api.security import Admin, Reader, Writer
+from core.errors import Conflict, NotFound
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+class RuleView(BaseModel):
+    id: str
+    name: str
+    kind: str
+    metric: str
+    op: str
+    threshold: float
+    window_minutes: int
+    pattern: str | None
+    agent: str | None
+    channel: str
+    destination: str  # the URL's scheme and host: a webhook's path often holds its secret
+    created_at: datetime
+
+    @classmethod
+    def of(cls, rule: alerts.AlertRule) -> RuleView:
+        url = urlsplit(rule.url)
+        return cls(
+            **rule.model_dump(exclude={"url", "tenant"}),
+            destination=f"{url.scheme}://{url.netloc}/…",
+        )
+
+
+class TestResult(BaseModel):
+    outcome: str
+
+
+async def _rule(engine: EngineDep, tenant: str, rule_id: str) -> alerts.AlertRule:
+    table = table_of(alerts.AlertRule)
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(table).where(table.c.id == rule_id, table.c.tenant == tenant)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"no alert rule {rule_id}")
+    return alerts.AlertRule.model_validate(dict(row))
+
+
+@router.get("/rules", operation_id="alerts-rules")
+async def list_rules(caller: Reader, engine: EngineDep) -> list[RuleView]:
+    """The tenant's alert rules (webhook URLs shown by host only)."""
+    table = table_of(alerts.AlertRule)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(table).where(table.c.tenant == caller.tenant).order_by(table.c.created_at)
+        )
+        return [RuleView.of(alerts.AlertRule.model_validate(dict(r))) for r in rows.mappings()]
+
+
+@router.post("/rules", status_code=status.HTTP_201_CREATED, operation_id="alerts-rules-create")
+async def create_rule(caller: Admin, engine: EngineDep, spec: alerts.RuleSpec) -> RuleView:
+    """Make a rule: `threshold` (the metric over the window, summed or averaged, against
+    `op threshold`), `anomaly` (the last minute is an anomaly) or `absence` (no events in
+    the window); notifications go to `url` as JSON (`webhook`) or as Slack's `{"text"}`."""
+    rule = alerts.new_rule(caller.tenant, spec)
+    async with engine.begin() as conn:
+        await conn.execute(table_of(alerts.AlertRule).insert().values(rule.model_dump()))
+    return RuleView.of(rule)
+
+
+@router.delete(
+    "/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="alerts-rules-delete"
+)
+async def delete_rule(caller: Admin, engine: EngineDep, rule_id: str) -> None:
+    """Delete a rule (its alerts stay in the history)."""
+    await _rule(engine, caller.tenant, rule_id)
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(table_of(alerts.AlertRule)).where(table_of(alerts.AlertRule).c.id == rule_id)
+        )
+
+
+@router.post("/rules/{rule_id}/test", operation_id="alerts-rules-test")
+async def test_rule(
+    caller: Writer, engine: EngineDep, rule_id: str, request: Request
+) -> TestResult:
+    """Send a test notification to the rule's channel now and say how it went."""
+    rule = await _rule(engine, caller.tenant, rule_id)
+    now = datetime.now(UTC)
+    alert = alerts.Alert(
+        id="test",
+        tenant=rule.tenant,
+        rule_id=rule.id,
+        rule_name=rule.name,
+        status="test",
+        message=f"test alert for {rule.name}, sent by {caller.subject}",
+        opened_at=now,
+        last_seen_at=now,
+    )
+    return TestResult(outcome=await alerts.notify(request.app.state.http, rule, alert, "test"))
+
+
+@router.get("", operation_id="alerts-list")
+async def list_alerts(
+    caller: Reader,
+    engine: EngineDep,
+    status_: Annotated[
+        Literal["firing", "acknowledged", "resolved"] | None, Query(alias="status")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[alerts.Alert]:
+    """The tenant's alerts, newest first: open ones and the history."""
+    table = table_of(alerts.Alert)
+    query = select(table).where(table.c.tenant == caller.tenant)
+    if status_ is not None:
+        query = query.where(table.c.status == status_)
+    async with engine.connect() as conn:
+        rows = await conn.execute(query.order_by(table.c.opened_at.desc()).limit(limit))
+        return [alerts.Alert.model_validate(dict(r)) for r in rows.mappings()]
+
+
+@router.post("/{alert_id}/ack", operation_id="alerts-ack")
+async def acknowledge(caller: Writer, engine: EngineDep, alert_id: str) -> alerts.Alert:
+    """Acknowledge a firing alert: someone is on it (it stays open until the condition
+    clears, and still notifies nobody again)."""
+    table = table_of(alerts.Alert)
+    async with engine.begin() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(table).where(table.c.id == alert_id, table.c.tenant == caller.tenant)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        if row["status"] != "firing":
+            raise Conflict(f"alert {alert_id} is {row['status']}, not firing")
+        await conn.execute(
+            update(table)
+            .where(table.c.id == alert_id)
+            .values(
+                status="acknowledged",
+                acknowledged_at=datetime.now(UTC),
+                acknowledged_by=caller.subject,
+            )
+        )
+        row = (await conn.execute(select(table).where(table.c.id == alert_id))).mappings().one()
+    return alerts.Alert.model_validate(dict(row))

@@ -1,0 +1,50 @@
+"""`acc report`: a metrics report over a time range, through the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analytics.reports import Report, to_csv
+from cli.output import console, fail, settings
+from cli.runs import ApiClient, CliError
+
+
+def report(
+    range_: Annotated[
+        str | None, typer.Option("--range", help="15m, 1h, 24h, 7d or 30d (default 1h)")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Custom start, ISO 8601")] = None,
+    end: Annotated[str | None, typer.Option(help="Custom end, ISO 8601 (default now)")] = None,
+    format_: Annotated[str, typer.Option("--format", help="json or csv")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+) -> None:
+    """A report of the tenant's runs, steps, cost, tokens and quality per step of a range.
+
+    [bold]Examples[/]
+      acc report --range 7d -o week.csv
+      acc report --start 2026-11-01 --end 2026-12-01 --format json
+    """
+    if format_ not in ("json", "csv"):
+        raise fail(f"--format {format_!r}: json or csv")
+    params = {k: v for k, v in {"range": range_, "start": start, "end": end}.items() if v}
+    try:
+        with ApiClient.of(settings()) as api:
+            body = api.request("GET", "/v1/reports", params=params)
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    built = Report.model_validate(body)
+    text = to_csv(built) if format_ == "csv" else json.dumps(body, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"Report of {len(built.rows)} rows written to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
