@@ -62,6 +62,7 @@ def test_the_remote_agents_example_runs_on_agents_of_two_pool_nodes(tmp_path: Pa
         _until(
             lambda: httpx.get(second_url.replace("ws", "http") + "/readyz").status_code == 200,
             "the second pool node serving",
+            timeout=240,  # processes import slowly on a loaded 2-core machine
         )
         shout = ["agent", "connect", "-c", "shout", "--command", "tr a-z A-Z", "--id", "shouter"]
         count = ["agent", "connect", "-c", "count", "--command", "wc -w", "--id", "counter"]
@@ -75,7 +76,7 @@ def test_the_remote_agents_example_runs_on_agents_of_two_pool_nodes(tmp_path: Pa
                 pool = httpx.get(f"{api}/v1/agents/connected", headers=headers).json()
                 return len(pool["agents"]) == 2
 
-            _until(both_connected, "both agents connecting")
+            _until(both_connected, "both agents connecting", timeout=240)
             listed = subprocess.run(
                 [sys.executable, "-m", "cli", "agents"],
                 env=env,
