@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import temporal
@@ -20,6 +20,7 @@ from core.errors import AccError
 from core.specs import PATTERNS
 
 log = logging.getLogger(__name__)
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 class ErrorDetail(BaseModel):
@@ -116,14 +117,18 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str | None:
-    """The methods the API's operations take at this path, when any does: the dashboard's
-    files are mounted at / and would otherwise answer for every path with "GET, HEAD"."""
-    methods: set[str] = set()
-    # A scope of its own: inside the mount, the request's carries the mount's root_path.
-    scope = {"type": "http", "path": request.url.path, "root_path": "", "method": "OPTIONS"}
-    for route in request.app.router.routes:
-        if isinstance(route, APIRoute) and route.matches(scope)[0] != Match.NONE:
-            methods |= route.methods or set()
+    """The methods the API's operations take at this path (from its OpenAPI document),
+    when any does: the dashboard's files are mounted at / and would otherwise answer for
+    every path with "GET, HEAD"."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], {m.upper() for m in item if m in _HTTP_METHODS})
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow = table
+    methods = {m for regex, ms in table if regex.match(request.url.path) for m in ms}
     return ", ".join(sorted(methods)) or None
 
 

@@ -154,3 +154,11 @@ async def test_unknown_fields_of_a_fork_or_a_decision_are_422(http: httpx.AsyncC
 async def test_method_not_allowed_says_which_are(http: httpx.AsyncClient) -> None:
     resp = await http.delete("/v1/runs")
     assert resp.status_code == 405 and "GET" in resp.headers["allow"]
+
+
+async def test_a_405_names_every_method_the_path_takes(http: httpx.AsyncClient) -> None:
+    """Not the dashboard's "GET, HEAD" (its files are mounted at /), nor one route's."""
+    resp = await http.request("OPTIONS", "/v1/keys")
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "GET, POST"
+    assert (await http.request("OPTIONS", "/v1/runs/r-1/approve")).headers["allow"] == "POST"
