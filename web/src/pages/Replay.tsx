@@ -176,10 +176,15 @@ function ForkForm({ runId, step, input }: { runId: string; step: number; input: 
       className="stack fork"
       onSubmit={(event) => {
         event.preventDefault();
-        fork.mutate(
-          { from_step: step, input: text === input ? null : text },
-          { onSuccess: (accepted) => navigate(`/runs/${encodeURIComponent(accepted.id)}`) },
-        );
+        // The promise, not a mutate-level onSuccess: a live update can re-render this form
+        // away while the request is out, and then that callback would never run. A failure
+        // shows through the mutation's own error state below.
+        fork
+          .mutateAsync({ from_step: step, input: text === input ? null : text })
+          .then(
+            (accepted) => navigate(`/runs/${encodeURIComponent(accepted.id)}`),
+            () => undefined,
+          );
       }}
     >
       <h3>Fork from here</h3>
