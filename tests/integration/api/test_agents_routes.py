@@ -47,6 +47,7 @@ DECLARED = {
 class Api:
     http: httpx.AsyncClient
     redis: Redis
+    prefix: str
     breakers: CircuitBreakers
     leases: ConcurrencyLimiter
 
@@ -80,6 +81,7 @@ async def api(redis_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIter
         yield Api(
             http,
             redis,
+            prefix,
             CircuitBreakers(redis, BreakerConfig.from_settings(settings), prefix=prefix),
             ConcurrencyLimiter(redis, prefix=prefix),
         )
@@ -140,7 +142,7 @@ async def test_a_dry_run_routes_on_the_live_state_and_records_nothing(api: Api) 
     decision = (await api.http.post("/v1/agents/route", json=body)).json()
     assert (decision["agent"], decision["variant"]) == ("weak", "a")
     assert await api.leases.in_flight(["weak"]) == {"weak": 0}  # nothing was taken
-    assert [key async for key in api.redis.scan_iter(match="*affinity*k")] == []
+    assert [key async for key in api.redis.scan_iter(match=f"{api.prefix}*affinity*")] == []
 
 
 async def test_no_agent_available_is_a_409_saying_why_each_was_passed_over(api: Api) -> None:
