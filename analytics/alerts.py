@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import Column, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field as SqlField
@@ -33,6 +33,7 @@ from sqlmodel import SQLModel
 from analytics import queries, ranges
 from analytics.fold import minute_of
 from analytics.sink import table_of
+from core.jsontypes import Integer
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,14 @@ RATIOS = {"completion_rate", "step_success_rate", "quality", "step_ms_avg", "run
 class RuleSpec(BaseModel):
     """What a caller sends to make a rule."""
 
+    model_config = ConfigDict(strict=True)
+
     name: str = Field(min_length=1, max_length=200)
     kind: RuleKind = "threshold"
     metric: queries.Metric = "runs_failed"
     op: Op = ">"
     threshold: float = 0
-    window_minutes: int = Field(5, ge=1, le=1440)
+    window_minutes: Integer = Field(5, ge=1, le=1440)
     pattern: str | None = Field(None, max_length=40)
     agent: str | None = Field(None, max_length=200)
     channel: ChannelKind = "webhook"

@@ -133,7 +133,7 @@ class Decision(BaseModel):
 class ExternalEvent(BaseModel):
     """An event sent to an event-driven run (API or bus bridge)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=200, description="Deduplication key")
     type: str = Field(min_length=1, max_length=200)

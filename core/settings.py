@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     CANCEL_GRACE_SECONDS: float = Field(
         30, gt=0, description="A cancelled run still going after this is terminated"
     )
+    DECISION_TIMEOUT_SECONDS: float = Field(
+        20, gt=0, description="Longest an approve or reject waits for the run to take it"
+    )
     CORS_ORIGINS: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Browser origins allowed to call the API; the Temporal Web UI always"
     )

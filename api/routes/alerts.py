@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from analytics import alerts
 from analytics.sink import table_of
 from api.deps import EngineDep
+from api.errors import documented
 from api.security import Admin, Reader, Writer
 from core.errors import Conflict, NotFound
 
@@ -88,7 +89,10 @@ async def create_rule(caller: Admin, engine: EngineDep, spec: alerts.RuleSpec) -
 
 
 @router.delete(
-    "/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="alerts-rules-delete"
+    "/rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="alerts-rules-delete",
+    responses=documented(404),
 )
 async def delete_rule(caller: Admin, engine: EngineDep, rule_id: str) -> None:
     """Delete a rule (its alerts stay in the history)."""
@@ -99,7 +103,7 @@ async def delete_rule(caller: Admin, engine: EngineDep, rule_id: str) -> None:
         )
 
 
-@router.post("/rules/{rule_id}/test", operation_id="alerts-rules-test")
+@router.post("/rules/{rule_id}/test", operation_id="alerts-rules-test", responses=documented(404))
 async def test_rule(
     caller: Writer, engine: EngineDep, rule_id: str, request: Request
 ) -> TestResult:
@@ -138,7 +142,7 @@ async def list_alerts(
         return [alerts.Alert.model_validate(dict(r)) for r in rows.mappings()]
 
 
-@router.post("/{alert_id}/ack", operation_id="alerts-ack")
+@router.post("/{alert_id}/ack", operation_id="alerts-ack", responses=documented(404, 409))
 async def acknowledge(caller: Writer, engine: EngineDep, alert_id: str) -> alerts.Alert:
     """Acknowledge a firing alert: someone is on it (it stays open until the condition
     clears, and still notifies nobody again)."""

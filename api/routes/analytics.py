@@ -4,25 +4,57 @@ efficiency, pattern summaries and anomalies (docs/ANALYTICS.md)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from analytics import queries, ranges
 from api.deps import EngineDep
 from api.security import Reader
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _iso(value: Any) -> Any:
+    """Only ISO 8601: pydantic would also read a bare number as a Unix time."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 date-time, such as 2026-11-30T12:00:00Z")
+    return value
+
 
 RangeQuery = Annotated[
     ranges.Preset | None,
-    Query(alias="range", description="15m, 1h, 24h, 7d or 30d (default 1h); or start and end"),
+    Query(
+        alias="range",
+        description="15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` "
+        "it only picks the step",
+    ),
 ]
-StartQuery = Annotated[datetime | None, Query(description="Custom range start (ISO 8601)")]
-EndQuery = Annotated[datetime | None, Query(description="Custom range end (default now)")]
+StartQuery = Annotated[
+    datetime | None,
+    BeforeValidator(_iso),
+    Query(
+        description="Custom range start (ISO 8601); at or after `end` the range is empty, "
+        "and a range keeps at most its last 400 days"
+    ),
+]
+EndQuery = Annotated[
+    datetime | None,
+    BeforeValidator(_iso),
+    Query(description="Custom range end (ISO 8601, default now)"),
+]
 StepQuery = Annotated[
-    int | None, Query(description="Seconds per point, whole minutes (default by range)")
+    int | None,
+    Query(
+        ge=60,
+        multiple_of=60,
+        description="Seconds per point, whole minutes (default by range); grows to keep at "
+        "most 2000 points",
+    ),
 ]
 PatternQuery = Annotated[str | None, Query(max_length=40, description="Only this pattern")]
 AgentQuery = Annotated[

@@ -77,14 +77,21 @@ async def test_roots_and_paths_outside_the_allowed_roots_are_refused(
 ) -> None:
     client, _ = http
     outside = await client.post("/v1/reviews", json={"root": str(tree.parents[1] / "elsewhere")})
-    assert outside.status_code == 422
-    assert outside.json()["error"]["details"][0]["field"] == "root"
+    assert outside.status_code == 403
+    assert outside.json()["error"]["details"] == {"field": "root"}
     sneaky = await client.post("/v1/reviews", json={"root": f"{tree}/../../elsewhere"})
-    assert sneaky.status_code == 422
+    assert sneaky.status_code == 403
+    nul = await client.post("/v1/reviews", json={"root": f"{tree}/\u0000"})
+    assert nul.status_code == 403
     escape = await client.post("/v1/reviews", json={"root": str(tree), "paths": ["../../"]})
-    assert escape.status_code == 422 and "outside" in escape.json()["error"]["message"]
-    bad = await client.post("/v1/reviews", json={"root": str(tree), "min_confidence": 2})
-    assert bad.status_code == 422
+    assert escape.status_code == 403 and "outside" in escape.json()["error"]["message"]
+    missing = await client.post("/v1/reviews", json={"root": str(tree / "gone")})
+    assert missing.status_code == 404
+    unknown_ref = await client.post("/v1/reviews", json={"root": str(tree), "diff_ref": "nope"})
+    assert unknown_ref.status_code == 409
+    for bad_body in ({"min_confidence": 2}, {"min_confidence": False}, {"staged": "yes"}):
+        bad = await client.post("/v1/reviews", json={"root": str(tree), **bad_body})
+        assert bad.status_code == 422, bad_body
 
 
 async def test_feedback_recalibrates_the_rule_for_the_team(
