@@ -211,6 +211,8 @@ class RunEvent(BaseModel):
     error: str | None = None
     quality: float | None = None
     waiting: Waiting | None = None
+    duration_ms: float | None = Field(None, description="From the run's start to its end")
+    usage: Usage | None = Field(None, description="The run's tokens and cost, at its end")
 
 
 class AgentStepInput(BaseModel):

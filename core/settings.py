@@ -40,7 +40,16 @@ class Settings(BaseSettings):
     TEMPORAL_METRICS_PORT: int = 9233
     TEMPORAL_NAMESPACE: str = "default"
     TEMPORAL_UI_URL: str | None = None
-    RETENTION_DAYS: int = 30
+    RETENTION_DAYS: int = Field(
+        30,
+        ge=1,
+        description="Runs' artifacts, receipts, events, rollups, alert history and closed "
+        "runs' worktrees older than this are removed daily (the retention schedule); `acc up` "
+        "gives its Temporal namespace the same retention",
+    )
+    RETENTION_EVERY_HOURS: float = Field(
+        24, gt=0, description="How often the retention schedule runs"
+    )
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
     AGENTS_QUEUE: str | None = Field(
         None,
@@ -58,6 +67,18 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    SDK_METRICS_PORT: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on 127.0.0.1 where a worker's Temporal SDK serves its metrics "
+        "(temporal_* series); the health port's /metrics includes them. Unset: not collected",
+    )
+    OTEL_ENDPOINT: str | None = Field(
+        None,
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces): "
+        "the API and workers trace requests, workflows, activities and backends. Unset: off",
     )
     WORKER_DEPLOYMENT: str | None = Field(
         None,
