@@ -43,12 +43,18 @@ class Settings(BaseSettings):
     RETENTION_DAYS: int = Field(
         30,
         ge=1,
-        description="Runs' artifacts, receipts, events, rollups, alert history and closed "
-        "runs' worktrees older than this are removed daily (the retention schedule); `acc up` "
-        "gives its Temporal namespace the same retention",
+        description="Runs' artifacts, receipts, processed events, rollups, the runs "
+        "projection and alert history older than this are removed by the retention schedule; "
+        "`acc up` gives its Temporal namespace the same retention",
     )
     RETENTION_EVERY_HOURS: float = Field(
         24, gt=0, description="How often the retention schedule runs"
+    )
+    WORKSPACES_KEEP_HOURS: float = Field(
+        24,
+        ge=0,
+        description="A closed run's folders on its worker (claude_code worktrees, the steps' "
+        "working directory) are removed by the retention schedule this long after it closed",
     )
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
     AGENTS_QUEUE: str | None = Field(

@@ -12,7 +12,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -128,3 +128,11 @@ async def set_retention(client: Client, days: int) -> None:
     await client.workflow_service.update_namespace(
         UpdateNamespaceRequest(namespace=client.namespace, config=config)
     )
+
+
+async def retention(client: Client) -> timedelta:
+    """How long the namespace keeps closed runs' histories."""
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()

@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
 from activities.fan_out import FanOutActivities
+from activities.retention import RetentionActivities
 from activities.review import ReviewBackend
 from agents import sandbox
 from agents.backends import default_backends
@@ -44,6 +45,7 @@ from core.settings import Settings
 from pool.dispatcher import PoolDispatcher
 from workers.bridge import run_bridge
 from workers.metrics import MetricsInterceptor
+from workers.schedules import ensure_retention
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,10 @@ def build_workers(
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
+        # Where the runs' folders are: the retention job's activity runs on an agents worker.
+        activities[settings.agents_queue].append(
+            RetentionActivities(settings, engine, client).purge_expired
+        )
     return [
         Worker(
             client,
@@ -193,6 +199,7 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         polling = True
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         if "orchestration" in queues:
+            await ensure_retention(client, settings)
             bridge = asyncio.create_task(run_bridge(client, settings, stop))
             stack.push_async_callback(_cancel, bridge)
         await stop.wait()
