@@ -16,6 +16,7 @@ from agents.config import load_agents
 from agents.runtime import LiveRouter
 from api import dashboard, errors
 from api.middleware import RequestGuard
+from api.request_metrics import Measured, RequestMetrics
 from api.routes import router
 from api.services.control import Cancellations
 from core import db, telemetry, temporal
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.request_metrics = RequestMetrics()
     app.add_middleware(Audited)
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Authorization", "X-Namespace"],
     )
+    app.add_middleware(Measured, metrics=app.state.request_metrics)  # outermost: sees all
     app.include_router(router)
     telemetry.instrument_app(app)
     site = dashboard.site(settings.pool_urls)

@@ -4,7 +4,6 @@ runtime's Prometheus exporter, all on the health port as `acc worker` serves the
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable
 
@@ -21,17 +20,12 @@ from core.health import HealthServer
 from core.settings import Settings
 from core.specs import parse_spec
 from tests.conftest import running_workers
+from tests.support import metric_names
 from tests.support.openai_compatible_server import OpenAICompatibleServer
+from tests.support.servers import free_port
 from workflows.pipeline import PipelineWorkflow
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def value(
@@ -146,12 +140,18 @@ async def test_a_run_shows_in_the_workers_metrics_with_the_sdk_series(
         "run_seconds": value(samples, "acc_run_duration_seconds_count", pattern="pipeline"),
     }
     delta = {k: got[k] - counted[k] for k in got}
-    assert delta["runs"] == 1 and delta["shell"] == 1 and delta["llm"] == 1
-    assert delta["run_seconds"] == 2 and delta["failed_runs"] == 1
-    assert delta["failed_steps"] >= 1  # each attempt of the failing step
-    assert delta["tokens"] == state.usage.output_tokens > 0
-    assert delta["cost"] == pytest.approx(state.usage.cost_usd)
+    assert delta["runs"] == 1 and delta["run_seconds"] == 2 and delta["failed_runs"] == 1
+    # Attempts are counted: on a loaded machine an attempt can time out and run again.
+    assert delta["shell"] >= 1 and delta["llm"] >= 1 and delta["failed_steps"] >= 1
+    assert delta["tokens"] == delta["llm"] * state.usage.output_tokens > 0
+    assert delta["cost"] == pytest.approx(delta["llm"] * state.usage.cost_usd)
     names = {name for name, _ in samples}
+    # Every worker and Temporal SDK series the Grafana dashboard reads is here, by the
+    # names Prometheus stores (the SDK's counters have no _total suffix).
+    raw = metric_names.exported(answer.text)
+    wanted = {n for n in metric_names.referenced() if n.startswith(("temporal_", "acc_run"))}
+    assert {n for n in wanted if n.startswith("temporal_")}, "the dashboard reads the SDK"
+    assert wanted - raw == set()
     # The Temporal SDK's series, from the runtime's exporter, on the same endpoint.
     assert any(n.startswith("temporal_workflow_completed") for n in names), sorted(names)
     assert any(n.startswith("temporal_activity_execution_latency") for n in names)
