@@ -4,6 +4,7 @@ trace, read back from an in-memory exporter."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core import telemetry
+from core.bus import build_consumer
+from core.events import Event
 from core.settings import Settings
 from tests.conftest import api_client, running_workers
 
@@ -49,6 +52,19 @@ async def test_one_trace_spans_the_api_request_the_workflow_the_activity_and_the
     assert "RunWorkflow:PipelineWorkflow" in names
     assert "RunActivity:run_agent" in names
     assert "backend shell" in names
+    # The run's events carry the trace too: the API's run.started and the worker's steps.
+    consumer = build_consumer(settings.kafka_bootstrap, settings.EVENTS_TOPIC, group_id=None)
+    await consumer.start()
+    events: list[Event] = []
+    try:
+        async with asyncio.timeout(15):
+            while not any(e.type == "run.completed" for e in events):
+                batch = await consumer.getmany(timeout_ms=200)
+                events += [Event.decode(m.value) for msgs in batch.values() for m in msgs]
+    finally:
+        await consumer.stop()
+    traced_events = {e.type for e in events if e.trace_id == f"{request.context.trace_id:032x}"}
+    assert {"run.started", "step.started", "step.completed"} <= traced_events
     backend = next(s for s in trace if s.name == "backend shell")
     assert backend.attributes is not None and backend.attributes["run_id"] == run_id
     # The backend's span is a child of the activity's.
