@@ -188,7 +188,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     aggregator = Aggregator(settings, engine)
-    REGISTRY.register(AggregatorCollector(aggregator))  # on the health port's /metrics
+    collector = AggregatorCollector(aggregator)
+    REGISTRY.register(collector)  # on the health port's /metrics
 
     async def ready() -> str | None:
         if stop.is_set():
@@ -204,4 +205,5 @@ async def serve(settings: Settings) -> None:
                 await stack.enter_async_context(health)
             await aggregator.run(stop)
     finally:
+        REGISTRY.unregister(collector)
         await engine.dispose()

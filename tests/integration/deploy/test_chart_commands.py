@@ -155,6 +155,8 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
             assert scraped.status_code == 200 and "# TYPE" in scraped.text, component
             if component.startswith("worker-"):  # with the Temporal SDK's series
                 assert "temporal_worker_task_slots_available" in scraped.text, component
+            if component == "aggregator":
+                assert "acc_aggregator_events_total" in scraped.text
         # The Docker HEALTHCHECK of each container
         for component, env in envs.items():
             check = subprocess.run(
