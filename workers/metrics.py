@@ -21,7 +21,15 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from core.contracts import PUBLISH_RUN_EVENT, RUN_AGENT, AgentResult, AgentTask, RunEvent
+from core.contracts import (
+    PUBLISH_RUN_EVENT,
+    PURGE_EXPIRED,
+    RUN_AGENT,
+    AgentResult,
+    AgentTask,
+    PurgeResult,
+    RunEvent,
+)
 
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 QUALITY = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
@@ -43,17 +51,12 @@ STEP_SECONDS = Histogram(
 )
 COST = Counter("acc_cost_usd", "Cost of agent steps in US dollars", ["backend"])
 TOKENS = Counter("acc_tokens", "Tokens of agent steps", ["backend", "direction"])
-
-# Every series the worker exports, for the dashboard and rollback-trigger checks.
-NAMES = (
-    "acc_runs_total",
-    "acc_run_duration_seconds",
-    "acc_run_quality",
-    "acc_steps_total",
-    "acc_step_duration_seconds",
-    "acc_cost_usd_total",
-    "acc_tokens_total",
+PURGED = Counter(
+    "acc_retention_removed",
+    "What the retention job removed: rows by table, and run folders ('workspaces')",
+    ["what"],
 )
+
 ENDED = {"run.completed": "completed", "run.failed": "failed", "run.cancelled": "cancelled"}
 
 
@@ -103,6 +106,10 @@ class _Inbound(ActivityInboundInterceptor):
             record_step(arg, result, "completed")
         elif name == PUBLISH_RUN_EVENT and isinstance(arg, RunEvent):
             record_run(arg)
+        elif name == PURGE_EXPIRED and isinstance(result, PurgeResult):
+            for table, count in result.rows.items():
+                PURGED.labels(table).inc(count)
+            PURGED.labels("workspaces").inc(len(result.workspaces))
         return result
 
 

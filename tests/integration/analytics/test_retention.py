@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
@@ -182,3 +183,5 @@ async def test_the_schedule_removes_the_folders_of_closed_runs(
     assert (settings.data_dir / "runs" / just_closed).is_dir()  # closed a moment ago: kept
     assert str(worktree) not in git("-C", repo, "worktree", "list")
     assert set(result.rows) >= {"artifacts", "run_records", "alerts"}
+    # The worker counted what the job removed (its metrics, workers/metrics.py).
+    assert REGISTRY.get_sample_value("acc_retention_removed_total", {"what": "workspaces"})
