@@ -53,6 +53,7 @@ from agents.router import (
     backend_breaker,
     decision_event,
 )
+from core import telemetry
 from core.contracts import AgentTask
 from core.errors import NotFound
 from core.events import Event
@@ -281,7 +282,10 @@ class AgentRuntime:
                 ) from None
         await self._allow(keys)
         try:
-            outcome = await backend.run(ctx)
+            with telemetry.span(
+                f"backend {agent.backend}", step=ctx.task.step_name, run_id=ctx.task.run_id
+            ):
+                outcome = await backend.run(ctx)
         except Exception as exc:
             await self._failed(exc, ctx.task, keys, limiter, publish)
             raise

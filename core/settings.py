@@ -40,7 +40,22 @@ class Settings(BaseSettings):
     TEMPORAL_METRICS_PORT: int = 9233
     TEMPORAL_NAMESPACE: str = "default"
     TEMPORAL_UI_URL: str | None = None
-    RETENTION_DAYS: int = 30
+    RETENTION_DAYS: int = Field(
+        30,
+        ge=1,
+        description="Runs' artifacts, receipts, processed events, rollups, the runs "
+        "projection and alert history older than this are removed by the retention schedule; "
+        "`acc up` gives its Temporal namespace the same retention",
+    )
+    RETENTION_EVERY_HOURS: float = Field(
+        24, gt=0, description="How often the retention schedule runs"
+    )
+    WORKSPACES_KEEP_HOURS: float = Field(
+        24,
+        ge=0,
+        description="A closed run's folders on its worker (claude_code worktrees, the steps' "
+        "working directory) are removed by the retention schedule this long after it closed",
+    )
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
     AGENTS_QUEUE: str | None = Field(
         None,
@@ -58,6 +73,18 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    SDK_METRICS_PORT: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on 127.0.0.1 where a worker's Temporal SDK serves its metrics "
+        "(temporal_* series); the health port's /metrics includes them. Unset: not collected",
+    )
+    OTEL_ENDPOINT: str | None = Field(
+        None,
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces): "
+        "the API and workers trace requests, workflows, activities and backends. Unset: off",
     )
     WORKER_DEPLOYMENT: str | None = Field(
         None,

@@ -394,7 +394,9 @@ export interface paths {
          *     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
          *     counters and the event outbox shared by the processes of this data dir
          *     (`acc_outbox_backlog`: events waiting for the broker; `acc_outbox_dropped_total`:
-         *     events dropped at the outbox's bound), for Prometheus to scrape.
+         *     events dropped at the outbox's bound), and this API's requests by method, route and
+         *     status (`acc_api_requests_total`, `acc_api_request_duration_seconds`), for Prometheus
+         *     to scrape.
          */
         get: operations["metrics-prometheus"];
         put?: never;
