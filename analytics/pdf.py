@@ -59,9 +59,11 @@ def chart_png(report: Report, title: str, columns: Sequence[str], kind: str) -> 
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.set_title(title, fontsize=8)
     axes.tick_params(labelsize=6)
+    axes.xaxis.get_offset_text().set_fontsize(6)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=6, loc="upper left")
-    figure.tight_layout()
+    # fixed margins: tight_layout would draw every chart once more to measure it
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.14)
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()

@@ -46,8 +46,9 @@ async def timeseries(
     agent: AgentQuery = None,
 ) -> queries.Series:
     """One metric over time: counts (events, runs_*, steps_*, tokens, cost_usd) per step,
-    or ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
-    cost_per_run; null where nothing ended). Filter by pattern or agent for trends."""
+    ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
+    cost_per_run; null where nothing ended) or duration percentiles (step_ms_p50..p99,
+    run_ms_p50..p99; null where nothing ended). Filter by pattern or agent for trends."""
     rng = ranges.resolve(range_, start, end, step)
     return await queries.timeseries(engine, caller.tenant, metric, rng, pattern, agent)
 

@@ -3,21 +3,28 @@ to an image (pdfium) and checked for its text and its charts."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+import uvicorn
 from PIL import Image
+from typer.testing import CliRunner
 
 from analytics.sink import EventSink
+from api.main import create_app
+from cli.main import app as cli_app
 from core.settings import Settings
 from tests.conftest import api_client
-from tests.integration.analytics.test_aggregator import migrated
+from tests.integration.analytics.test_aggregator import migrated, until
 from tests.integration.analytics.test_analytics_api import run
 
 pytestmark = pytest.mark.integration
@@ -117,3 +124,51 @@ async def test_a_pdf_report_has_its_title_range_and_charts(
     assert all(_pixels_near(quiet_image, box, blue) < 500 for box in boxes)
     document.close()
     quiet_document.close()
+
+
+async def test_acc_report_writes_a_pdf_from_the_api(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings()
+    tenant = f"acme-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    events = [
+        e
+        for m in range(1, 10)
+        for e in run(tenant, now - timedelta(minutes=m), "llm:a", 50, 0.1, True)
+    ]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    out = tmp_path / "month.pdf"
+    try:
+        async with migrated(settings) as engine:
+            await EventSink(engine).apply(events)
+        await until(lambda: server.started, timeout=20)
+        _, key = await api.state.authenticator.keys.create("cli", tenant, ["runs:read"])
+        env = {"ACC_API_URL": f"http://127.0.0.1:{port}", "ACC_API_KEY": key}
+        args = [
+            "report",
+            "--start",
+            (now - timedelta(minutes=30)).isoformat(),
+            "--end",
+            now.isoformat(),
+        ]
+        written = await asyncio.to_thread(
+            CliRunner().invoke, cli_app, [*args, "--format", "pdf", "-o", str(out)], env=env
+        )
+        wrong = await asyncio.to_thread(
+            CliRunner().invoke, cli_app, [*args, "--format", "docx"], env=env
+        )
+    finally:
+        server.should_exit = True
+        await serving
+    assert written.exit_code == 0, written.output
+    assert "PDF report" in written.output and out.read_bytes().startswith(b"%PDF-")
+    document = pdfium.PdfDocument(str(out))
+    assert f"acc report: {tenant}" in document[0].get_textpage().get_text_bounded()
+    document.close()
+    assert wrong.exit_code == 1 and "csv, json or pdf" in wrong.output
