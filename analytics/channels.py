@@ -90,7 +90,8 @@ class Message:
 
     @property
     def subject(self) -> str:
-        return f"[acc {self.event}] {self.rule_name}"
+        one_line = " ".join(self.rule_name.split())  # a header never holds a line break
+        return f"[acc {self.event}] {one_line}"
 
 
 def slack_payload(message: Message) -> dict[str, Any]:
@@ -139,7 +140,7 @@ class Notifier:
             body = slack_payload(message) if channel.channel == "slack" else message.body
             response = await self._http.post(channel.url, json=body, timeout=TIMEOUT_SECONDS)
             return f"{message.event}: HTTP {response.status_code}"
-        except (httpx.HTTPError, aiosmtplib.SMTPException, OSError) as exc:
+        except (httpx.HTTPError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             log.warning("alert notification to %s failed: %r", channel.channel, exc)
             return f"{message.event}: failed ({type(exc).__name__})"
 

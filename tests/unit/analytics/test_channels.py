@@ -55,6 +55,10 @@ def test_email_message() -> None:
     assert mail["Subject"] == "[acc firing] failures"
     assert mail["To"] == "a@example.com, b@example.com"
     assert "value: 5" in mail.get_content()
+    two_lines = Message("firing", "fail\r\nBcc: x@example.com", "t", {}, {})
+    assert email_of(two_lines, "acc@example.com", ["a@example.com"])["Subject"] == (
+        "[acc firing] fail Bcc: x@example.com"
+    )
 
 
 async def test_email_without_an_smtp_server_names_the_setting() -> None:
