@@ -27,7 +27,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics import alerts
+from analytics import alerting
+from analytics.channels import Notifier
 from analytics.heartbeats import beat
 from analytics.metrics import AggregatorCollector
 from analytics.sink import EventSink
@@ -58,7 +59,7 @@ class Aggregator:
         self.member = member or f"{socket.gethostname()}-{os.getpid()}"
         self._windows = Windows(self.member)
         self._consumer_options = dict(consumer_options or {})
-        self.alert_check_seconds = alerts.CHECK_SECONDS
+        self.alert_check_seconds = alerting.CHECK_SECONDS
         self.counted = 0  # events this aggregator counted (new ones only)
         self.skipped = 0  # redelivered events the sink had counted already
         self.unreadable = 0
@@ -147,6 +148,7 @@ class Aggregator:
         last_beat = last_check = 0.0
         loop = asyncio.get_running_loop()
         async with httpx.AsyncClient() as http:
+            notifier = Notifier(http, self._settings)
             while not stop.is_set():
                 await asyncio.sleep(FLUSH_SECONDS)
                 try:
@@ -158,7 +160,7 @@ class Aggregator:
                     if due and 0 in self.partitions():
                         last_check = loop.time()
                         now = datetime.now(UTC)
-                        self.alerts_opened += await alerts.evaluate(self._engine, http, now)
+                        self.alerts_opened += await alerting.evaluate(self._engine, notifier, now)
                 except (KafkaError, SQLAlchemyError, OSError) as exc:
                     log.warning("aggregator flush failed: %r", exc)
 

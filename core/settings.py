@@ -126,6 +126,17 @@ class Settings(BaseSettings):
         "order when it returns; past this the oldest are dropped (0: no outbox)",
     )
 
+    # Email for alert notifications (analytics/channels.py). Without SMTP_HOST, email
+    # channels say they were not sent.
+    SMTP_HOST: str | None = Field(None, description="SMTP server for alert emails")
+    SMTP_PORT: int = Field(25, ge=1, le=65535)
+    SMTP_SECURITY: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none (a local relay), starttls, or tls (implicit, port 465)"
+    )
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_FROM: str = Field("acc@localhost", description="The From address of alert emails")
+
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
     REDIS_PREFIX: str = Field("acc:", description="Prefix of every Redis key acc writes")

@@ -1,6 +1,7 @@
 """`/v1/analytics`: what the aggregator's rollups say about the caller's tenant over a time
 range (a preset, or start and end), as time series, duration percentiles, agent
-efficiency, pattern summaries and anomalies (docs/ANALYTICS.md)."""
+efficiency, pattern summaries, anomalies, regressions against a baseline window and
+correlations between two metrics (docs/ANALYTICS.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 
-from analytics import queries, ranges
+from analytics import compare, queries, ranges
 from api.deps import EngineDep
 from api.security import Reader
+from core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -75,8 +77,9 @@ async def timeseries(
     agent: AgentQuery = None,
 ) -> queries.Series:
     """One metric over time: counts (events, runs_*, steps_*, tokens, cost_usd) per step,
-    or ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
-    cost_per_run; null where nothing ended). Filter by pattern or agent for trends."""
+    ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
+    cost_per_run; null where nothing ended) or duration percentiles (step_ms_p50..p99,
+    run_ms_p50..p99; null where nothing ended). Filter by pattern or agent for trends."""
     rng = ranges.resolve(range_, start, end, step)
     return await queries.timeseries(engine, caller.tenant, metric, rng, pattern, agent)
 
@@ -148,3 +151,61 @@ async def anomalies(
     return await queries.anomalies(
         engine, caller.tenant, metric, rng, window, threshold, pattern, agent
     )
+
+
+@router.get("/regression", operation_id="analytics-regression")
+async def regression(
+    caller: Reader,
+    engine: EngineDep,
+    metric: queries.Metric = "step_ms_p95",
+    range_: RangeQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    baseline_start: Annotated[
+        datetime | None,
+        Query(description="Baseline start (default: the window of the same length before)"),
+    ] = None,
+    baseline_end: Annotated[
+        datetime | None, Query(description="Baseline end (default: the range's start)")
+    ] = None,
+    pattern: PatternQuery = None,
+    agent: AgentQuery = None,
+) -> compare.Regression:
+    """The metric over the range against the same metric over a baseline window:
+    `change = (current - baseline) / |baseline|` (e.g. p95 step time, cost per run or
+    quality; alert rules of kind `regression` use the same comparison)."""
+    rng = ranges.resolve(range_, start, end)
+    if baseline_start is None and baseline_end is None:
+        baseline = compare.whole(rng.start - (rng.end - rng.start), rng.start)
+    else:
+        if baseline_start is None:
+            raise InvalidInput(
+                "baseline_end needs baseline_start", {"baseline_end": str(baseline_end)}
+            )
+        base = ranges.resolve(None, baseline_start, baseline_end or rng.start)
+        baseline = compare.whole(base.start, base.end)
+    return await compare.regression(
+        engine, caller.tenant, metric, compare.whole(rng.start, rng.end), baseline, pattern, agent
+    )
+
+
+@router.get("/correlation", operation_id="analytics-correlation")
+async def correlation(
+    caller: Reader,
+    engine: EngineDep,
+    x: queries.Metric,
+    y: queries.Metric,
+    range_: RangeQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    step: StepQuery = None,
+    pattern: PatternQuery = None,
+    agent: AgentQuery = None,
+) -> compare.Correlation:
+    """How two metrics move together over the range's steps (both with a value): Pearson's
+    r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
+    3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min."""
+    if x == y:
+        raise InvalidInput("x and y must be two different metrics", {"x": x, "y": y})
+    rng = ranges.resolve(range_, start, end, step)
+    return await compare.correlation(engine, caller.tenant, x, y, rng, pattern, agent)

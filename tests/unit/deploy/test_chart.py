@@ -246,6 +246,27 @@ def test_network_policies_allow_exactly_the_needed_flows() -> None:
         assert labels == {"kubernetes.io/metadata.name": "monitoring"}
 
 
+def test_alert_notifications_egress_is_opt_in_and_public_only_by_default() -> None:
+    def alert_rules(values: dict[str, Any]) -> dict[str, list[Obj]]:
+        policies = by_kind(render({**REQUIRED, **values}), "NetworkPolicy")
+        return {
+            name: [r for r in p["spec"]["egress"] if _ports(r) & {587}]
+            for name, p in policies.items()
+            if name != "acc-default-deny"
+        }
+
+    assert all(rules == [] for rules in alert_rules({}).values())
+    on = alert_rules({"networkPolicy": {"egress": {"alerts": {"enabled": True}}}})
+    assert {name for name, rules in on.items() if rules} == {"acc-api", "acc-aggregator"}
+    [rule] = on["acc-aggregator"]
+    assert _ports(rule) == {443, 587}
+    block = rule["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in block["except"]
+    relay = {"enabled": True, "cidrs": ["10.1.2.3/32"], "ports": [587]}
+    [rule] = alert_rules({"networkPolicy": {"egress": {"alerts": relay}}})["acc-api"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.1.2.3/32"}}] and _ports(rule) == {587}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_shutdown_grace_covers_draining(overlay: str) -> None:
     objects = render_overlay(overlay)

@@ -542,8 +542,9 @@ export interface paths {
         /**
          * Timeseries
          * @description One metric over time: counts (events, runs_*, steps_*, tokens, cost_usd) per step,
-         *     or ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
-         *     cost_per_run; null where nothing ended). Filter by pattern or agent for trends.
+         *     ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
+         *     cost_per_run; null where nothing ended) or duration percentiles (step_ms_p50..p99,
+         *     run_ms_p50..p99; null where nothing ended). Filter by pattern or agent for trends.
          */
         get: operations["analytics-timeseries"];
         put?: never;
@@ -639,6 +640,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/regression": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Regression
+         * @description The metric over the range against the same metric over a baseline window:
+         *     `change = (current - baseline) / |baseline|` (e.g. p95 step time, cost per run or
+         *     quality; alert rules of kind `regression` use the same comparison).
+         */
+        get: operations["analytics-regression"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/correlation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Correlation
+         * @description How two metrics move together over the range's steps (both with a value): Pearson's
+         *     r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
+         *     3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min.
+         */
+        get: operations["analytics-correlation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/alerts/rules": {
         parameters: {
             query?: never;
@@ -655,8 +700,12 @@ export interface paths {
         /**
          * Create Rule
          * @description Make a rule: `threshold` (the metric over the window, summed or averaged, against
-         *     `op threshold`), `anomaly` (the last minute is an anomaly) or `absence` (no events in
-         *     the window); notifications go to `url` as JSON (`webhook`) or as Slack's `{"text"}`.
+         *     `op threshold`), `anomaly` (the last minute is an anomaly), `absence` (no events in
+         *     the window) or `regression` (the relative change of the metric over the window against
+         *     the baseline window before it, against `op threshold`). Notifications go to `url` as
+         *     JSON (`webhook`), as Slack's `text` and `blocks` (`slack`) or by email (`email`, a
+         *     `mailto:` URI); `escalation` lists the channels told, step by step, while the alert
+         *     stays firing unacknowledged.
          */
         post: operations["alerts-rules-create"];
         delete?: never;
@@ -696,7 +745,8 @@ export interface paths {
         put?: never;
         /**
          * Test Rule
-         * @description Send a test notification to the rule's channel now and say how it went.
+         * @description Send a test notification now to the rule's channel and to every channel of its
+         *     escalation policy, and say how each went.
          */
         post: operations["alerts-rules-test"];
         delete?: never;
@@ -737,7 +787,7 @@ export interface paths {
         /**
          * Acknowledge
          * @description Acknowledge a firing alert: someone is on it (it stays open until the condition
-         *     clears, and still notifies nobody again).
+         *     clears, notifies nobody again and escalates no further).
          */
         post: operations["alerts-ack"];
         delete?: never;
@@ -757,7 +807,8 @@ export interface paths {
          * Report
          * @description One row per step of the range (runs, completion rate, steps, mean step time, cost,
          *     tokens, quality); JSON adds the agent efficiency and pattern summaries. `format=csv`
-         *     gives the rows as a CSV file.
+         *     gives the rows as a CSV file; `format=pdf` a PDF with the totals, charts of runs,
+         *     completion rate and quality, step time and cost, and the agent and pattern tables.
          */
         get: operations["reports-get"];
         put?: never;
@@ -1038,6 +1089,11 @@ export interface components {
             /** Acknowledged By */
             acknowledged_by?: string | null;
             /**
+             * Escalation Level
+             * @default 0
+             */
+            escalation_level: number;
+            /**
              * Notified
              * @default
              */
@@ -1177,6 +1233,30 @@ export interface components {
              * @enum {string}
              */
             on_exceed: "fail" | "pause";
+        };
+        /**
+         * Channel
+         * @description One place to notify.
+         */
+        Channel: {
+            /**
+             * Channel
+             * @default webhook
+             * @enum {string}
+             */
+            channel: "webhook" | "slack" | "email";
+            /**
+             * Url
+             * @description An http(s) URL for webhook and slack; a mailto: URI for email
+             */
+            url: string;
+        };
+        /** ChannelView */
+        ChannelView: {
+            /** Channel */
+            channel: string;
+            /** Destination */
+            destination: string;
         };
         /**
          * ClaudeCodeAgent
@@ -1353,6 +1433,42 @@ export interface components {
              */
             max_rounds: number;
         };
+        /** Correlation */
+        Correlation: {
+            /** X */
+            x: string;
+            /** Y */
+            y: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Step Seconds */
+            step_seconds: number;
+            /**
+             * N
+             * @description Steps where both metrics have a value
+             */
+            n: number;
+            /**
+             * Pearson
+             * @description Linear correlation, -1..1
+             */
+            pearson: number | null;
+            /**
+             * Spearman
+             * @description Rank (monotonic) correlation, -1..1
+             */
+            spearman: number | null;
+            /** Pairs */
+            pairs: components["schemas"]["Pair"][];
+        };
         /** DashboardConfig */
         DashboardConfig: {
             /**
@@ -1401,6 +1517,17 @@ export interface components {
             message: string;
             /** Details */
             details?: unknown;
+        };
+        /**
+         * EscalationStep
+         * @description Who else is told when an alert is still firing, unacknowledged, this long after it
+         *     opened.
+         */
+        EscalationStep: {
+            /** After Seconds */
+            after_seconds: number;
+            /** Notify */
+            notify: components["schemas"]["Channel"][];
         };
         /**
          * EventDrivenSpec
@@ -1681,6 +1808,18 @@ export interface components {
              */
             truncated: boolean;
         };
+        /** Pair */
+        Pair: {
+            /**
+             * Time
+             * Format: date-time
+             */
+            time: string;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
         /** Participant */
         Participant: {
             /** Name */
@@ -1790,6 +1929,46 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             };
+        };
+        /** Regression */
+        Regression: {
+            /** Metric */
+            metric: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Baseline Start
+             * Format: date-time
+             */
+            baseline_start: string;
+            /**
+             * Baseline End
+             * Format: date-time
+             */
+            baseline_end: string;
+            /**
+             * Current
+             * @description The metric over the current window
+             */
+            current: number | null;
+            /**
+             * Baseline
+             * @description The metric over the baseline window
+             */
+            baseline: number | null;
+            /**
+             * Change
+             * @description (current - baseline) / |baseline|: +0.25 is 25% higher; null when either is unknown or the baseline is 0
+             */
+            change: number | null;
         };
         /**
          * RemoteAgent
@@ -2104,13 +2283,13 @@ export interface components {
              * @default threshold
              * @enum {string}
              */
-            kind: "threshold" | "anomaly" | "absence";
+            kind: "threshold" | "anomaly" | "absence" | "regression";
             /**
              * Metric
              * @default runs_failed
              * @enum {string}
              */
-            metric: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
+            metric: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
             /**
              * Op
              * @default >
@@ -2119,6 +2298,7 @@ export interface components {
             op: ">" | ">=" | "<" | "<=";
             /**
              * Threshold
+             * @description A value; for regression, a relative change
              * @default 0
              */
             threshold: number;
@@ -2127,6 +2307,18 @@ export interface components {
              * @default 5
              */
             window_minutes: number;
+            /**
+             * Baseline Minutes
+             * @description Regression: the baseline window's length
+             * @default 60
+             */
+            baseline_minutes: number;
+            /**
+             * Baseline Lag Minutes
+             * @description Regression: the gap between baseline and window
+             * @default 0
+             */
+            baseline_lag_minutes: number;
             /** Pattern */
             pattern?: string | null;
             /** Agent */
@@ -2136,13 +2328,17 @@ export interface components {
              * @default webhook
              * @enum {string}
              */
-            channel: "webhook" | "slack";
+            channel: "webhook" | "slack" | "email";
             /**
              * Url
-             * Format: uri
-             * @description Where notifications are posted
+             * @description Where notifications go: an http(s) URL for webhook and slack, a mailto: URI for email (mailto:a@example.com,b@example.com)
              */
             url: string;
+            /**
+             * Escalation
+             * @description Channels told in turn while the alert stays firing unacknowledged
+             */
+            escalation?: components["schemas"]["EscalationStep"][];
         };
         /** RuleStats */
         RuleStats: {
@@ -2179,6 +2375,10 @@ export interface components {
             threshold: number;
             /** Window Minutes */
             window_minutes: number;
+            /** Baseline Minutes */
+            baseline_minutes: number;
+            /** Baseline Lag Minutes */
+            baseline_lag_minutes: number;
             /** Pattern */
             pattern: string | null;
             /** Agent */
@@ -2187,6 +2387,8 @@ export interface components {
             channel: string;
             /** Destination */
             destination: string;
+            /** Escalation */
+            escalation: components["schemas"]["StepView"][];
             /**
              * Created At
              * Format: date-time
@@ -2569,6 +2771,13 @@ export interface components {
             result?: components["schemas"]["AgentResult"] | null;
             /** Error */
             error?: string | null;
+        };
+        /** StepView */
+        StepView: {
+            /** After Seconds */
+            after_seconds: number;
+            /** Notify */
+            notify: components["schemas"]["ChannelView"][];
         };
         /**
          * Suggestion
@@ -5180,7 +5389,7 @@ export interface operations {
     "analytics-timeseries": {
         parameters: {
             query?: {
-                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
                 /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
                 /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
@@ -5590,7 +5799,7 @@ export interface operations {
     "analytics-anomalies": {
         parameters: {
             query?: {
-                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
                 /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
                 /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
@@ -5621,6 +5830,221 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Anomalies"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "analytics-regression": {
+        parameters: {
+            query?: {
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
+                range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
+                start?: string | null;
+                /** @description Custom range end (ISO 8601, default now) */
+                end?: string | null;
+                /** @description Baseline start (default: the window of the same length before) */
+                baseline_start?: string | null;
+                /** @description Baseline end (default: the range's start) */
+                baseline_end?: string | null;
+                /** @description Only this pattern */
+                pattern?: string | null;
+                /** @description Only this agent, e.g. llm:gpt-4o */
+                agent?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Regression"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "analytics-correlation": {
+        parameters: {
+            query: {
+                x: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                y: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
+                range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
+                start?: string | null;
+                /** @description Custom range end (ISO 8601, default now) */
+                end?: string | null;
+                /** @description Seconds per point, whole minutes (default by range); grows to keep at most 2000 points */
+                step?: number | null;
+                /** @description Only this pattern */
+                pattern?: string | null;
+                /** @description Only this agent, e.g. llm:gpt-4o */
+                agent?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Correlation"];
                 };
             };
             /** @description The body is not valid JSON */
@@ -6299,7 +6723,7 @@ export interface operations {
     "reports-get": {
         parameters: {
             query?: {
-                format?: "json" | "csv";
+                format?: "json" | "csv" | "pdf";
                 /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
                 /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
@@ -6322,7 +6746,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Report"];
-                    "text/csv": unknown;
+                    "text/csv": string;
+                    "application/pdf": string;
                 };
             };
             /** @description The body is not valid JSON */
