@@ -16,6 +16,7 @@ const Runs = lazy(() => import("./pages/Runs"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
 const Replay = lazy(() => import("./pages/Replay"));
 const Agents = lazy(() => import("./pages/Agents"));
+const Analytics = lazy(() => import("./pages/Analytics"));
 
 const THEME_LABEL: Record<Theme, string> = {
   dark: "Dark",
@@ -57,6 +58,7 @@ export function App() {
     "g o": () => navigate("/"),
     "g r": () => navigate("/runs"),
     "g a": () => navigate("/agents"),
+    "g p": () => navigate("/analytics"),
     t: cycleTheme,
   });
 
@@ -75,6 +77,7 @@ export function App() {
           </NavLink>
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/agents">Agents</NavLink>
+          <NavLink to="/analytics">Analytics</NavLink>
         </nav>
         <div className="tools">
           <LiveBadge />
@@ -114,6 +117,7 @@ export function App() {
             <Route path="/runs/:id" element={<RunDetail />} />
             <Route path="/runs/:id/replay" element={<Replay />} />
             <Route path="/agents" element={<Agents />} />
+            <Route path="/analytics" element={<Analytics />} />
             <Route
               path="*"
               element={

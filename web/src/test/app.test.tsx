@@ -20,6 +20,9 @@ function renderApp(path = "/") {
   );
 }
 
+// The screens of the g-prefixed keys beyond overview, runs and agents.
+const SCREENS: [string, string][] = [["gp", "Performance analytics"]];
+
 const HEALTH = { status: "ok", checks: { temporal: "ok", database: "ok" }, down: [], degraded: [] };
 
 describe("the app", () => {
@@ -72,6 +75,10 @@ describe("the app", () => {
     expect(await screen.findByRole("heading", { name: "Agents", level: 1 })).toBeInTheDocument();
     await userEvent.keyboard("gr");
     expect(await screen.findByRole("heading", { name: "Runs", level: 1 })).toBeInTheDocument();
+    for (const [keys, heading] of SCREENS) {
+      await userEvent.keyboard(keys);
+      expect(await screen.findByRole("heading", { name: heading, level: 1 })).toBeInTheDocument();
+    }
   });
 });
 
