@@ -17,6 +17,7 @@ const RunDetail = lazy(() => import("./pages/RunDetail"));
 const Replay = lazy(() => import("./pages/Replay"));
 const Agents = lazy(() => import("./pages/Agents"));
 const Analytics = lazy(() => import("./pages/Analytics"));
+const Reviews = lazy(() => import("./pages/Reviews"));
 
 const THEME_LABEL: Record<Theme, string> = {
   dark: "Dark",
@@ -59,6 +60,7 @@ export function App() {
     "g r": () => navigate("/runs"),
     "g a": () => navigate("/agents"),
     "g p": () => navigate("/analytics"),
+    "g c": () => navigate("/reviews"),
     t: cycleTheme,
   });
 
@@ -78,6 +80,7 @@ export function App() {
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/agents">Agents</NavLink>
           <NavLink to="/analytics">Analytics</NavLink>
+          <NavLink to="/reviews">Code review</NavLink>
         </nav>
         <div className="tools">
           <LiveBadge />
@@ -118,6 +121,8 @@ export function App() {
             <Route path="/runs/:id/replay" element={<Replay />} />
             <Route path="/agents" element={<Agents />} />
             <Route path="/analytics" element={<Analytics />} />
+            <Route path="/reviews" element={<Reviews />} />
+            <Route path="/reviews/:id" element={<Reviews />} />
             <Route
               path="*"
               element={

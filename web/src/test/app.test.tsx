@@ -21,7 +21,10 @@ function renderApp(path = "/") {
 }
 
 // The screens of the g-prefixed keys beyond overview, runs and agents.
-const SCREENS: [string, string][] = [["gp", "Performance analytics"]];
+const SCREENS: [string, string][] = [
+  ["gp", "Performance analytics"],
+  ["gc", "Code review"],
+];
 
 const HEALTH = { status: "ok", checks: { temporal: "ok", database: "ok" }, down: [], degraded: [] };
 
