@@ -18,6 +18,7 @@ const Replay = lazy(() => import("./pages/Replay"));
 const Agents = lazy(() => import("./pages/Agents"));
 const Analytics = lazy(() => import("./pages/Analytics"));
 const Reviews = lazy(() => import("./pages/Reviews"));
+const Alerts = lazy(() => import("./pages/Alerts"));
 
 const THEME_LABEL: Record<Theme, string> = {
   dark: "Dark",
@@ -61,6 +62,7 @@ export function App() {
     "g a": () => navigate("/agents"),
     "g p": () => navigate("/analytics"),
     "g c": () => navigate("/reviews"),
+    "g l": () => navigate("/alerts"),
     t: cycleTheme,
   });
 
@@ -81,6 +83,7 @@ export function App() {
           <NavLink to="/agents">Agents</NavLink>
           <NavLink to="/analytics">Analytics</NavLink>
           <NavLink to="/reviews">Code review</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
         </nav>
         <div className="tools">
           <LiveBadge />
@@ -123,6 +126,7 @@ export function App() {
             <Route path="/analytics" element={<Analytics />} />
             <Route path="/reviews" element={<Reviews />} />
             <Route path="/reviews/:id" element={<Reviews />} />
+            <Route path="/alerts" element={<Alerts />} />
             <Route
               path="*"
               element={

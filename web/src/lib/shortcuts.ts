@@ -13,6 +13,7 @@ export const CHEAT_SHEET: [string, string][] = [
   ["g a", "go to agents"],
   ["g p", "go to performance analytics"],
   ["g c", "go to code review"],
+  ["g l", "go to alerts"],
   ["1 … 5", "range 15m, 1h, 24h, 7d, 30d (analytics)"],
   ["a / x", "accept / reject the selected finding (code review)"],
   ["n", "start a run (runs list)"],

@@ -24,6 +24,7 @@ function renderApp(path = "/") {
 const SCREENS: [string, string][] = [
   ["gp", "Performance analytics"],
   ["gc", "Code review"],
+  ["gl", "Alerts"],
 ];
 
 const HEALTH = { status: "ok", checks: { temporal: "ok", database: "ok" }, down: [], degraded: [] };
