@@ -19,6 +19,7 @@ const Agents = lazy(() => import("./pages/Agents"));
 const Analytics = lazy(() => import("./pages/Analytics"));
 const Reviews = lazy(() => import("./pages/Reviews"));
 const Alerts = lazy(() => import("./pages/Alerts"));
+const Configuration = lazy(() => import("./pages/Configuration"));
 
 const THEME_LABEL: Record<Theme, string> = {
   dark: "Dark",
@@ -63,6 +64,7 @@ export function App() {
     "g p": () => navigate("/analytics"),
     "g c": () => navigate("/reviews"),
     "g l": () => navigate("/alerts"),
+    "g s": () => navigate("/configuration"),
     t: cycleTheme,
   });
 
@@ -84,6 +86,7 @@ export function App() {
           <NavLink to="/analytics">Analytics</NavLink>
           <NavLink to="/reviews">Code review</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
+          <NavLink to="/configuration">Configuration</NavLink>
         </nav>
         <div className="tools">
           <LiveBadge />
@@ -127,6 +130,7 @@ export function App() {
             <Route path="/reviews" element={<Reviews />} />
             <Route path="/reviews/:id" element={<Reviews />} />
             <Route path="/alerts" element={<Alerts />} />
+            <Route path="/configuration" element={<Configuration />} />
             <Route
               path="*"
               element={

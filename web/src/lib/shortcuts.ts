@@ -14,6 +14,7 @@ export const CHEAT_SHEET: [string, string][] = [
   ["g p", "go to performance analytics"],
   ["g c", "go to code review"],
   ["g l", "go to alerts"],
+  ["g s", "go to configuration"],
   ["1 … 5", "range 15m, 1h, 24h, 7d, 30d (analytics)"],
   ["a / x", "accept / reject the selected finding (code review)"],
   ["n", "start a run (runs list)"],

@@ -25,6 +25,7 @@ const SCREENS: [string, string][] = [
   ["gp", "Performance analytics"],
   ["gc", "Code review"],
   ["gl", "Alerts"],
+  ["gs", "Configuration"],
 ];
 
 const HEALTH = { status: "ok", checks: { temporal: "ok", database: "ok" }, down: [], degraded: [] };
