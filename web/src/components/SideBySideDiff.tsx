@@ -16,7 +16,9 @@ export function sideBySide(patch: string): DiffRow[] {
     removed = [];
     added = [];
   };
-  for (const line of patch.split("\n")) {
+  const lines = patch.split("\n");
+  while (lines.length && lines.at(-1) === "") lines.pop();
+  for (const line of lines) {
     if (line.startsWith("---") || line.startsWith("+++") || line.startsWith("diff ") || line.startsWith("index ")) continue;
     if (line.startsWith("@@")) {
       flush();
@@ -26,7 +28,8 @@ export function sideBySide(patch: string): DiffRow[] {
       removed.push(line.slice(1));
     } else if (line.startsWith("+")) {
       added.push(line.slice(1));
-    } else if (line.startsWith(" ")) {
+    } else if (line.startsWith(" ") || line === "") {
+      // An empty line inside a hunk is an empty context line whose space was trimmed.
       flush();
       rows.push({ left: line.slice(1), right: line.slice(1), kind: "context" });
     }

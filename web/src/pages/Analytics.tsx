@@ -124,7 +124,7 @@ export default function Analytics() {
   return (
     <main className="page" id="main">
       <h1>Performance analytics</h1>
-      <form className="filters" aria-label="Range and metric" onSubmit={(e) => e.preventDefault()}>
+      <form className="filters" aria-label="What to chart" onSubmit={(e) => e.preventDefault()}>
         <div className="field">
           <span className="label" id="range-label">
             Range (keys 1-5)

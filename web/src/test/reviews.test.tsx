@@ -13,6 +13,8 @@ const PATCH = [
   "-    return yaml.load(t)",
   "+    return yaml.safe_load(t)",
   "",
+  " ",
+  "",
 ].join("\n");
 
 function suggestion(id: string, category: string, confidence: number, patch: string | null) {
@@ -139,6 +141,8 @@ describe("code review", () => {
       { left: "@@ -4,2 +4,2 @@", right: "@@ -4,2 +4,2 @@", kind: "hunk" },
       { left: "def load(t):", right: "def load(t):", kind: "context" },
       { left: "    return yaml.load(t)", right: "    return yaml.safe_load(t)", kind: "change" },
+      { left: "", right: "", kind: "context" },
+      { left: "", right: "", kind: "context" },
     ]);
     expect([confidenceLevel(0.8), confidenceLevel(0.5), confidenceLevel(0.2)]).toEqual(["high", "medium", "low"]);
   });
