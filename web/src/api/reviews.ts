@@ -2,7 +2,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api, ApiError, toApiError, unwrap, type Schemas } from "./client";
-import { getKey } from "../lib/auth";
 
 export type ReviewSummary = Schemas["ReviewSummary"];
 export type Suggestion = Schemas["Suggestion"];
@@ -97,21 +96,20 @@ export interface CombinedPatch {
 export function usePatch(reviewId: string) {
   return useMutation({
     mutationFn: async (ids: string[]): Promise<CombinedPatch> => {
-      // Read as text: the typed client parses JSON only.
-      let response: Response;
+      let result;
       try {
-        const key = getKey();
-        response = await fetch(`/v1/reviews/${encodeURIComponent(reviewId)}/patch`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", ...(key ? { "X-API-Key": key } : {}) },
-          body: JSON.stringify({ suggestion_ids: ids }),
+        result = await api.POST("/v1/reviews/{review_id}/patch", {
+          params: { path: { review_id: reviewId } },
+          body: { suggestion_ids: ids },
+          parseAs: "text", // a text/x-diff answer; an error is still the API's JSON
         });
       } catch (exc) {
         throw new ApiError(0, "network", `the API did not answer: ${(exc as Error).message}`);
       }
-      if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null));
+      const { data, error, response } = result;
+      if (!response.ok) throw toApiError(response.status, error);
       const leftOut = (response.headers.get("X-Acc-Left-Out") ?? "").split(",").filter(Boolean);
-      return { text: await response.text(), leftOut };
+      return { text: typeof data === "string" ? data : "", leftOut };
     },
   });
 }

@@ -6,6 +6,7 @@ import { MemoryRouter } from "react-router-dom";
 import { App } from "../App";
 import { ErrorBox } from "../components/ErrorBox";
 import { ApiError } from "../api/client";
+import { useShortcuts } from "../lib/shortcuts";
 import { kpis } from "../pages/Overview";
 import { fakeApi, json, summary } from "./render";
 
@@ -88,6 +89,25 @@ describe("the app", () => {
 });
 
 describe("pieces", () => {
+  it("a page's key does not fire as the second key of a g pair", async () => {
+    const go = vi.fn();
+    const accept = vi.fn();
+    function Page() {
+      useShortcuts({ a: accept });
+      return null;
+    }
+    function Shell() {
+      useShortcuts({ "g a": go });
+      return <Page />;
+    }
+    render(<Shell />);
+    await userEvent.keyboard("ga");
+    expect(go).toHaveBeenCalledTimes(1);
+    expect(accept).not.toHaveBeenCalled();
+    await userEvent.keyboard("a");
+    expect(accept).toHaveBeenCalledTimes(1);
+  });
+
   it("an error shows the API's message and the fields it names", () => {
     render(
       <ErrorBox

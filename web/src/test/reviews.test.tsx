@@ -128,6 +128,18 @@ describe("code review", () => {
     expect(await patchCall?.clone().json()).toEqual({ suggestion_ids: ["unsafe"] });
   });
 
+  it("shows the API's message when it refuses the patch", async () => {
+    fakeApi({
+      "GET /v1/reviews/r1": () => json(200, { ...REVIEW, feedback: { unsafe: "accept" } }),
+      "POST /v1/reviews/r1/patch": () =>
+        json(404, { error: { type: "not_found", message: "no such suggestions: ['unsafe']" } }),
+    });
+    renderAt(<Reviews />, "/reviews/r1", "/reviews/:id");
+    await userEvent.click(await screen.findByRole("button", { name: /Apply 1 accepted as one patch/ }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("no such suggestions: ['unsafe']");
+    expect(screen.queryByTestId("combined-patch")).not.toBeInTheDocument();
+  });
+
   it("shows the API's message for a review it does not have", async () => {
     fakeApi({
       "GET /v1/reviews/gone": () => json(404, { error: { type: "not_found", message: "review gone not found" } }),
