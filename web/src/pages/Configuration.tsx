@@ -185,35 +185,39 @@ function ReviewStandards() {
           </div>
         </form>
       )}
-      <h3>Rules and their confidence for {shownTeam}</h3>
       <ErrorBox error={rules.error} />
       {rules.data && (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Rule</th>
-              <th scope="col">Category</th>
-              <th scope="col">Prior</th>
-              <th scope="col">Confidence</th>
-              <th scope="col">Accepted / rejected / modified</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rules.data.map((r) => (
-              <tr key={r.rule_id}>
-                <th scope="row">
-                  <code>{r.rule_id}</code>
-                </th>
-                <td>{r.category}</td>
-                <td>{percent(r.prior)}</td>
-                <td>{percent(r.confidence)}</td>
-                <td>
-                  {r.accepted} / {r.rejected} / {r.modified}
-                </td>
+        <details>
+          <summary>
+            Rules and their confidence for {shownTeam} ({rules.data.length})
+          </summary>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Rule</th>
+                <th scope="col">Category</th>
+                <th scope="col">Prior</th>
+                <th scope="col">Confidence</th>
+                <th scope="col">Accepted / rejected / modified</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {rules.data.map((r) => (
+                <tr key={r.rule_id}>
+                  <th scope="row">
+                    <code>{r.rule_id}</code>
+                  </th>
+                  <td>{r.category}</td>
+                  <td>{percent(r.prior)}</td>
+                  <td>{percent(r.confidence)}</td>
+                  <td>
+                    {r.accepted} / {r.rejected} / {r.modified}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
       )}
     </section>
   );

@@ -59,7 +59,8 @@ describe("configuration", () => {
     const flags = screen.getByRole("region", { name: "Feature flags" });
     expect(await within(flags).findByText("new-router")).toBeInTheDocument();
     expect(flags).toHaveTextContent("25%");
-    expect(await screen.findByRole("rowheader", { name: "python.security.weak-hash" })).toBeInTheDocument();
+    await userEvent.click(await screen.findByText("Rules and their confidence for default (1)"));
+    expect(screen.getByRole("rowheader", { name: "python.security.weak-hash" })).toBeVisible();
 
     const editor = await screen.findByLabelText("Standards of default (JSON)");
     await waitFor(() => expect((editor as HTMLTextAreaElement).value).toContain('"min_severity": "info"'));
