@@ -493,7 +493,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, tuple):
-            env[f"ACC_{name}"] = ",".join(value)
+            env[f"ACC_{name}"] = ",".join(str(item) for item in value)
         elif isinstance(value, dict | list):
             env[f"ACC_{name}"] = json.dumps(value)
         else:

@@ -6,7 +6,9 @@ tenant's: another tenant's review is a 404."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -47,6 +49,20 @@ class ReviewCreate(BaseModel):
 class ReviewView(Report):
     id: str
     team: str
+    feedback: dict[str, Action] = Field(
+        default_factory=dict, description="Suggestion id -> the latest feedback on it"
+    )
+
+
+class ReviewSummary(BaseModel):
+    id: str
+    team: str
+    root: str
+    created_at: datetime
+    diff_ref: str | None
+    files: int = Field(description="Files reviewed")
+    suggestions: int
+    by_category: dict[str, int] = Field(description="Suggestions per category")
 
 
 class FeedbackCreate(BaseModel):
@@ -147,6 +163,33 @@ async def create_review(
     return ReviewView(id=review_id, team=body.team, **report.model_dump())
 
 
+@router.get("", operation_id="reviews-list")
+async def list_reviews(
+    caller: Reader,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ReviewSummary]:
+    """The tenant's latest reviews, newest first, with their suggestions per category."""
+    out: list[ReviewSummary] = []
+    for row, report in await ReviewStore(engine).recent(caller.tenant, limit):
+        by_category: dict[str, int] = {}
+        for suggestion in report.suggestions:
+            by_category[suggestion.category] = by_category.get(suggestion.category, 0) + 1
+        out.append(
+            ReviewSummary(
+                id=row.id,
+                team=row.team,
+                root=row.root,
+                created_at=row.created_at,
+                diff_ref=report.diff_ref,
+                files=len(report.files),
+                suggestions=len(report.suggestions),
+                by_category=by_category,
+            )
+        )
+    return out
+
+
 @router.get("/rules", operation_id="reviews-rules")
 async def rule_stats(
     caller: Reader, engine: EngineDep, team: str = Query("default", max_length=200)
@@ -188,8 +231,11 @@ async def put_standards(caller: Admin, team: str, body: Standards, engine: Engin
 
 @router.get("/{review_id}", operation_id="reviews-get", responses=documented(404))
 async def get_review(caller: Reader, review_id: str, engine: EngineDep) -> ReviewView:
-    team, report = await _found(ReviewStore(engine), caller.tenant, review_id)
-    return ReviewView(id=review_id, team=team, **report.model_dump())
+    """A review's report, with the latest feedback on each of its suggestions."""
+    store = ReviewStore(engine)
+    team, report = await _found(store, caller.tenant, review_id)
+    feedback = await store.feedback(caller.tenant, review_id)
+    return ReviewView(id=review_id, team=team, feedback=feedback, **report.model_dump())
 
 
 @router.post(

@@ -161,3 +161,28 @@ async def test_team_standards_set_over_the_api_apply_to_its_reviews(
     assert {s["rule_id"] for s in review["suggestions"]} == {"python.security.yaml-unsafe-load"}
     bad = await client.put("/v1/reviews/standards/web", json={"max_cyclomatic": 0})
     assert bad.status_code == 422
+
+
+async def test_reviews_are_listed_newest_first_with_their_latest_feedback(
+    http: tuple[httpx.AsyncClient, Settings], tree: Path
+) -> None:
+    client, settings = http
+    first = await create(client, root=str(tree), team="web")
+    second = await create(client, root=str(tree), team="data", categories=["security"])
+    listed = (await client.get("/v1/reviews")).json()
+    assert [r["id"] for r in listed[:2]] == [second["id"], first["id"]]
+    assert listed[0]["team"] == "data" and listed[0]["files"] == 1
+    assert listed[0]["suggestions"] == len(second["suggestions"])
+    assert listed[0]["by_category"] == {"security": len(second["suggestions"])}
+    assert len((await client.get("/v1/reviews", params={"limit": 1})).json()) == 1
+    unsafe = by_rule(second, "python.security.yaml-unsafe-load")
+    for action in ("reject", "accept"):
+        sent = await client.post(
+            f"/v1/reviews/{second['id']}/feedback",
+            json={"suggestion_id": unsafe["id"], "action": action},
+        )
+        assert sent.status_code == 201, sent.text
+    again = (await client.get(f"/v1/reviews/{second['id']}")).json()
+    assert again["feedback"] == {unsafe["id"]: "accept"}
+    async with api_client(settings, scopes=("admin",), tenant="other") as other:
+        assert (await other.get("/v1/reviews")).json() == []

@@ -826,7 +826,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Reviews
+         * @description The tenant's latest reviews, newest first, with their suggestions per category.
+         */
+        get: operations["reviews-list"];
         put?: never;
         /**
          * Create Review
@@ -891,7 +895,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Review */
+        /**
+         * Get Review
+         * @description A review's report, with the latest feedback on each of its suggestions.
+         */
         get: operations["reviews-get"];
         put?: never;
         post?: never;
@@ -2117,6 +2124,36 @@ export interface components {
              */
             min_confidence: number;
         };
+        /** ReviewSummary */
+        ReviewSummary: {
+            /** Id */
+            id: string;
+            /** Team */
+            team: string;
+            /** Root */
+            root: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Diff Ref */
+            diff_ref: string | null;
+            /**
+             * Files
+             * @description Files reviewed
+             */
+            files: number;
+            /** Suggestions */
+            suggestions: number;
+            /**
+             * By Category
+             * @description Suggestions per category
+             */
+            by_category: {
+                [key: string]: number;
+            };
+        };
         /** ReviewView */
         ReviewView: {
             /** Root */
@@ -2163,6 +2200,13 @@ export interface components {
             id: string;
             /** Team */
             team: string;
+            /**
+             * Feedback
+             * @description Suggestion id -> the latest feedback on it
+             */
+            feedback?: {
+                [key: string]: "accept" | "reject" | "modify";
+            };
         };
         /** RouteRequest */
         RouteRequest: {
@@ -6820,6 +6864,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "reviews-list": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewSummary"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
