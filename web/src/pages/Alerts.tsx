@@ -196,6 +196,8 @@ function NewRule({ onClose }: { onClose: () => void }) {
     op: ">",
     threshold: 0,
     window_minutes: 5,
+    baseline_minutes: 60,
+    baseline_lag_minutes: 0,
     channel: "webhook",
     url: "",
   });
