@@ -20,6 +20,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -113,9 +114,10 @@ async def decide(
     try:
         async with asyncio.timeout(settings.DECISION_TIMEOUT_SECONDS):
             state = await handle.execute_update("decide", decision, result_type=RunState)
-    except TimeoutError:
-        # No worker took the run's next task in time (all busy, or none running). The
-        # update may still apply when one does: say so rather than hold the caller.
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # No worker took the run's next task in time (all busy, or none running); the SDK
+        # turns the timeout's cancellation into its own error. The update may still apply
+        # when a worker does: say so rather than hold the caller.
         wait = settings.DECISION_TIMEOUT_SECONDS
         raise ServiceUnavailable(
             f"run {run_id} did not take the decision within {wait:g}s: its workers are busy "
