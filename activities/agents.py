@@ -93,6 +93,8 @@ class AgentActivities:
         except Exception as exc:
             failed = {"attempt": info.attempt, "error": str(exc) or repr(exc)}
             await self._emit(task, "step.failed", failed)
+            if isinstance(exc, ApplicationError) and exc.type == "NoRemoteAgent":
+                await self._dead_letter(task, info.attempt, exc)
             if isinstance(exc, ApplicationError) and _no_agent_yet(exc):
                 progress.record(waits=waits + 1)  # an agent may connect: wait, not a failure
                 raise ApplicationError(
@@ -143,6 +145,27 @@ class AgentActivities:
             if error is not None:
                 raise ApplicationError(error, result, type="AgentFailed")
         return result
+
+    async def _dead_letter(self, task: AgentTask, attempt: int, exc: ApplicationError) -> None:
+        """A remote step no agent could take, with why, on the dead-letter topic."""
+        details = exc.details[0] if exc.details and isinstance(exc.details[0], dict) else {}
+        agent = task.agent
+        event = Event(
+            type="dispatch.failed",
+            source="worker/agents",
+            run_id=task.run_id,
+            tenant=task.tenant,
+            step=task.step_name,
+            data={
+                "index": task.step_index,
+                "attempt": attempt,
+                "capability": getattr(agent, "capability", None),
+                "agent": getattr(agent, "agent_id", None),
+                "reason": details.get("reason", "no agent connected"),
+                "error": exc.message,
+            },
+        )
+        await self._bus.publish(event, topic=self._settings.DEAD_LETTER_TOPIC)
 
     def _counted(
         self, task: AgentTask, progress: Progress, failures: int, exc: Exception

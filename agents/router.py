@@ -58,6 +58,12 @@ def agent_breaker(name: str) -> str:
     return f"agent:{name}"
 
 
+def remote_agent_breaker(tenant: str, agent_id: str) -> str:
+    """Circuit-breaker key of one remote agent (its `agent_id` on the pool, in its tenant):
+    the pool records its outcomes there, and the pool's dispatcher skips it while open."""
+    return agent_breaker(f"remote:{tenant}:{agent_id}")
+
+
 def backend_breaker(backend: str) -> str:
     """Circuit-breaker key of a backend; an open one takes all of its agents out."""
     return f"backend:{backend}"

@@ -122,9 +122,12 @@ class Aggregator:
         events = []
         for record in records:
             try:
-                events.append(Event.decode(record.value or b""))
+                event = Event.decode(record.value or b"")
             except ValueError:
                 self.unreadable += 1
+                continue
+            if not event.type.startswith("alert."):  # alerts report on work, are none
+                events.append(event)
         return events
 
     async def _count(self, events: list[Event], stop: asyncio.Event) -> None:
@@ -160,9 +163,21 @@ class Aggregator:
                     if due and 0 in self.partitions():
                         last_check = loop.time()
                         now = datetime.now(UTC)
-                        self.alerts_opened += await alerting.evaluate(self._engine, notifier, now)
+                        self.alerts_opened += await alerting.evaluate(
+                            self._engine, notifier, now, self._alert_publisher(producer)
+                        )
                 except (KafkaError, SQLAlchemyError, OSError) as exc:
                     log.warning("aggregator flush failed: %r", exc)
+
+    def _alert_publisher(self, producer: AIOKafkaProducer) -> alerting.Publish:
+        """Alert events onto the events topic (the pool's `alerts` channel reads them)."""
+
+        async def publish(event: Event) -> None:
+            await producer.send_and_wait(
+                self._settings.EVENTS_TOPIC, event.encode(), key=event.key()
+            )
+
+        return publish
 
     async def _publish(self, producer: AIOKafkaProducer, now: datetime | None = None) -> None:
         closed = self._windows.closed(now or datetime.max.replace(tzinfo=UTC))

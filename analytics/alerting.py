@@ -14,11 +14,16 @@ condition checked, alerts opened, deduplicated, escalated and resolved.
 
 Every outcome (`firing: HTTP 200`, `escalated: email sent to 1`) is appended to the
 alert's `notified`.
+
+Every opening, escalation and resolution (and, from the API, acknowledgement) is also an
+`alert.*` event on the bus (`event_of`), given to `publish`: the pool's `alerts` channel
+pushes them live.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -28,8 +33,27 @@ from analytics.alerts import Alert, AlertRule, check, message_of
 from analytics.channels import Channel, Sender
 from analytics.fold import utc
 from analytics.sink import table_of
+from core.events import Event
+
+Publish = Callable[[Event], Awaitable[None]]
 
 CHECK_SECONDS = 15.0
+
+
+def event_of(alert: Alert, kind: str, source: str = "aggregator") -> Event:
+    """`alert.opened` / `.escalated` / `.acknowledged` / `.resolved` for one alert: keyed
+    by `alert:<id>`, so one alert's events keep their order."""
+    return Event(
+        type=f"alert.{kind}",
+        source=source,
+        run_id=f"alert:{alert.id}",
+        tenant=alert.tenant,
+        data=alert.model_dump(mode="json", exclude={"notified"}),
+    )
+
+
+async def _nothing(event: Event) -> None:
+    return None
 
 
 async def _send(
@@ -51,7 +75,12 @@ async def _save(engine: AsyncEngine, alert_id: str, **values: object) -> None:
 
 
 async def _escalate(
-    engine: AsyncEngine, sender: Sender, rule: AlertRule, alert: Alert, now: datetime
+    engine: AsyncEngine,
+    sender: Sender,
+    rule: AlertRule,
+    alert: Alert,
+    now: datetime,
+    publish: Publish = _nothing,
 ) -> None:
     """Tell the channels of every escalation step that came due since the last round."""
     steps = rule.steps()
@@ -73,10 +102,14 @@ async def _escalate(
     if outcomes:
         alert.notified = "; ".join([alert.notified, *outcomes])
         await _save(engine, alert.id, escalation_level=level, notified=alert.notified)
+        await publish(event_of(alert, "escalated"))
 
 
-async def evaluate(engine: AsyncEngine, sender: Sender, now: datetime) -> int:
-    """Check every rule once; returns how many alerts were opened."""
+async def evaluate(
+    engine: AsyncEngine, sender: Sender, now: datetime, publish: Publish = _nothing
+) -> int:
+    """Check every rule once; returns how many alerts were opened. Each change of an
+    alert goes to `publish` as an `alert.*` event once saved."""
     rules_table, alerts_table = table_of(AlertRule), table_of(Alert)
     async with engine.connect() as conn:
         rules = [
@@ -109,6 +142,7 @@ async def evaluate(engine: AsyncEngine, sender: Sender, now: datetime) -> int:
             async with engine.begin() as conn:
                 await conn.execute(alerts_table.insert().values(alert.model_dump()))
             opened += 1
+            await publish(event_of(alert, "opened"))
         elif breach.breached and current is not None:  # the same alert: no new notification
             current.occurrences += 1
             current.value, current.last_seen_at = breach.value, now
@@ -119,7 +153,7 @@ async def evaluate(engine: AsyncEngine, sender: Sender, now: datetime) -> int:
                 occurrences=alerts_table.c.occurrences + 1,
                 value=breach.value,
             )
-            await _escalate(engine, sender, rule, current, now)
+            await _escalate(engine, sender, rule, current, now, publish)
         elif current is not None:
             current.status, current.resolved_at = "resolved", now
             channels = _told(rule, current.escalation_level)
@@ -131,4 +165,5 @@ async def evaluate(engine: AsyncEngine, sender: Sender, now: datetime) -> int:
                 resolved_at=now,
                 notified=f"{current.notified}; {outcome}",
             )
+            await publish(event_of(current, "resolved"))
     return opened

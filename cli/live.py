@@ -21,6 +21,7 @@ class RunFeed:
         self.broken = threading.Event()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._urls, self._token = settings.pool_urls, settings.api_key() or ""
+        self._settings = settings
         self._channel = f"run:{run_id}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -31,12 +32,14 @@ class RunFeed:
         asyncio.run(self._follow())
 
     async def _follow(self) -> None:
+        from core.transport import pool_client_tls
         from pool.subscriber import subscribe
 
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         try:
+            tls = pool_client_tls(self._settings, "wss://")  # used for wss:// nodes only
             async for _, event in subscribe(
-                self._urls, self._token, self._channel, stop=self._stop, attempts=3
+                self._urls, self._token, self._channel, stop=self._stop, attempts=3, tls=tls
             ):
                 self._events.put(event)
         except Exception:

@@ -137,9 +137,13 @@ async def api_probe(settings: Settings) -> str | None:
 
 async def pool_probe(settings: Settings) -> str | None:
     """The first pool node's /readyz (plain HTTP on its WebSocket port)."""
-    url = settings.pool_urls[0].replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    from core.transport import pool_client_tls
+
+    first = settings.pool_urls[0]
+    url = first.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
     try:
-        async with httpx.AsyncClient(timeout=3) as http:
+        verify = pool_client_tls(settings, first) or True  # wss://: ACC_POOL_TLS_CA
+        async with httpx.AsyncClient(timeout=3, verify=verify) as http:
             resp = await http.get(f"{url}/readyz")
     except httpx.HTTPError as exc:
         return f"unreachable at {url}: {_short(exc)}"

@@ -43,6 +43,12 @@ EventType = Literal[
     "pool.evicted",
     "pool.disconnected",
     "dispatch.failed",
+    # Alerts (analytics/alerting.py, the API's acknowledge): run_id "alert:<id>", so one
+    # alert's events keep their order; `data` is the alert (status, rule, value, message).
+    "alert.opened",
+    "alert.escalated",
+    "alert.acknowledged",
+    "alert.resolved",
 ]
 
 ENVELOPE_VERSION = 2

@@ -234,6 +234,22 @@ class Settings(BaseSettings):
     POOL_DRAIN_SECONDS: float = Field(
         30, gt=0, description="On SIGTERM, how long in-flight tasks may finish before hand-back"
     )
+    POOL_TLS_CERT: Path | None = Field(
+        None, description="The node's certificate chain (PEM): with its key, it serves wss://"
+    )
+    POOL_TLS_KEY: Path | None = Field(None, description="The node's private key (PEM)")
+    POOL_TLS_CA: Path | None = Field(
+        None,
+        description="CA bundle agents and subscribers verify a wss:// node with "
+        "(default: the system's)",
+    )
+    POOL_DISPATCH_WAIT_SECONDS: float = Field(
+        20,
+        gt=0,
+        le=3600,
+        description="How long a remote step waits for an agent of its capability to connect "
+        "before it fails (and its dispatch goes to the dead-letter topic)",
+    )
     POOL_MIN_AGENTS: dict[str, int] = Field(
         default_factory=dict,
         description='Warm agents wanted per capability, e.g. {"code": 2}; a shortfall is '
@@ -409,7 +425,8 @@ class Settings(BaseSettings):
         """The pool nodes agents and subscribers connect to, in order of preference."""
         if self.POOL_URL:
             return [u.strip().rstrip("/") for u in self.POOL_URL.split(",") if u.strip()]
-        return [f"ws://{self.POOL_HOST}:{self.POOL_PORT}"]
+        scheme = "wss" if self.POOL_TLS_CERT else "ws"
+        return [f"{scheme}://{self.POOL_HOST}:{self.POOL_PORT}"]
 
     @property
     def data_dir(self) -> Path:

@@ -1,7 +1,8 @@
 """Transport security of acc's connections, from settings: TLS to Temporal, the Kafka
 broker, Redis and PostgreSQL (mutual TLS when a client certificate and key are given) and
-SASL to Kafka. Each client is built in one place (core/temporal.py, core/bus.py,
-core/redis.py, core/db.py) and takes its options from here.
+SASL to Kafka; and TLS on the WebSocket pool's nodes (`pool_server_tls`), which its
+agents and subscribers verify (`pool_client_tls`). Each client is built in one place
+(core/temporal.py, core/bus.py, core/redis.py, core/db.py) and takes its options from here.
 
 A CA file replaces the system's trust store for that server; without one, the server's
 certificate must chain to the system's roots. Certificates are always verified and host
@@ -116,3 +117,29 @@ def database_ssl(settings: Settings) -> ssl.SSLContext | None:
     if not settings.DATABASE_TLS and not any(files):
         return None
     return ssl_context(*files, "PostgreSQL")
+
+
+def pool_server_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The pool node's server context: wss:// when ACC_POOL_TLS_CERT and _KEY are set."""
+    cert, key = settings.POOL_TLS_CERT, settings.POOL_TLS_KEY
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise TransportConfigError(
+            "pool: ACC_POOL_TLS_CERT and ACC_POOL_TLS_KEY go together (set both to serve wss://)"
+        )
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert.expanduser(), key.expanduser())
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportConfigError(f"pool: cannot load the node's TLS files: {exc}") from exc
+    return context
+
+
+def pool_client_tls(settings: Settings, url: str) -> ssl.SSLContext | None:
+    """What an agent or subscriber verifies a node at `url` with: for wss://, the
+    ACC_POOL_TLS_CA bundle (or the system's roots), host name checked; ws://: none."""
+    if not url.startswith("wss://"):
+        return None
+    return ssl_context(settings.POOL_TLS_CA, None, None, "pool")

@@ -38,6 +38,7 @@ from agents.base import AgentBackend, AgentContext
 from core.contracts import AgentTask
 from core.settings import Settings
 from core.specs import AgentSpec
+from core.transport import pool_client_tls
 from pool import protocol as p
 from pool.retry import Backoff, Refused
 
@@ -118,7 +119,8 @@ class AgentClient:
                 await asyncio.wait_for(stop.wait(), wait)
 
     async def _session(self, url: str, stop: asyncio.Event) -> None:
-        async with connect(url, open_timeout=10, max_size=None, close_timeout=2) as ws:
+        tls = pool_client_tls(self.settings, url)  # wss://: verified against ACC_POOL_TLS_CA
+        async with connect(url, open_timeout=10, max_size=None, close_timeout=2, ssl=tls) as ws:
             await ws.send(p.encode(self._hello()))
             try:
                 first = p.parse_server(await ws.recv())

@@ -41,6 +41,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from agents.breakers import BreakerConfig, CircuitBreakers, breaker_event
+from agents.router import remote_agent_breaker
 from core.artifacts import ArtifactStore
 from core.auth import SCOPES, ApiKeys, Authenticator, OidcTokens, Principal, Unauthorized
 from core.bus import EventBus
@@ -48,10 +50,11 @@ from core.contracts import AgentResult, AgentTask
 from core.events import Event
 from core.redact import Redactor
 from core.settings import Settings
+from core.transport import pool_server_tls
 from pool import protocol as p
 from pool.dispatcher import REPLY_TTL_SECONDS, encode_reply
 from pool.registry import REFRESH_SECONDS, AgentRecord, Registry
-from pool.subscriptions import Fanout
+from pool.subscriptions import Fanout, metrics_item
 
 log = logging.getLogger("pool")
 
@@ -142,9 +145,16 @@ class PoolNode:
     ) -> None:
         self.settings = settings
         self.node_id = node_id or settings.POOL_NODE_ID or f"node-{uuid.uuid4().hex[:8]}"
-        self.url = f"ws://{settings.POOL_HOST}:{settings.POOL_PORT}"
+        self._tls = pool_server_tls(settings)  # wss:// with ACC_POOL_TLS_CERT/_KEY
+        scheme = "wss" if self._tls is not None else "ws"
+        self.url = f"{scheme}://{settings.POOL_HOST}:{settings.POOL_PORT}"
         self.temporal, self.redis, self.bus = temporal, redis, bus
         self.registry = Registry(redis, settings.REDIS_PREFIX)
+        # The same breakers as local agents (agents/breakers.py): each remote agent's
+        # outcomes, so the dispatcher routes around one that keeps failing.
+        self.breakers = CircuitBreakers(
+            redis, BreakerConfig.from_settings(settings), prefix=settings.REDIS_PREFIX
+        )
         self.artifacts = ArtifactStore(engine, settings.INLINE_OUTPUT_LIMIT)
         self._http = httpx.AsyncClient(timeout=10)
         oidc = OidcTokens(settings, self._http) if settings.OIDC_ISSUER else None
@@ -154,7 +164,10 @@ class PoolNode:
         self.connections: dict[str, Connection] = {}
         self.agents: dict[tuple[str, str], Connection] = {}  # (tenant, agent id)
         self.draining = False
-        self.fanout = Fanout(settings, self.metrics.errors)
+        self.fanout = Fanout(settings, self.metrics.errors)  # the events topic
+        self.metrics_feed = Fanout(  # the aggregator's 1-second windows
+            settings, self.metrics.errors, settings.METRICS_TOPIC, metrics_item
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._idle = asyncio.Event()  # no task in flight (drain waits for it)
@@ -167,6 +180,7 @@ class PoolNode:
         s = self.settings
         await self.registry.beat_node(self.node_id, self.url, 0, False)
         await self.fanout.start()
+        await self.metrics_feed.start()
         loops = [
             asyncio.create_task(self._inbox_loop()),
             asyncio.create_task(self._heartbeat_loop()),
@@ -183,6 +197,7 @@ class PoolNode:
                 ping_timeout=s.POOL_PING_TIMEOUT_SECONDS,
                 close_timeout=2,
                 server_header=None,
+                ssl=self._tls,
             ) as server:
                 self._server = server
                 log.info("pool node %s serving on %s", self.node_id, self.url)
@@ -197,6 +212,7 @@ class PoolNode:
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
             await self.fanout.stop()
+            await self.metrics_feed.stop()
             with contextlib.suppress(RedisError):
                 await self.registry.remove_node(self.node_id)
             await self._http.aclose()
@@ -383,6 +399,7 @@ class PoolNode:
     async def _closed(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
         self.fanout.drop(conn)
+        self.metrics_feed.drop(conn)
         for task_id in list(conn.tasks):
             await self._hand_back(conn, task_id, "disconnected")
         if conn.agent is not None:
@@ -422,10 +439,11 @@ class PoolNode:
         elif isinstance(msg, p.Subscribe | p.Unsubscribe):
             if conn.hello.role != "subscriber":
                 raise p.ProtocolError("only subscribers subscribe", p.CLOSE_POLICY)
+            feed = self.metrics_feed if msg.channel == "metrics" else self.fanout
             if isinstance(msg, p.Subscribe):
-                await self.fanout.subscribe(conn, msg)
+                await feed.subscribe(conn, msg)
             else:
-                self.fanout.unsubscribe(conn, msg.channel)
+                feed.unsubscribe(conn, msg.channel)
         elif isinstance(msg, p.Hello):
             raise p.ProtocolError("hello was already said")
         elif conn.agent is None:
@@ -590,6 +608,7 @@ class PoolNode:
             usage=msg.usage,
             session_id=msg.session_id,
         )
+        await self._record(conn, flight, failed=False)
         try:
             await flight.handle.complete(result)
         except (RPCError, AsyncActivityCancelledError) as exc:
@@ -622,6 +641,8 @@ class PoolNode:
         error = ApplicationError(
             message, type=msg.error_type, non_retryable=final, next_retry_delay=delay
         )
+        if msg.retryable:  # not retryable: bad input or configuration, says nothing of health
+            await self._record(conn, flight, failed=True)
         try:
             await flight.handle.fail(error, last_heartbeat_details=[state])
         except (RPCError, AsyncActivityCancelledError) as exc:
@@ -639,11 +660,31 @@ class PoolNode:
         self._load(conn)
         agent = conn.agent.agent_id if conn.agent else conn.id
         message = f"remote agent {agent} {why} (node {self.node_id})"
+        if not self.draining:  # an agent lost mid-task; a node shutting down is not its fault
+            await self._record(conn, flight, failed=True)
         error = ApplicationError(message, type="RemoteDisconnected")
         with contextlib.suppress(RPCError, AsyncActivityCancelledError):
             await flight.handle.fail(error, last_heartbeat_details=[flight.progress])
         self.metrics.outcomes.labels("handed_back").inc()
         await self._event(flight, "step.failed", {"error": message, **self._who(conn)})
+
+    async def _record(self, conn: Connection, flight: InFlight, *, failed: bool) -> None:
+        """The agent's outcome on its circuit breaker; a change of state is published."""
+        if conn.agent is None:
+            return
+        task = flight.task
+        key = remote_agent_breaker(task.tenant, conn.agent.agent_id)
+        breaker = self.breakers.get(key)
+        try:
+            status = await (breaker.record_failure() if failed else breaker.record_success())
+        except RedisError as exc:
+            log.warning("breaker %s not recorded: %r", key, exc)
+            return
+        if status.previous is not None:
+            source = f"pool/{self.node_id}"
+            await self.bus.publish(
+                breaker_event(status, task.run_id, tenant=task.tenant, source=source)
+            )
 
     async def _lifecycle(self, conn: Connection, kind: str, reason: str) -> None:
         """A connection's life on the events topic (and the `agents` channel)."""
@@ -771,6 +812,7 @@ class PoolNode:
                 "connections": len(self.connections),
                 "agents_short": short,
                 "events_feed": self.fanout.ready,
+                "metrics_feed": self.metrics_feed.ready,
                 **problems,
             }
             response = ws.respond(503 if problems else 200, json.dumps(body) + "\n")

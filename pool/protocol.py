@@ -117,12 +117,16 @@ class Pong(Message):
     nonce: str = ""
 
 
-Channel = Annotated[str, Field(pattern=r"^(runs|agents|run:[A-Za-z0-9_.:-]{1,200})$")]
+Channel = Annotated[
+    str, Field(pattern=r"^(runs|agents|alerts|metrics|run:[A-Za-z0-9_.:-]{1,200})$")
+]
 
 
 class Subscribe(Message):
     """Follow a channel: `runs` (every run's events), `run:{id}` (one run's), `agents`
-    (connections). `after` is the last position seen: events after it are sent first."""
+    (connections), `alerts` (alerts opened, escalated, acknowledged, resolved), `metrics`
+    (the aggregator's 1-second windows). `after` is the last position seen: events after
+    it are sent first."""
 
     type: Literal["subscribe"] = "subscribe"
     channel: Channel
@@ -179,7 +183,10 @@ class EventMessage(Message):
     type: Literal["event"] = "event"
     channel: str
     position: str = Field(description="Give it back as `after` to resume here")
-    event: dict[str, Any]
+    event: dict[str, Any] = Field(
+        description="A bus event (docs/event.schema.json); on `metrics`, one 1-second "
+        "window of one tenant (analytics/windows.py WindowMetrics)"
+    )
 
 
 ClientMessage = Annotated[

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,9 +30,11 @@ async def subscribe(
     stop: asyncio.Event | None = None,
     backoff: Backoff | None = None,
     attempts: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """(position, event) pairs of `channel` until `stop` is set. Raises Refused for a bad
-    credential, and ConnectionError after `attempts` failed connections in a row."""
+    credential, and ConnectionError after `attempts` failed connections in a row. `tls`
+    verifies wss:// nodes (`core.transport.pool_client_tls`; the system's roots without)."""
     stop = stop or asyncio.Event()
     backoff = backoff or Backoff(base=0.2, cap=5)
     position, turn, failures = after, 0, 0
@@ -39,7 +42,8 @@ async def subscribe(
         url = urls[turn % len(urls)]
         turn += 1
         try:
-            async with connect(url, open_timeout=5, max_size=None) as ws:
+            context = (tls or ssl.create_default_context()) if url.startswith("wss://") else None
+            async with connect(url, open_timeout=5, max_size=None, ssl=context) as ws:
                 await ws.send(p.encode(p.Hello(token=token, role="subscriber")))
                 registered = p.parse_server(await ws.recv())
                 if not isinstance(registered, p.Registered):

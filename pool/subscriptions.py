@@ -1,8 +1,10 @@
 """Live subscriptions: the bus's events pushed to subscribers: `runs` (every run's),
-`run:{id}` (one run's), `agents` (agents connecting, evicted, disconnecting).
+`run:{id}` (one run's), `agents` (agents connecting, evicted, disconnecting), `alerts`
+(alerts opened, escalated, acknowledged, resolved); and `metrics`: the aggregator's
+1-second windows (`analytics/windows.py`) from the metrics topic.
 
-One Kafka consumer per node (no consumer group: every node reads every partition) feeds
-every subscriber of the node, however many follow one run. Each event carries its
+One Kafka consumer per node and topic (no consumer group: every node reads every
+partition) feeds every subscriber of the node, however many follow one run. Each event carries its
 position, `<partition>:<offset>` (a run's events all live in one partition: they are keyed
 by run id); a `runs` subscriber's position is the list of every partition's, e.g.
 `0:41,1:7,2:19`. A subscriber that comes back with `after` first gets what it missed: a
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +57,43 @@ def format_position(seen: dict[int, int]) -> str:
     return ",".join(f"{k}:{v}" for k, v in sorted(seen.items()))
 
 
+@dataclass(frozen=True)
+class Item:
+    """One record of a topic as subscribers see it: whose, on which channels, what."""
+
+    tenant: str
+    channels: tuple[str, ...]
+    payload: dict[str, Any]
+
+
+def event_item(raw: bytes) -> Item | None:
+    """An event of the events topic: `pool.*` of agents on `agents`, `alert.*` on
+    `alerts`, the rest on `runs` and its run's channel."""
+    try:
+        event = Event.decode(raw)
+    except ValueError:
+        return None
+    channels: tuple[str, ...]
+    if event.type.startswith("pool."):
+        channels = ("agents",) if event.data.get("role") == "agent" else ()
+    elif event.type.startswith("alert."):
+        channels = ("alerts",)
+    else:
+        channels = ("runs", f"run:{event.run_id}")
+    return Item(event.tenant, channels, event.model_dump(mode="json"))
+
+
+def metrics_item(raw: bytes) -> Item | None:
+    """A 1-second window of the metrics topic (`WindowMetrics`, keyed by tenant)."""
+    try:
+        window = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(window, dict) or not isinstance(window.get("tenant"), str):
+        return None
+    return Item(window["tenant"], ("metrics",), window)
+
+
 @dataclass
 class Subscription:
     conn: Connection
@@ -61,12 +101,8 @@ class Subscription:
     seen: dict[int, int] = field(default_factory=dict)
     held: list[ConsumerRecord[bytes, bytes]] | None = None  # live events while replaying
 
-    def wants(self, event: Event, tenant: str) -> bool:
-        if event.tenant != tenant:
-            return False
-        if event.type.startswith("pool."):
-            return self.channel == "agents" and event.data.get("role") == "agent"
-        return self.channel in ("runs", f"run:{event.run_id}")
+    def wants(self, item: Item, tenant: str) -> bool:
+        return item.tenant == tenant and self.channel in item.channels
 
     def new(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         offset: int = record.offset
@@ -74,10 +110,19 @@ class Subscription:
 
 
 class Fanout:
-    def __init__(self, settings: Settings, errors: Counter) -> None:
+    """One topic's records to the node's subscribers of its channels."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        errors: Counter,
+        topic: str | None = None,
+        decode: Callable[[bytes], Item | None] = event_item,
+    ) -> None:
         self.settings = settings
         self._options = kafka_options(settings)  # TLS and SASL, as every aiokafka client
-        self.topic = settings.EVENTS_TOPIC
+        self.topic = topic or settings.EVENTS_TOPIC
+        self._decode = decode
         self.subs: dict[tuple[str, str], Subscription] = {}  # (connection id, channel)
         self._errors = errors
         self._consumer: AIOKafkaConsumer | None = None
@@ -157,13 +202,12 @@ class Fanout:
         """One live event to every live subscriber that wants it: encoded once per channel
         and written to all of them at once (a slow subscriber's buffer grows; it does not
         hold the others back). Subscribers catching up hold it for later."""
-        try:
-            event = Event.decode(record.value or b"")
-        except ValueError:
+        item = self._decode(record.value or b"")
+        if item is None or not item.channels:
             return
         groups: dict[str, list[Subscription]] = {}
         for sub in list(self.subs.values()):
-            if not sub.wants(event, sub.conn.principal.tenant):
+            if not sub.wants(item, sub.conn.principal.tenant):
                 continue
             if sub.held is not None:
                 sub.held.append(record)
@@ -172,7 +216,7 @@ class Fanout:
                 groups.setdefault(sub.channel, []).append(sub)
         if not groups:
             return
-        payload = event.model_dump(mode="json")
+        payload = item.payload
         for channel, subs in groups.items():
             if channel.startswith("run:"):
                 position = f"{record.partition}:{record.offset}"
@@ -183,11 +227,8 @@ class Fanout:
 
     async def _deliver(self, sub: Subscription, record: ConsumerRecord[bytes, bytes]) -> None:
         """One replayed event to one subscriber, with its own position."""
-        try:
-            event = Event.decode(record.value or b"")
-        except ValueError:
-            return
-        if not sub.wants(event, sub.conn.principal.tenant) or not sub.new(record):
+        item = self._decode(record.value or b"")
+        if item is None or not sub.wants(item, sub.conn.principal.tenant) or not sub.new(record):
             return
         sub.seen[record.partition] = record.offset
         position = (
@@ -195,9 +236,7 @@ class Fanout:
             if sub.channel.startswith("run:")
             else format_position(sub.seen)
         )
-        message = p.EventMessage(
-            channel=sub.channel, position=position, event=event.model_dump(mode="json")
-        )
+        message = p.EventMessage(channel=sub.channel, position=position, event=item.payload)
         await sub.conn.send(message)
 
     async def _catch_up(self, sub: Subscription, until: dict[int, int]) -> None:
@@ -211,7 +250,7 @@ class Fanout:
                 part: end
                 for part, end in until.items()
                 if sub.seen.get(part, -1) + 1 < end
-                and (sub.channel == "runs" or part in sub.seen or not sub.seen)
+                and (not sub.channel.startswith("run:") or part in sub.seen or not sub.seen)
             }
             if todo:
                 parts = [TopicPartition(self.topic, n) for n in todo]

@@ -31,6 +31,7 @@ from activities.review import ReviewBackend
 from agents import sandbox
 from agents.backends import default_backends
 from agents.base import AgentBackend
+from agents.breakers import BreakerConfig, CircuitBreakers
 from agents.config import AgentsConfig, load_agents
 from agents.process import reap_orphans
 from agents.runtime import AgentRuntime
@@ -58,6 +59,16 @@ ALL_QUEUES: tuple[Queue, ...] = ("orchestration", "agents")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )
+
+
+def _dispatcher(settings: Settings, redis: Redis) -> PoolDispatcher:
+    """Remote steps reach the pool's agents through Redis, skipping an agent whose circuit
+    breaker (fed by the pool with its outcomes) is open."""
+    config = BreakerConfig.from_settings(settings)
+    breakers = CircuitBreakers(redis, config, prefix=settings.REDIS_PREFIX)
+    return PoolDispatcher(
+        redis, settings.REDIS_PREFIX, breakers, wait_seconds=settings.POOL_DISPATCH_WAIT_SECONDS
+    )
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -117,7 +128,7 @@ def build_workers(
     if "agents" in queues:
         if backends is None:  # remote steps reach the pool's agents through Redis
             backends = {
-                **default_backends(settings, PoolDispatcher(redis, settings.REDIS_PREFIX)),
+                **default_backends(settings, _dispatcher(settings, redis)),
                 "review": ReviewBackend(settings),
             }
         runtime = AgentRuntime(settings, redis, backends, declared)
@@ -161,7 +172,9 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
     )
     engine = db.create_engine(settings)
     await db.migrate(engine, settings.DATABASE_SCHEMA)
-    bus = EventBus.from_settings(settings, also_keep=[settings.SIGNALS_TOPIC])
+    bus = EventBus.from_settings(
+        settings, also_keep=[settings.SIGNALS_TOPIC, settings.DEAD_LETTER_TOPIC]
+    )
     async with AsyncExitStack() as stack:
         stack.callback(telemetry.stop_tracing)  # last: sends the spans still buffered
         await bus.start()

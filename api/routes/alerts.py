@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 
-from analytics import alerts
+from analytics import alerting, alerts
 from analytics.channels import Channel, Notifier, shown
 from analytics.sink import table_of
-from api.deps import EngineDep, SettingsDep
+from api.deps import BusDep, EngineDep, SettingsDep
 from api.errors import documented
 from api.security import Admin, Reader, Writer
 from core.errors import Conflict, NotFound
@@ -171,9 +171,12 @@ async def list_alerts(
 
 
 @router.post("/{alert_id}/ack", operation_id="alerts-ack", responses=documented(404, 409))
-async def acknowledge(caller: Writer, engine: EngineDep, alert_id: str) -> alerts.Alert:
+async def acknowledge(
+    caller: Writer, engine: EngineDep, bus: BusDep, alert_id: str
+) -> alerts.Alert:
     """Acknowledge a firing alert: someone is on it (it stays open until the condition
-    clears, notifies nobody again and escalates no further)."""
+    clears, notifies nobody again and escalates no further). Published as an
+    `alert.acknowledged` event."""
     table = table_of(alerts.Alert)
     async with engine.begin() as conn:
         row = (
@@ -199,4 +202,6 @@ async def acknowledge(caller: Writer, engine: EngineDep, alert_id: str) -> alert
             )
         )
         row = (await conn.execute(select(table).where(table.c.id == alert_id))).mappings().one()
-    return alerts.Alert.model_validate(dict(row))
+    alert = alerts.Alert.model_validate(dict(row))
+    await bus.publish(alerting.event_of(alert, "acknowledged", source="api"))
+    return alert

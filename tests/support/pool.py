@@ -172,7 +172,7 @@ async def running_node(
         serving = asyncio.create_task(node.serve(stop, up.set))
         await asyncio.wait_for(up.wait(), 30)
         for _ in range(300):  # the live event feed reads the topic
-            if node.fanout.ready:
+            if node.fanout.ready and node.metrics_feed.ready:
                 break
             await asyncio.sleep(0.1)
         try:

@@ -26,7 +26,9 @@ async def running_workers(
         engine = db.create_engine(settings)
         stack.push_async_callback(engine.dispose)
         await db.migrate(engine, settings.DATABASE_SCHEMA)
-        bus = EventBus.from_settings(settings, also_keep=[settings.SIGNALS_TOPIC])
+        bus = EventBus.from_settings(
+            settings, also_keep=[settings.SIGNALS_TOPIC, settings.DEAD_LETTER_TOPIC]
+        )
         await bus.start()
         stack.push_async_callback(bus.stop)
         redis = redis_client.connect(settings)
