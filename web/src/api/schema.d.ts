@@ -787,7 +787,8 @@ export interface paths {
         /**
          * Acknowledge
          * @description Acknowledge a firing alert: someone is on it (it stays open until the condition
-         *     clears, notifies nobody again and escalates no further).
+         *     clears, notifies nobody again and escalates no further). Published as an
+         *     `alert.acknowledged` event.
          */
         post: operations["alerts-ack"];
         delete?: never;
