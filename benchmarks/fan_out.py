@@ -9,6 +9,9 @@ process against the same servers: jobs per second, and the size of the parent's 
   same subprocess (`true`), the children returning their results inline.
 
     .venv/bin/python benchmarks/fan_out.py --jobs 10000
+    .venv/bin/python benchmarks/fan_out.py --quick      # 400 jobs: a check that it all works
+
+(The pool's event fan-out to WebSocket subscribers is benchmarks/pool_connections.py.)
 """
 
 from __future__ import annotations
@@ -158,7 +161,10 @@ async def bench(jobs: int) -> list[tuple[str, float, int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs of the fan-out (10000)")
+    parser.add_argument("--quick", action="store_true", help="a short check: 400 jobs")
     args = parser.parse_args()
+    if args.quick:
+        args.jobs = 400
     console = Console()
     info = machine_info()
     console.print(f"acc fan-out benchmark  {info['date']}")

@@ -12,9 +12,15 @@ the node never shares a core's Python with them.
   echo server (handshake, then one echoed message), same clients, same rate.
 - fanout: S subscribers of `run:bench` split across two nodes; E events published on the
   bus, each stamped with its publish time; latency = receipt - publish, per subscriber.
-  Baseline: the same events read by one plain Kafka consumer (publish -> consume).
+  Baselines, same run: the same subscribers on two bare `websockets` servers that
+  broadcast what a publisher connection sends them (publish -> receipt, no bus), and the
+  events read by one plain Kafka consumer (publish -> consume).
 
-    .venv/bin/python benchmarks/pool_connections.py --connections 2000 --rate 500 --subscribers 1000
+The open-files limit is raised to its hard limit first (10,000 connections need as many
+descriptors in the node, and a quarter of them in each client process).
+
+    .venv/bin/python benchmarks/pool_connections.py          # 10,000 at 500/s, 1,000 subscribers
+    .venv/bin/python benchmarks/pool_connections.py --quick  # a check that it all works
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,17 +53,38 @@ from core.settings import Settings, child_environment
 from tests.support.servers import free_port
 from tests.support.workers import local_settings
 
+CLIENT_PROCS = 4  # subscriber client processes of the fan-out
 ECHO_SERVER = """
 import asyncio, sys
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import broadcast, serve
+SUBSCRIBERS = set()
 async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
+    try:
+        async for message in ws:
+            if message == "sub":  # the fan-out baseline: subscribe, then get every "pub:"
+                SUBSCRIBERS.add(ws)
+                await ws.send("ok")
+            elif message.startswith("pub:"):
+                broadcast(SUBSCRIBERS, message[4:])
+            else:
+                await ws.send(message)
+    finally:
+        SUBSCRIBERS.discard(ws)
 async def main():
     async with serve(echo, "127.0.0.1", int(sys.argv[1]), max_size=None):
         await asyncio.Future()
 asyncio.run(main())
 """
+
+
+def raise_open_files() -> int:
+    """The soft limit of open files up to the hard one; returns it (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def rss_mb(pid: int) -> float:
@@ -174,6 +202,7 @@ def hold(url: str, mode: str, token: str, total: int, rate: float, pid: int, pro
 def _client_subscribe(
     urls: list[str], token: str, channel: str, count: int, events: int, conn: Any
 ) -> None:
+    """`count` subscribers (`channel` "echo": of the bare broadcast servers)."""
     from websockets.asyncio.client import connect
 
     async def main() -> None:
@@ -181,10 +210,15 @@ def _client_subscribe(
         sockets = []
         for i in range(count):
             ws = await connect(urls[i % len(urls)], ping_interval=None, max_size=None)
-            await ws.send(json.dumps({"type": "hello", "token": token, "role": "subscriber"}))
-            await ws.recv()
-            await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
-            await ws.recv()
+            if channel == "echo":
+                await ws.send("sub")
+                await ws.recv()
+            else:
+                hello = {"type": "hello", "token": token, "role": "subscriber"}
+                await ws.send(json.dumps(hello))
+                await ws.recv()
+                await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+                await ws.recv()
             sockets.append(ws)
 
         everything = asyncio.Event()
@@ -192,6 +226,8 @@ def _client_subscribe(
         async def read(ws: Any) -> None:
             async for raw in ws:
                 message = json.loads(raw)
+                if channel == "echo":  # what the publisher sent: {"t": ...}
+                    message = {"type": "event", "event": {"data": message}}
                 if message.get("type") == "event":
                     sent = message["event"]["data"]["t"]
                     latencies.append((time.time() - sent) * 1000)
@@ -254,32 +290,78 @@ async def kafka_baseline(settings: Settings, count: int, gap: float) -> list[flo
     return latencies
 
 
-def fanout(settings: Settings, urls: list[str], token: str, subscribers: int, events: int) -> dict:
+async def publish_bare(urls: list[str], count: int, gap: float) -> None:
+    """The baseline's publisher: each event to every bare server, which broadcasts it."""
+    from websockets.asyncio.client import connect
+
+    publishers = [await connect(url, ping_interval=None) for url in urls]
+    try:
+        for n in range(count):
+            payload = "pub:" + json.dumps({"n": n, "t": time.time()})
+            await asyncio.gather(*(ws.send(payload) for ws in publishers))
+            await asyncio.sleep(gap)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in publishers), return_exceptions=True)
+
+
+def subscribers_receive(
+    urls: list[str], token: str, channel: str, subscribers: int, events: int, publish: Any
+) -> list[float]:
+    """Latencies of `events` events to `subscribers` held by client processes."""
     ctx = mp.get_context("spawn")
-    procs = 4
-    run = f"bench-{uuid.uuid4().hex[:6]}"
     pipes, workers = [], []
-    for _ in range(procs):
+    for _ in range(CLIENT_PROCS):
         parent, child = ctx.Pipe()
         worker = ctx.Process(
             target=_client_subscribe,
-            args=(urls, token, f"run:{run}", subscribers // procs, events, child),
+            args=(urls, token, channel, subscribers // CLIENT_PROCS, events, child),
         )
         worker.start()
         pipes.append(parent)
         workers.append(worker)
     for pipe in pipes:
         pipe.recv()
-    asyncio.run(publish_events(settings, run, events, 0.05))
+    publish()
     for pipe in pipes:
         pipe.send("published")  # each waits for every event (up to 60 s), then reports
     latencies = [x for pipe in pipes for x in pipe.recv()]
     for worker in workers:
         worker.join(30)
+    return latencies
+
+
+def fanout(
+    settings: Settings,
+    urls: list[str],
+    token: str,
+    subscribers: int,
+    events: int,
+    bare_urls: list[str],
+) -> dict:
+    run = f"bench-{uuid.uuid4().hex[:6]}"
+    latencies = subscribers_receive(
+        urls,
+        token,
+        f"run:{run}",
+        subscribers,
+        events,
+        lambda: asyncio.run(publish_events(settings, run, events, 0.05)),
+    )
+    bare = subscribers_receive(
+        bare_urls,
+        token,
+        "echo",
+        subscribers,
+        events,
+        lambda: asyncio.run(publish_bare(bare_urls, events, 0.05)),
+    )
     base = asyncio.run(kafka_baseline(settings, events, 0.05))
     return {
+        "bare_received": len(bare),
+        "bare_p50": percentile(bare, 50),
+        "bare_p95": percentile(bare, 95),
         "received": len(latencies),
-        "expected": (subscribers // procs) * procs * events,
+        "expected": (subscribers // CLIENT_PROCS) * CLIENT_PROCS * events,
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),
         "base_p50": percentile(base, 50),
@@ -289,13 +371,26 @@ def fanout(settings: Settings, urls: list[str], token: str, subscribers: int, ev
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=500, help="connections opened per second")
     parser.add_argument("--client-procs", type=int, default=4)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=20)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short check: 200 connections at 100/s, 40 subscribers, 5 events",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.connections, args.rate, args.subscribers, args.events = 200, 100, 40, 5
     console = Console()
+    open_files = raise_open_files()
+    if open_files < args.connections + 1000:
+        console.print(
+            f"[yellow]open files limited to {open_files}: fewer than "
+            f"{args.connections} connections may be held (raise `ulimit -Hn`)[/]"
+        )
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         with servers.tansu() as bootstrap, servers.redis_server(tmp) as redis_url:
@@ -318,17 +413,19 @@ def main() -> None:
             token = asyncio.run(key())
             node, port = start_node(settings, "bench-a", tmp / "a.log")
             other, other_port = start_node(settings, "bench-b", tmp / "b.log")
-            echo_port = free_port()
+            echo_port, other_echo_port = free_port(), free_port()
             echo = start_echo(echo_port)
+            other_echo = start_echo(other_echo_port)
             try:
                 url = f"ws://127.0.0.1:{port}"
                 n, rate, k = args.connections, args.rate, args.client_procs
                 pool_hold = hold(url, "pool", token, n, rate, node.pid, k)
                 echo_hold = hold(f"ws://127.0.0.1:{echo_port}", "echo", token, n, rate, echo.pid, k)
                 urls = [url, f"ws://127.0.0.1:{other_port}"]
-                fan = fanout(settings, urls, token, args.subscribers, args.events)
+                bare_urls = [f"ws://127.0.0.1:{p}" for p in (echo_port, other_echo_port)]
+                fan = fanout(settings, urls, token, args.subscribers, args.events, bare_urls)
             finally:
-                for proc in (node, other, echo):
+                for proc in (node, other, echo, other_echo):
                     proc.terminate()
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(30)
@@ -359,6 +456,12 @@ def main() -> None:
         f"{fan['received']}/{fan['expected']}",
         f"{fan['p50']:.1f}",
         f"{fan['p95']:.1f}",
+    )
+    fan_table.add_row(
+        "bare websockets broadcast, 2 servers (baseline)",
+        f"{fan['bare_received']}/{fan['expected']}",
+        f"{fan['bare_p50']:.1f}",
+        f"{fan['bare_p95']:.1f}",
     )
     fan_table.add_row(
         "bus -> one Kafka consumer (baseline)",
