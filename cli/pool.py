@@ -95,12 +95,14 @@ def connect(
     """Connect this machine to the pool as an agent and run the tasks it is given with one
     of acc's backends, until Ctrl-C. It reconnects (backoff with jitter) when a node goes.
 
-    The credential is the CLI's (ACC_API_KEY...), and needs the agents:connect scope.
+    The credential is the CLI's (ACC_API_KEY...), and needs the agents:connect scope. A
+    wss:// node is verified against ACC_POOL_TLS_CA (the system's roots when unset).
 
     [bold]Examples[/]
       acc agent connect -c code --backend shell                 the step's prompt is the command
       acc agent connect -c review --backend llm --model gpt-4o-mini
       acc agent connect -c test --backend shell --command "pytest -q" --id ci-1
+      ACC_POOL_TLS_CA=ca.pem acc agent connect -c code --url wss://pool.example.com:8765
     """
     from pool.agent import AgentClient
     from pool.retry import Refused

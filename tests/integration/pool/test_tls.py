@@ -15,6 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect
 
+from cli.probes import pool_probe
 from core import db
 from core.auth import ApiKeys
 from core.settings import Settings
@@ -49,6 +50,7 @@ async def test_a_node_serves_wss_that_agents_and_subscribers_verify(
         assert tls is not None
         async with httpx.AsyncClient(verify=tls) as http:
             ready = await http.get(node.url.replace("wss://", "https://") + "/readyz")
+        probed = await pool_probe(settings)  # `acc doctor`: https:// with the same CA
 
         seen: list[dict[str, object]] = []
 
@@ -73,7 +75,7 @@ async def test_a_node_serves_wss_that_agents_and_subscribers_verify(
             async with connect(plain, open_timeout=5):
                 pass
 
-    assert ready.status_code == 200
+    assert ready.status_code == 200 and probed is None
     assert seen[-1]["type"] == "pool.registered"
     assert seen[-1]["data"]["agent"] == agent_id  # type: ignore[index]
 
