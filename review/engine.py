@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from review import complexity, diffs, patches, semgrep, targets
+from review import complexity, coverage, diffs, patches, semgrep, targets
 from review.models import (
     SEVERITY_RANK,
     FunctionComplexity,
@@ -129,6 +129,14 @@ def review(
             report.skipped.append(Skipped(path=spot, reason=f"partly parsed: {first[:200]}"))
         else:
             report.errors.append(message[:500])
+    for s in suggestions:
+        s.priority = coverage.base_priority(s)
+    if request.coverage is not None:
+        try:
+            coverage.correlate(suggestions, coverage.load(Path(request.coverage), root))
+        except coverage.CoverageError as exc:
+            raise ReviewInputError(str(exc)) from None
+        report.coverage = request.coverage
     report.suggestions = sorted(suggestions, key=lambda s: (s.path, s.line, s.column, s.rule_id))
     report.duration_ms = (time.perf_counter() - started) * 1000
     return report

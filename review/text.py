@@ -21,10 +21,11 @@ def render(report: Report, console: Console, *, explain: bool = True) -> None:
         console.print(f"[bold]{escape(path)}[/]")
         for s in by_path[path]:
             cwe = f" {s.cwe}" if s.cwe else ""
+            tested = {None: "", True: " · tested", False: " · untested"}[s.covered]
             console.print(
                 f"  {s.line}:{s.column} [{STYLE[s.severity]}]{s.severity}[/] "
                 f"{escape(s.message)} [dim]{s.rule_id} · {s.category}{cwe} · "
-                f"confidence {s.confidence:.2f}[/]",
+                f"confidence {s.confidence:.2f}{tested} · priority {s.priority}[/]",
                 highlight=False,
             )
             if explain and s.explanation:
