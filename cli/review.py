@@ -67,6 +67,13 @@ def review_command(
             "(with --diff; ACC_GITHUB_TOKEN)",
         ),
     ] = None,
+    use_llm: Annotated[
+        bool | None,
+        typer.Option(
+            "--llm/--no-llm",
+            help="Add an LLM pass (default: ACC_REVIEW_LLM; model: ACC_REVIEW_LLM_MODEL)",
+        ),
+    ] = None,
     lsp: Annotated[
         bool, typer.Option("--lsp", help="Serve the Language Server Protocol on stdio")
     ] = False,
@@ -93,6 +100,7 @@ def review_command(
     if diff is not None and staged:
         raise fail("--diff and --staged cannot be combined: pick one", code=2)
     pull_request = _pull_request(github_pr, diff, settings)
+    llm_model = _llm_model(settings, use_llm)
     try:
         team = standards.for_root(base, standards_file or settings.REVIEW_STANDARDS_FILE)
         report = review(
@@ -113,6 +121,10 @@ def review_command(
         raise fail(str(exc), code=2) from None
     except semgrep.SemgrepUnavailable as exc:
         raise fail(str(exc), code=2) from None
+    if llm_model is not None:
+        from cli.review_llm import add_llm_suggestions  # the SDKs load only when asked
+
+        add_llm_suggestions(report, settings, llm_model)
     if output_format is Format.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     elif output_format is Format.sarif:
@@ -134,6 +146,14 @@ def review_command(
         SEVERITY_RANK[s.severity] >= SEVERITY_RANK[fail_on.value] for s in report.suggestions
     ):
         raise typer.Exit(1)
+
+
+def _llm_model(settings: Settings, wanted: bool | None) -> str | None:
+    if not (settings.REVIEW_LLM if wanted is None else wanted):
+        return None
+    if not settings.REVIEW_LLM_MODEL:
+        raise fail("the LLM pass needs a model: set ACC_REVIEW_LLM_MODEL", code=2)
+    return settings.REVIEW_LLM_MODEL
 
 
 def _pull_request(text: str | None, diff: str | None, settings: Settings) -> PullRequest | None:

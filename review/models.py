@@ -113,6 +113,7 @@ class Report(BaseModel):
     duration_ms: float = 0.0
     errors: list[str] = Field(default_factory=list, description="Problems semgrep reported")
     coverage: str | None = Field(None, description="The coverage report the review read")
+    llm_model: str | None = Field(None, description="The model of the LLM pass, when one ran")
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

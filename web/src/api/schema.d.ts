@@ -1987,6 +1987,11 @@ export interface components {
              * @description The coverage report the review read
              */
             coverage?: string | null;
+            /**
+             * Llm Model
+             * @description The model of the LLM pass, when one ran
+             */
+            llm_model?: string | null;
             /** Id */
             id: string;
             /** Team */
