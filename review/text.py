@@ -50,6 +50,7 @@ def render(report: Report, console: Console, *, explain: bool = True) -> None:
         f"{len(report.files)} files{scope}, {report.rules} rules, "
         f"{len(report.suggestions)} suggestions"
         + (f" ({summary}; {fixable} with a fix)" if report.suggestions else "")
-        + f", {len(report.skipped)} skipped, {report.duration_ms / 1000:.1f} s",
+        + f", {len(report.skipped)} skipped, {report.duration_ms / 1000:.1f} s"
+        + (f", LLM pass: {report.llm_model}" if report.llm_model else ""),
         highlight=False,
     )
