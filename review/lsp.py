@@ -26,6 +26,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
+from pygls.workspace.position_codec import PositionCodec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine, migrate
@@ -48,6 +49,7 @@ SEVERITY = {
 class Reviewed:
     review_id: str
     report: Report
+    lines: list[bytes]  # the file as reviewed: semgrep's columns count its bytes
     dismissed: set[str]
 
 
@@ -97,17 +99,24 @@ class ReviewLanguageServer(LanguageServer):
                 timeout=settings.REVIEW_TIMEOUT_SECONDS,
             )
             review_id = await store.save(settings.TENANT, self.team, report)
-        except (ReviewInputError, standards.StandardsError, semgrep.SemgrepUnavailable) as exc:
+            lines = (await asyncio.to_thread(path.read_bytes)).split(b"\n")
+        except (
+            OSError,
+            ReviewInputError,
+            standards.StandardsError,
+            semgrep.SemgrepUnavailable,
+        ) as exc:
             self.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=f"acc: {exc}")
             )
             return
-        self.reviews[uri] = Reviewed(review_id, report, set())
+        self.reviews[uri] = Reviewed(review_id, report, lines, set())
         self.publish(uri)
 
     def publish(self, uri: str) -> None:
         reviewed = self.reviews.get(uri)
-        diagnostics = [] if reviewed is None else diagnostics_of(reviewed)
+        codec = self.workspace.position_codec
+        diagnostics = [] if reviewed is None else diagnostics_of(reviewed, codec)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
         )
@@ -118,12 +127,13 @@ class ReviewLanguageServer(LanguageServer):
         if reviewed is None:
             return []
         document = self.workspace.get_text_document(uri)
+        codec = self.workspace.position_codec
         actions: list[types.CodeAction] = []
         for s in live(reviewed):
-            where = range_of(s)
+            where = range_of(s, reviewed.lines, codec)
             if not overlaps(where, params.range):
                 continue
-            diagnostic = diagnostic_of(s, reviewed.review_id)
+            diagnostic = diagnostic_of(s, where, reviewed.review_id)
             start = document.offset_at_position(where.start)
             end = document.offset_at_position(where.end)
             if s.replacement is not None and document.source[start:end] == s.snippet:
@@ -190,12 +200,16 @@ def live(reviewed: Reviewed) -> list[Suggestion]:
     return [s for s in reviewed.report.suggestions if s.id not in reviewed.dismissed]
 
 
-def range_of(s: Suggestion) -> types.Range:
-    # semgrep's lines and columns start at 1, the protocol's at 0; its end is exclusive.
-    return types.Range(
-        start=types.Position(line=s.line - 1, character=max(s.column - 1, 0)),
-        end=types.Position(line=s.end_line - 1, character=max(s.end_column - 1, 0)),
-    )
+def range_of(s: Suggestion, lines: list[bytes], codec: PositionCodec) -> types.Range:
+    """semgrep's 1-based lines and byte columns (end exclusive) as the protocol's 0-based
+    lines and characters in the client's units (UTF-16 unless it chose otherwise)."""
+
+    def position(line: int, column: int) -> types.Position:
+        text = lines[line - 1] if 0 < line <= len(lines) else b""
+        prefix = text[: max(column - 1, 0)].decode(errors="replace")
+        return types.Position(line=line - 1, character=codec.client_num_units(prefix))
+
+    return types.Range(start=position(s.line, s.column), end=position(s.end_line, s.end_column))
 
 
 def overlaps(a: types.Range, b: types.Range) -> bool:
@@ -205,10 +219,10 @@ def overlaps(a: types.Range, b: types.Range) -> bool:
     return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
 
 
-def diagnostic_of(s: Suggestion, review_id: str) -> types.Diagnostic:
+def diagnostic_of(s: Suggestion, where: types.Range, review_id: str) -> types.Diagnostic:
     cwe = f", {s.cwe}" if s.cwe else ""
     return types.Diagnostic(
-        range=range_of(s),
+        range=where,
         severity=SEVERITY[s.severity],
         code=s.rule_id,
         source=SOURCE,
@@ -217,8 +231,11 @@ def diagnostic_of(s: Suggestion, review_id: str) -> types.Diagnostic:
     )
 
 
-def diagnostics_of(reviewed: Reviewed) -> list[types.Diagnostic]:
-    return [diagnostic_of(s, reviewed.review_id) for s in live(reviewed)]
+def diagnostics_of(reviewed: Reviewed, codec: PositionCodec) -> list[types.Diagnostic]:
+    return [
+        diagnostic_of(s, range_of(s, reviewed.lines, codec), reviewed.review_id)
+        for s in live(reviewed)
+    ]
 
 
 def fix_title(s: Suggestion) -> str:

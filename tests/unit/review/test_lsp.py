@@ -24,13 +24,15 @@ from review.learning import Counts
 from review.store import ReviewStore
 
 pytestmark = pytest.mark.unit
+# "→" is 3 bytes in UTF-8 but 1 UTF-16 unit: the ranges must count what the editor counts.
 APP = """import yaml
 
 
 def load(text):
-    return yaml.load(text)
+    print("→"); return yaml.load(text)
 """
 UNSAFE = "python.security.yaml-unsafe-load"
+PRINT = "python.style.print-call"
 
 
 class Editor:
@@ -145,9 +147,10 @@ def test_an_editor_sees_findings_applies_a_fix_and_the_feedback_is_stored(
     assert unsafe["source"] == "acc review"
     assert "CWE-502" in unsafe["message"] and "confidence 0.85" in unsafe["message"]
     assert unsafe["range"] == {
-        "start": {"line": 4, "character": 11},
-        "end": {"line": 4, "character": 26},
+        "start": {"line": 4, "character": 23},
+        "end": {"line": 4, "character": 38},
     }
+    assert diagnostics[PRINT]["severity"] in (2, 3)
 
     actions = client.request(
         "textDocument/codeAction",
@@ -177,6 +180,26 @@ def test_an_editor_sees_findings_applies_a_fix_and_the_feedback_is_stored(
     withdrawn = client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics")
     assert UNSAFE not in {d["code"] for d in withdrawn["params"]["diagnostics"]}
 
+    # Dismissing a finding records a rejection and withdraws it too.
+    printed = diagnostics[PRINT]
+    actions = client.request(
+        "textDocument/codeAction",
+        {
+            "textDocument": {"uri": uri},
+            "range": printed["range"],
+            "context": {"diagnostics": [printed]},
+        },
+    )
+    dismiss = next(a for a in actions if a["title"] == f"acc: dismiss {PRINT} here (not a problem)")
+    assert "edit" not in dismiss
+    result = client.request(
+        "workspace/executeCommand",
+        {"command": dismiss["command"]["command"], "arguments": dismiss["command"]["arguments"]},
+    )
+    assert result["action"] == "reject" and result["rule_id"] == PRINT
+    left = client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics")
+    assert left["params"]["diagnostics"] == []
+
     client.request("shutdown", None)
     client.notify("exit", None)
     assert client.process.wait(timeout=10) == 0
@@ -188,4 +211,6 @@ def test_an_editor_sees_findings_applies_a_fix_and_the_feedback_is_stored(
         finally:
             await engine.dispose()
 
-    assert asyncio.run(stored())[("editors", UNSAFE)] == Counts(accepted=1)
+    counts = asyncio.run(stored())
+    assert counts[("editors", UNSAFE)] == Counts(accepted=1)
+    assert counts[("editors", PRINT)] == Counts(rejected=1)
