@@ -155,10 +155,7 @@ def _suggestion(
     replacement = _replacement(raw, match, snippet)
     patch = None
     if replacement is not None and replacement != snippet:
-        after, _ = patches.apply_fixes(
-            source, [(match.start_offset, match.end_offset, replacement)]
-        )
-        patch = patches.unified(rel, source, after)
+        patch = patches.single(rel, source, match.start_offset, match.end_offset, replacement)
     else:
         replacement = None
     severity: Severity = standards.severity.get(rule.id, rule.severity)
