@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,19 @@ def review(
         if standards.enabled(rule.id) and rule.category in categories
     ]
     by_id = {rule.id: (rule, raw) for rule, raw in chosen}
-    scan = semgrep.scan(
-        [raw for _, raw in chosen],
-        found.files,
-        binary=semgrep_binary,
-        timeout=timeout,
-        on_output=tick,
-    )
+    # lizard (Python, in this process) measures while semgrep (another process) scans.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = (
+            pool.submit(complexity.measure, root, found.files) if "style" in categories else None
+        )
+        scan = semgrep.scan(
+            [raw for _, raw in chosen],
+            found.files,
+            binary=semgrep_binary,
+            timeout=timeout,
+            on_output=tick,
+        )
+        functions, complexity_errors = measured.result() if measured else ([], [])
     report = Report(
         root=str(root),
         files=[targets.relative(root, f) for f in found.files],
@@ -109,9 +116,8 @@ def review(
         if SEVERITY_RANK[suggestion.severity] < floor or suggestion.confidence < min_confidence:
             continue
         suggestions.append(suggestion)
-    if "style" in categories:
-        functions, errors = complexity.measure(root, found.files)
-        report.errors.extend(errors)
+    if measured is not None:
+        report.errors.extend(complexity_errors)
         report.complexity = functions
         for fn in functions:
             if changed is not None and not diffs.touches(
