@@ -68,7 +68,7 @@ class DeclaredAgent(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     capabilities: dict[str, Skill] = Field(default_factory=dict, description="Skill 0..1")
     capacity: int = Field(1, ge=1, description="Tasks it runs at once, across all workers")
-    tags: frozenset[str] = frozenset()
+    tags: frozenset[str] = Field(frozenset(), strict=False)  # a list in the file
     enabled: bool = True
     agent: DeclaredSpec
 

@@ -83,11 +83,15 @@ class AgentProfile(_Frozen):
 
 
 class RouteRequest(_Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
     capability: str = Field(min_length=1)
     min_skill: Skill = 0.0
     affinity_key: str | None = Field(None, description="Related tasks share it, and the agent")
     preferred: str | None = Field(None, description="Agent to use when it is available")
-    tags: frozenset[str] = Field(frozenset(), description="The task's tags, matched by rules")
+    tags: frozenset[str] = Field(
+        frozenset(), strict=False, description="The task's tags, matched by rules"
+    )
     experiment: str | None = None
     task_key: str = Field("", description="A/B hash key without an affinity key: run/step")
 

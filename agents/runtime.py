@@ -53,8 +53,9 @@ from agents.router import (
     backend_breaker,
     decision_event,
 )
+from core import telemetry
 from core.contracts import AgentTask
-from core.errors import InvalidInput
+from core.errors import NotFound
 from core.events import Event
 from core.settings import Settings
 from core.specs import AgentSpec, ClaudeCodeAgent, LlmAgent, RoutedAgent
@@ -88,7 +89,7 @@ class LiveRouter:
 
     async def decide(self, request: RouteRequest, tenant: str = "default") -> RoutingDecision:
         """The router's decision on the live load, breakers and affinity (nothing recorded).
-        Raises NoAgentAvailable, or InvalidInput naming an unknown experiment."""
+        Raises NoAgentAvailable, or NotFound naming an unknown experiment."""
         names = {profile.name for _, _, profile in self.router.registry.capable(request.capability)}
         names |= {self.router.fallback_agent} if self.router.fallback_agent else set()
         load, refusing, affinity = await asyncio.gather(
@@ -98,9 +99,11 @@ class LiveRouter:
         )
         try:
             return self.router.route(request, load=load, open_breakers=refusing, affinity=affinity)
-        except ValueError as exc:  # an unknown experiment; details as the API's 422s have them
-            problem = {"field": "experiment", "message": str(exc), "type": "value_error"}
-            raise InvalidInput(f"invalid request: experiment: {exc}", [problem]) from None
+        except ValueError as exc:  # an unknown experiment: a resource the request names
+            declared = sorted(self.router.experiments)
+            raise NotFound(
+                f"{exc}; declared: {declared}", {"experiment": request.experiment}
+            ) from None
 
     async def remember(self, tenant: str, affinity_key: str, agent: str) -> None:
         await self._redis.set(self._key(tenant, affinity_key), agent, ex=AFFINITY_TTL_SECONDS)
@@ -232,7 +235,7 @@ class AgentRuntime:
                 decision = await self.live.decide(request, task.tenant)
             except NoAgentAvailable as exc:
                 raise ApplicationError(exc.message, exc.details, type="NoAgentAvailable") from None
-            except InvalidInput as exc:
+            except NotFound as exc:
                 raise ApplicationError(
                     exc.message, type="InvalidRouting", non_retryable=True
                 ) from None
@@ -279,7 +282,10 @@ class AgentRuntime:
                 ) from None
         await self._allow(keys)
         try:
-            outcome = await backend.run(ctx)
+            with telemetry.span(
+                f"backend {agent.backend}", step=ctx.task.step_name, run_id=ctx.task.run_id
+            ):
+                outcome = await backend.run(ctx)
         except Exception as exc:
             await self._failed(exc, ctx.task, keys, limiter, publish)
             raise

@@ -23,11 +23,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics import alerts
+from analytics import alerting
+from analytics.channels import Notifier
 from analytics.heartbeats import beat
+from analytics.metrics import AggregatorCollector
 from analytics.sink import EventSink
 from analytics.windows import Windows
 from core.bus import build_consumer, ensure_topics
@@ -56,12 +59,13 @@ class Aggregator:
         self.member = member or f"{socket.gethostname()}-{os.getpid()}"
         self._windows = Windows(self.member)
         self._consumer_options = dict(consumer_options or {})
-        self.alert_check_seconds = alerts.CHECK_SECONDS
+        self.alert_check_seconds = alerting.CHECK_SECONDS
         self.counted = 0  # events this aggregator counted (new ones only)
         self.skipped = 0  # redelivered events the sink had counted already
         self.unreadable = 0
         self.published_windows = 0
         self.alerts_opened = 0
+        self.lag: dict[int, int] = {}  # partition -> events behind, after the last batch
 
     async def run(self, stop: asyncio.Event) -> None:
         settings, options = self._settings, kafka_options(self._settings)
@@ -88,6 +92,7 @@ class Aggregator:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
                 records = [record for records in batch.values() for record in records]
+                self._measure_lag(consumer, batch)
                 if not records:
                     continue
                 await self._count(self._decode(records), stop)
@@ -104,6 +109,14 @@ class Aggregator:
     def partitions(self) -> list[int]:
         consumer = getattr(self, "consumer", None)
         return sorted(tp.partition for tp in consumer.assignment()) if consumer else []
+
+    def _measure_lag(self, consumer: Any, batch: Mapping[Any, list[Any]]) -> None:
+        """Events behind on each partition held: none on a partition that gave nothing."""
+        lag = dict.fromkeys(self.partitions(), 0)
+        for tp, records in batch.items():
+            if records and (high := consumer.highwater(tp)) is not None:
+                lag[tp.partition] = max(0, high - records[-1].offset - 1)
+        self.lag = lag
 
     def _decode(self, records: list[Any]) -> list[Event]:
         events = []
@@ -135,6 +148,7 @@ class Aggregator:
         last_beat = last_check = 0.0
         loop = asyncio.get_running_loop()
         async with httpx.AsyncClient() as http:
+            notifier = Notifier(http, self._settings)
             while not stop.is_set():
                 await asyncio.sleep(FLUSH_SECONDS)
                 try:
@@ -146,7 +160,7 @@ class Aggregator:
                     if due and 0 in self.partitions():
                         last_check = loop.time()
                         now = datetime.now(UTC)
-                        self.alerts_opened += await alerts.evaluate(self._engine, http, now)
+                        self.alerts_opened += await alerting.evaluate(self._engine, notifier, now)
                 except (KafkaError, SQLAlchemyError, OSError) as exc:
                     log.warning("aggregator flush failed: %r", exc)
 
@@ -176,6 +190,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     aggregator = Aggregator(settings, engine)
+    collector = AggregatorCollector(aggregator)
+    REGISTRY.register(collector)  # on the health port's /metrics
 
     async def ready() -> str | None:
         if stop.is_set():
@@ -191,4 +207,5 @@ async def serve(settings: Settings) -> None:
                 await stack.enter_async_context(health)
             await aggregator.run(stop)
     finally:
+        REGISTRY.unregister(collector)
         await engine.dispose()

@@ -35,7 +35,19 @@ Metric = Literal[
     "step_ms_avg",
     "run_ms_avg",
     "cost_per_run",
+    "step_ms_p50",
+    "step_ms_p90",
+    "step_ms_p95",
+    "step_ms_p99",
+    "run_ms_p50",
+    "run_ms_p90",
+    "run_ms_p95",
+    "run_ms_p99",
 ]
+# Percentile metrics come from the duration histograms: "step_ms_p95" is ("step", 95).
+PERCENTILES: dict[str, tuple[str, int]] = {
+    f"{kind}_ms_p{q}": (kind, q) for kind in ("step", "run") for q in (50, 90, 95, 99)
+}
 DurationKind = Literal["step", "run"]
 QUANTILES = (50, 90, 95, 99)
 
@@ -100,6 +112,8 @@ async def timeseries(
     pattern: str | None = None,
     agent: str | None = None,
 ) -> Series:
+    if metric in PERCENTILES:
+        return await _percentile_series(engine, tenant, metric, rng, pattern, agent)
     by_minute = await _sums_by(engine, tenant, rng, "minute", pattern=pattern, agent=agent)
     slots: dict[datetime, dict[str, float]] = {
         t: dict.fromkeys(ROLLUP_SUMS, 0.0) for t in rng.steps()
@@ -115,6 +129,35 @@ async def timeseries(
         end=rng.end,
         step_seconds=int(rng.step.total_seconds()),
         points=[Point(time=t, value=derive(metric, s)) for t, s in slots.items()],
+    )
+
+
+async def _percentile_series(
+    engine: AsyncEngine,
+    tenant: str,
+    metric: Metric,
+    rng: TimeRange,
+    pattern: str | None,
+    agent: str | None,
+) -> Series:
+    """A duration percentile per step, from the histogram buckets summed over each step."""
+    kind, q = PERCENTILES[metric]
+    table = table_of(DurationBucket)
+    query = select(table.c.minute, table.c.bucket, func.sum(table.c["count"]).label("n"))
+    query = _filtered(query, table, tenant, rng, pattern=pattern, agent=agent, kind=kind)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.group_by(table.c.minute, table.c.bucket))).all()
+    slots: dict[datetime, dict[int, int]] = {t: {} for t in rng.steps()}
+    for minute, bucket, n in rows:
+        slot = slots.get(rng.slot(utc(minute)))
+        if slot is not None:
+            slot[int(bucket)] = slot.get(int(bucket), 0) + int(n)
+    return Series(
+        metric=metric,
+        start=rng.start,
+        end=rng.end,
+        step_seconds=int(rng.step.total_seconds()),
+        points=[Point(time=t, value=histogram.percentile(c, q)) for t, c in slots.items()],
     )
 
 

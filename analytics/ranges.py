@@ -44,33 +44,30 @@ def resolve(
     step_seconds: int | None = None,
     now: datetime | None = None,
 ) -> TimeRange:
-    """The range a query asked for; InvalidInput (422) naming the parameter otherwise."""
+    """The range a query asked for. Every combination the API's schema allows has one
+    meaning, so none is refused:
+    - `start` (and `end`, default now) win over a preset, which then only picks the step;
+    - a start at or after the end is an empty range (no points);
+    - a range longer than MAX_RANGE keeps its last MAX_RANGE;
+    - the step grows, in whole minutes, to keep at most MAX_POINTS points.
+    Only a preset the API does not know is InvalidInput (the CLI and tests call this)."""
     now = now or datetime.now(UTC)
     end_at = minute_of(end or now) + (timedelta(minutes=1) if end is None else timedelta())
-    if start is not None:
-        if preset is not None:
-            raise InvalidInput("give either range or start (and end), not both", {"range": preset})
-        start_at = minute_of(start)
-        default_step = None
-    else:
-        span, default_step = PRESETS.get(preset or "1h", (None, None))
-        if span is None:
-            raise InvalidInput(
-                f"range {preset!r}: one of {', '.join(PRESETS)}, or start and end",
-                {"range": preset},
-            )
-        start_at = end_at - span
-    if start_at >= end_at:
-        raise InvalidInput("start must be before end", {"start": str(start), "end": str(end)})
-    if end_at - start_at > MAX_RANGE:
-        raise InvalidInput(f"a range is at most {MAX_RANGE.days} days", {"start": str(start)})
+    if preset is not None and preset not in PRESETS:
+        raise InvalidInput(
+            f"range {preset!r}: one of {', '.join(PRESETS)}, or start and end", {"range": preset}
+        )
+    span, default_step = PRESETS[preset or "1h"]
+    start_at = end_at - span if start is None else min(minute_of(start), end_at)
+    start_at = max(start_at, end_at - MAX_RANGE)
     if step_seconds is not None:
         if step_seconds < 60 or step_seconds % 60:
             raise InvalidInput("step: a whole number of minutes, in seconds (60, 300...)")
         step = timedelta(seconds=step_seconds)
+    elif start is None or preset is not None:
+        step = default_step
     else:
-        minutes = math.ceil((end_at - start_at) / timedelta(minutes=1) / 200)
-        step = default_step or timedelta(minutes=max(1, minutes))
+        step = timedelta(minutes=max(1, math.ceil((end_at - start_at) / timedelta(minutes=200))))
     if (end_at - start_at) / step > MAX_POINTS:
-        raise InvalidInput(f"step: at most {MAX_POINTS} points per series; take a longer step")
+        step = timedelta(minutes=math.ceil((end_at - start_at) / MAX_POINTS / timedelta(minutes=1)))
     return TimeRange(start_at, end_at, step)

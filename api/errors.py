@@ -109,11 +109,16 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         405: "method_not_allowed",
         413: "payload_too_large",
     }
-    kind = kinds.get(exc.status_code, "http_error")
+    status, detail = exc.status_code, str(exc.detail)
     headers = dict(exc.headers or {})
-    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+    allowed = _allowed_methods(request) if status in (404, 405) else None
+    if allowed and request.method not in allowed.split(", "):
+        # A path of the API asked with a method none of its operations takes: the
+        # dashboard mounted at / answers GET for every path and would make it a 404.
+        status, detail = 405, "Method Not Allowed"
         headers["Allow"] = allowed
-    return error_response(exc.status_code, kind, str(exc.detail), headers=headers)
+    kind = kinds.get(status, "http_error")
+    return error_response(status, kind, detail, headers=headers)
 
 
 def _allowed_methods(request: Request) -> str | None:

@@ -16,9 +16,10 @@ from agents.config import load_agents
 from agents.runtime import LiveRouter
 from api import dashboard, errors
 from api.middleware import RequestGuard
+from api.request_metrics import Measured, RequestMetrics
 from api.routes import router
 from api.services.control import Cancellations
-from core import db, temporal
+from core import db, telemetry, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.audit import AuditEvent, AuditLog
@@ -72,12 +73,15 @@ class Audited:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     redact_logs(Redactor.of(settings))
+    telemetry.start_tracing(settings, "api")  # when ACC_OTEL_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.settings = settings
-        state.temporal = await temporal.connect(settings, lazy=True)
+        state.temporal = await temporal.connect(
+            settings, lazy=True, interceptors=telemetry.interceptors()
+        )
         state.redis = redis_client.connect(settings)
         state.router = LiveRouter(settings, state.redis, load_agents(settings.AGENTS_FILE))
         state.engine = db.create_engine(settings)
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.request_metrics = RequestMetrics()
     app.add_middleware(Audited)
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
@@ -118,7 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Authorization", "X-Namespace"],
     )
+    app.add_middleware(Measured, metrics=app.state.request_metrics)  # outermost: sees all
     app.include_router(router)
+    telemetry.instrument_app(app)
     site = dashboard.site(settings.pool_urls)
     if site is None:
         app.add_api_route("/", dashboard.not_built, include_in_schema=False)

@@ -35,6 +35,9 @@ def history(
       acc alerts ack 3f2a...
       acc alerts rules
       acc alerts create failures --metric runs_failed --op '>' --threshold 3 --url https://hooks.example.com/x
+      acc alerts create slower --kind regression --metric step_ms_p95 --threshold 0.25 \
+        --channel slack --url https://hooks.slack.com/services/T/B/x \
+        --escalate 600=email:mailto:oncall@example.com
       acc alerts test <rule-id>
     """
     if ctx.invoked_subcommand is not None:
@@ -65,13 +68,21 @@ def rules() -> None:
             f"over {rule['window_minutes']} min",
             "anomaly": f"{rule['metric']} anomalous",
             "absence": f"no events for {rule['window_minutes']} min",
+            "regression": f"{rule['metric']} over {rule['window_minutes']} min vs the "
+            f"{rule['baseline_minutes']} min before: change {rule['op']} "
+            f"{rule['threshold']:+.0%}",
         }.get(rule["kind"], rule["kind"])
+        steps = [
+            f"after {step['after_seconds']}s: "
+            + ", ".join(f"{c['channel']} {c['destination']}" for c in step["notify"])
+            for step in rule.get("escalation", [])
+        ]
         table.add_row(
             rule["id"],
             escape(rule["name"]),
             rule["kind"],
             escape(condition),
-            f"{rule['channel']} {escape(rule['destination'])}",
+            escape("\n".join([f"{rule['channel']} {rule['destination']}", *steps])),
         )
     console.print(table)
 
@@ -80,14 +91,33 @@ def rules() -> None:
 def create(
     name: Annotated[str, typer.Argument(help="What the rule watches")],
     url: Annotated[str, typer.Option(help="Webhook to post notifications to")],
-    kind: Annotated[str, typer.Option(help="threshold, anomaly or absence")] = "threshold",
-    metric: Annotated[str, typer.Option(help="e.g. runs_failed, completion_rate")] = "runs_failed",
+    kind: Annotated[
+        str, typer.Option(help="threshold, anomaly, absence or regression")
+    ] = "threshold",
+    metric: Annotated[
+        str, typer.Option(help="e.g. runs_failed, completion_rate, step_ms_p95")
+    ] = "runs_failed",
     op: Annotated[str, typer.Option(help=">, >=, < or <=")] = ">",
-    threshold: Annotated[float, typer.Option()] = 0,
+    threshold: Annotated[
+        float, typer.Option(help="A value; for regression a relative change (0.25: +25%)")
+    ] = 0,
     window_minutes: Annotated[int, typer.Option()] = 5,
+    baseline_minutes: Annotated[int, typer.Option(help="Regression: the baseline's length")] = 60,
+    baseline_lag_minutes: Annotated[
+        int, typer.Option(help="Regression: minutes between the baseline and the window")
+    ] = 0,
     pattern: Annotated[str | None, typer.Option()] = None,
     agent: Annotated[str | None, typer.Option()] = None,
-    channel: Annotated[str, typer.Option(help="webhook or slack")] = "webhook",
+    channel: Annotated[
+        str, typer.Option(help="webhook, slack or email (--url mailto:a@example.com)")
+    ] = "webhook",
+    escalate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SECONDS=CHANNEL:TARGET, repeatable: told when still firing unacknowledged "
+            "that long after opening (600=email:mailto:oncall@example.com)"
+        ),
+    ] = None,
 ) -> None:
     """Make an alert rule (an admin key is needed)."""
     body = {
@@ -101,9 +131,28 @@ def create(
         "pattern": pattern,
         "agent": agent,
         "channel": channel,
+        "baseline_minutes": baseline_minutes,
+        "baseline_lag_minutes": baseline_lag_minutes,
+        "escalation": _steps(escalate or []),
     }
     rule = _call("POST", "/v1/alerts/rules", json=body)
     console.print(f"Rule [bold]{rule['id']}[/] ({escape(name)}) made.")
+
+
+def _steps(specs: list[str]) -> list[dict[str, Any]]:
+    """`600=email:mailto:a@example.com` -> escalation steps (one channel a flag; flags of
+    the same delay make one step)."""
+    steps: dict[int, list[dict[str, str]]] = {}
+    for spec in specs:
+        delay, _, target = spec.partition("=")
+        kind, _, url = target.partition(":")
+        if not delay.isdigit() or kind not in ("webhook", "slack", "email") or not url:
+            raise fail(
+                f"--escalate {spec!r}: SECONDS=CHANNEL:TARGET, e.g. "
+                "600=email:mailto:oncall@example.com or 900=webhook:https://example.com/page"
+            )
+        steps.setdefault(int(delay), []).append({"channel": kind, "url": url})
+    return [{"after_seconds": d, "notify": steps[d]} for d in sorted(steps)]
 
 
 @app.command()

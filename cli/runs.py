@@ -120,6 +120,11 @@ class ApiClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.send(method, path, **kwargs)
+        return resp.json() if resp.content else {}
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The API's answer as it came (e.g. a file), or ApiError saying what went wrong."""
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -127,8 +132,11 @@ class ApiClient:
                 f"the acc API is not reachable at {self.base_url} ({exc}); "
                 "start the stack with `acc up`, or set ACC_API_URL"
             ) from None
-        body = resp.json() if resp.content else {}
         if resp.status_code >= 400:
+            try:
+                body = resp.json() if resp.content else {}
+            except ValueError:
+                body = {}
             error = body.get("error", {}) if isinstance(body, dict) else {}
             if resp.status_code == 401:
                 error = {
@@ -137,7 +145,7 @@ class ApiClient:
                     "ACC_API_KEY, ACC_API_KEY_FILE, or the data dir's admin.key)",
                 }
             raise ApiError(resp.status_code, error, resp.text)
-        return body
+        return resp
 
     def start(self, spec: RunSpec, console: Console | None = None) -> dict[str, Any]:
         """Start a run; sent again while the API does not answer, with the same

@@ -41,7 +41,10 @@ class ArtifactStore:
     async def put(self, tenant: str, content: bytes, media_type: str = "text/plain") -> str:
         digest = hashlib.sha256(content).hexdigest()
         async with AsyncSession(self._engine) as session:
-            if await session.get(Artifact, (tenant, digest)) is not None:
+            if (existing := await session.get(Artifact, (tenant, digest))) is not None:
+                # Stored again: retention counts its age from now (analytics/retention.py).
+                existing.created_at = datetime.now(UTC)
+                await session.commit()
                 return digest
             artifact = Artifact(
                 tenant=tenant, id=digest, size=len(content), media_type=media_type, content=content

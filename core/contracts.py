@@ -33,6 +33,9 @@ RUN_AGENT = "run_agent"  # activity: AgentTask -> AgentResult
 PUBLISH_RUN_EVENT = "publish_run_event"  # local activity: RunEvent -> None
 STORE_BATCH = "store_batch"  # activity: list[JobResult] -> artifact id
 REDUCE_BATCHES = "reduce_batches"  # activity: ReduceInput -> ReduceResult
+RETENTION_WORKFLOW = "RetentionWorkflow"  # the retention schedule's workflow
+PURGE_EXPIRED = "purge_expired"  # activity: PurgeInput -> PurgeResult
+RETENTION_SCHEDULE = "acc-retention"  # + the orchestration queue it starts workflows on
 
 RunStatus = Literal[
     "running", "waiting", "stuck", "completed", "failed", "cancelled", "terminated", "timed_out"
@@ -133,7 +136,7 @@ class Decision(BaseModel):
 class ExternalEvent(BaseModel):
     """An event sent to an event-driven run (API or bus bridge)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=200, description="Deduplication key")
     type: str = Field(min_length=1, max_length=200)
@@ -211,6 +214,8 @@ class RunEvent(BaseModel):
     error: str | None = None
     quality: float | None = None
     waiting: Waiting | None = None
+    duration_ms: float | None = Field(None, description="From the run's start to its end")
+    usage: Usage | None = Field(None, description="The run's tokens and cost, at its end")
 
 
 class AgentStepInput(BaseModel):
@@ -276,3 +281,24 @@ class ReduceResult(BaseModel):
     output: Output
     quality: float | None = None
     note: str = ""
+
+
+class RetentionInput(BaseModel):
+    """The retention schedule's input: how long rows and run folders are kept."""
+
+    days: int = Field(description="SQL rows older than this many days are removed")
+    workspaces_hours: float = Field(description="Folders of runs closed this long ago go")
+    agents_queue: str = Field(description="Where the activity runs: the runs' folders are there")
+
+
+class PurgeInput(BaseModel):
+    """What the retention job removes: SQL rows from before `cutoff`, and the worktrees and
+    run folders of runs closed before `workspaces_cutoff`."""
+
+    cutoff: datetime
+    workspaces_cutoff: datetime
+
+
+class PurgeResult(BaseModel):
+    rows: dict[str, int] = Field(default_factory=dict, description="Rows removed, by table")
+    workspaces: list[str] = Field(default_factory=list, description="Run folders removed")

@@ -1,8 +1,8 @@
 """Health and metrics endpoints of a process that has no HTTP server of its own (workers):
 `/healthz` (the event loop answers), `/readyz` (the process serves; 503 with the reason when
 not, and while it drains after SIGTERM) and `/metrics` (Prometheus, this process's default
-registry). Kubernetes probes, Docker's HEALTHCHECK and Prometheus read them on
-ACC_HEALTH_PORT.
+registry, followed by the Temporal SDK's series on a worker that collects them).
+Kubernetes probes, Docker's HEALTHCHECK and Prometheus read them on ACC_HEALTH_PORT.
 
 A few lines on asyncio's own server: three GET routes, answered and closed, need no web
 framework (and uvicorn would take over the process's SIGTERM handling the worker owns).
@@ -34,10 +34,13 @@ class HealthServer:
 
     PATHS = ("/healthz", "/readyz", "/metrics")
 
-    def __init__(self, host: str, port: int, ready: ReadyCheck) -> None:
+    def __init__(
+        self, host: str, port: int, ready: ReadyCheck, *, also_metrics: str | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self._ready = ready
+        self._also = also_metrics  # another exporter's URL whose series /metrics appends
         self._server: asyncio.Server | None = None
         self.draining = False
 
@@ -83,12 +86,22 @@ class HealthServer:
         if method != "GET":
             return 405, "text/plain", b"method not allowed\n"
         if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest()
+            return 200, CONTENT_TYPE_LATEST, generate_latest() + await self._other_metrics()
         if path == "/healthz":
             return 200, "application/json", b'{"status": "ok"}'
         reason = "draining: stopping after SIGTERM" if self.draining else await self._check()
         body = {"status": "ok"} if reason is None else {"status": "down", "reason": reason}
         return (200 if reason is None else 503), "application/json", json.dumps(body).encode()
+
+    async def _other_metrics(self) -> bytes:
+        """The other exporter's series (the Temporal SDK's), or none when it does not
+        answer: a scrape still gets this process's own."""
+        if self._also is None:
+            return b""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(_fetch, self._also), 2)
+        except (OSError, TimeoutError):
+            return b""
 
     async def _check(self) -> str | None:
         try:
@@ -108,6 +121,12 @@ def check_local(
     ports = ports or [settings.API_PORT, settings.POOL_PORT]
     answers = [_ask(f"http://127.0.0.1:{p}/{'readyz' if ready else 'healthz'}") for p in ports]
     return next((a for a in answers if a[0]), answers[0])
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_SECONDS) as answer:
+        body: bytes = answer.read()
+    return body if body.endswith(b"\n") or not body else body + b"\n"
 
 
 def _ask(url: str) -> tuple[bool, str]:

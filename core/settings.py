@@ -40,7 +40,22 @@ class Settings(BaseSettings):
     TEMPORAL_METRICS_PORT: int = 9233
     TEMPORAL_NAMESPACE: str = "default"
     TEMPORAL_UI_URL: str | None = None
-    RETENTION_DAYS: int = 30
+    RETENTION_DAYS: int = Field(
+        30,
+        ge=1,
+        description="Runs' artifacts, receipts, processed events, rollups, the runs "
+        "projection and alert history older than this are removed by the retention schedule; "
+        "`acc up` gives its Temporal namespace the same retention",
+    )
+    RETENTION_EVERY_HOURS: float = Field(
+        24, gt=0, description="How often the retention schedule runs"
+    )
+    WORKSPACES_KEEP_HOURS: float = Field(
+        24,
+        ge=0,
+        description="A closed run's folders on its worker (claude_code worktrees, the steps' "
+        "working directory) are removed by the retention schedule this long after it closed",
+    )
     ORCHESTRATION_QUEUE: str = "acc-orchestration"
     AGENTS_QUEUE: str | None = Field(
         None,
@@ -58,6 +73,18 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Port of /healthz, /readyz and /metrics of a worker (unset: not served)",
+    )
+    SDK_METRICS_PORT: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on 127.0.0.1 where a worker's Temporal SDK serves its metrics "
+        "(temporal_* series); the health port's /metrics includes them. Unset: not collected",
+    )
+    OTEL_ENDPOINT: str | None = Field(
+        None,
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces): "
+        "the API and workers trace requests, workflows, activities and backends. Unset: off",
     )
     WORKER_DEPLOYMENT: str | None = Field(
         None,
@@ -99,6 +126,17 @@ class Settings(BaseSettings):
         "order when it returns; past this the oldest are dropped (0: no outbox)",
     )
 
+    # Email for alert notifications (analytics/channels.py). Without SMTP_HOST, email
+    # channels say they were not sent.
+    SMTP_HOST: str | None = Field(None, description="SMTP server for alert emails")
+    SMTP_PORT: int = Field(25, ge=1, le=65535)
+    SMTP_SECURITY: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none (a local relay), starttls, or tls (implicit, port 465)"
+    )
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_FROM: str = Field("acc@localhost", description="The From address of alert emails")
+
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
     REDIS_PREFIX: str = Field("acc:", description="Prefix of every Redis key acc writes")
@@ -137,6 +175,9 @@ class Settings(BaseSettings):
     TENANT: str = "default"
     CANCEL_GRACE_SECONDS: float = Field(
         30, gt=0, description="A cancelled run still going after this is terminated"
+    )
+    DECISION_TIMEOUT_SECONDS: float = Field(
+        20, gt=0, description="Longest an approve or reject waits for the run to take it"
     )
     CORS_ORIGINS: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Browser origins allowed to call the API; the Temporal Web UI always"
@@ -468,7 +509,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, tuple):
-            env[f"ACC_{name}"] = ",".join(value)
+            env[f"ACC_{name}"] = ",".join(str(item) for item in value)
         elif isinstance(value, dict | list):
             env[f"ACC_{name}"] = json.dumps(value)
         else:

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.jsontypes import Integer, Integral
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 # Upper bounds of what a spec may ask for (docs/PATTERNS.md, "Limits"): every duration,
 # count and size is bounded, so nothing accepted can overflow or wait for ever.
@@ -43,9 +45,11 @@ UNSAFE_ENV = re.compile(
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors, so a typo in a spec is named instead of ignored."""
+    """Unknown fields are errors, so a typo in a spec is named instead of ignored; and values
+    are taken as the JSON types the schema gives, never coerced (`"yes"` is not a boolean,
+    `false` not a number, `"3"` not an integer)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _requires(tag: str) -> Callable[[dict[str, Any]], None]:
@@ -114,7 +118,7 @@ class LlmAgent(Tagged):
         min_length=1, max_length=MAX_TEXT, description="User message; the step input is appended"
     )
     system: str | None = Field(None, max_length=MAX_TEXT)
-    max_tokens: int = Field(1024, ge=1, le=200_000)
+    max_tokens: Integer = Field(1024, ge=1, le=200_000)
     temperature: float | None = Field(None, ge=0, le=2)
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM)")
 
@@ -142,7 +146,7 @@ class ClaudeCodeAgent(Tagged):
     append_system_prompt: str | None = Field(
         None, description="Added to Claude Code's system prompt"
     )
-    max_turns: int | None = Field(None, ge=1, le=500)
+    max_turns: Annotated[int, Field(ge=1, le=500), Integral] | None = None
     max_budget_usd: float | None = Field(
         None, gt=0, description="The step's budget: the CLI stops there and the step fails"
     )
@@ -197,7 +201,7 @@ ReviewCategory = Literal["security", "correctness", "performance", "style"]
 REVIEW_CATEGORIES: tuple[ReviewCategory, ...] = ("security", "correctness", "performance", "style")
 
 
-class ReviewAgent(Strict):
+class ReviewAgent(Tagged):
     """acc's code review (semgrep rule packs and complexity) over the run's working
     directory. Prints JSON {score, feedback, blocking, suggestions}: score 1 when no
     suggestion at or above `fail_on` remains, else 0, so a supervisor's quality gate passes
@@ -239,7 +243,7 @@ class RetrySpec(Strict):
     error). A worker lost mid-step is not the agent's failure: that step is retried
     regardless (up to LOST_WORKER_RETRIES times), resuming from its receipt or progress."""
 
-    max_attempts: int = Field(1, ge=1, le=20)
+    max_attempts: Integer = Field(1, ge=1, le=20)
     initial_interval_seconds: float = Field(1.0, gt=0, le=3600)
     backoff: float = Field(2.0, ge=1, le=10)
 
@@ -278,7 +282,7 @@ class StepSpec(Strict):
 class BudgetSpec(Strict):
     """Limits enforced inside the workflow, checked before and after every agent step."""
 
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_BUDGET)
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_BUDGET), Integral] | None = None
     max_cost_usd: float | None = Field(None, gt=0, le=MAX_COST_BUDGET_USD)
     max_wall_seconds: float | None = Field(None, gt=0, le=MAX_WAIT_SECONDS)
     on_exceed: Literal["fail", "pause"] = Field(
@@ -323,11 +327,11 @@ class ScatterGatherSpec(RunBase):
     pattern: Literal["scatter-gather"] = "scatter-gather"
     agents: list[StepSpec] = Field(min_length=1, max_length=100)
     tasks: list[str] = Field(default_factory=list, max_length=10_000)
-    max_concurrency: int = Field(4, ge=1, le=100)
+    max_concurrency: Integer = Field(4, ge=1, le=100)
     reducer: Literal["collect", "majority", "best_score"] = "collect"
     scorer: StepSpec | None = Field(None, description="Prints a 0..1 score of its input")
-    quorum: int | None = Field(
-        None, ge=1, le=1_000_000, description="Successes needed; default all"
+    quorum: Annotated[int, Field(ge=1, le=1_000_000), Integral] | None = Field(
+        None, description="Successes needed; default all"
     )
     on_partial_failure: Literal["fail", "continue"] = "continue"
 
@@ -363,7 +367,7 @@ class ConsensusSpec(RunBase):
     participants: list[Participant] = Field(min_length=2, max_length=50)
     rule: Literal["majority", "unanimous", "weighted"] = "majority"
     threshold: float = Field(0.5, gt=0, le=1, description="Weight share for weighted")
-    max_rounds: int = Field(3, ge=1, le=20)
+    max_rounds: Integer = Field(3, ge=1, le=20)
 
     @model_validator(mode="after")
     def _unique_participants(self) -> ConsensusSpec:
@@ -402,9 +406,9 @@ class SupervisorSpec(RunBase):
     )
     reviewer: StepSpec = Field(description="Prints a 0..1 score, or JSON {score, feedback}")
     quality_threshold: float = Field(0.7, ge=0, le=1)
-    max_iterations: int = Field(3, ge=1, le=100)
-    max_parallel_workers: int = Field(4, ge=1, le=50)
-    max_workers_per_iteration: int = Field(8, ge=1, le=200)
+    max_iterations: Integer = Field(3, ge=1, le=100)
+    max_parallel_workers: Integer = Field(4, ge=1, le=50)
+    max_workers_per_iteration: Integer = Field(8, ge=1, le=200)
     feedback_to_workers: bool = Field(
         False,
         description="Also append the reviewer's feedback to each worker's task (workers "
@@ -425,8 +429,8 @@ class EventDrivenSpec(RunBase):
     pattern: Literal["event-driven"] = "event-driven"
     handlers: list[Handler] = Field(min_length=1, max_length=100)
     stop_on: str = Field("stop", max_length=200)
-    max_events: int | None = Field(None, ge=1, le=100_000_000)
-    events_per_history: int = Field(
+    max_events: Annotated[int, Field(ge=1, le=100_000_000), Integral] | None = None
+    events_per_history: Integer = Field(
         200, ge=1, le=10_000, description="Continue-as-new after this many events"
     )
 

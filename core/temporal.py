@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -11,11 +12,12 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
-from temporalio.client import Client
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
@@ -63,7 +65,23 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime whose SDK metrics (temporal_* series: task latencies, slots,
+    polls, requests) Prometheus can read on 127.0.0.1:ACC_SDK_METRICS_PORT; None when
+    unset. One per process: it owns the port."""
+    if settings.SDK_METRICS_PORT is None:
+        return None
+    bind = f"127.0.0.1:{settings.SDK_METRICS_PORT}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+
+
+async def connect(
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """Connect to Temporal, or raise ServiceUnavailable naming the address that was tried.
 
     A `lazy` client connects on its first call (and again on later calls until it does):
@@ -76,6 +94,8 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             data_converter=data_converter(settings),
             tls=temporal_tls(settings),
             lazy=lazy,
+            runtime=runtime,
+            interceptors=interceptors,
         )
     except RuntimeError as exc:
         raise ServiceUnavailable(
@@ -108,3 +128,11 @@ async def set_retention(client: Client, days: int) -> None:
     await client.workflow_service.update_namespace(
         UpdateNamespaceRequest(namespace=client.namespace, config=config)
     )
+
+
+async def retention(client: Client) -> timedelta:
+    """How long the namespace keeps closed runs' histories."""
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()

@@ -114,6 +114,13 @@ class Metrics:
         )
         self.errors = Counter("acc_pool_errors", "Refused or failed things", ["kind"], registry=r)
         self.outcomes = Counter("acc_pool_task_outcomes", "Task ends", ["outcome"], registry=r)
+        self.attempts = Counter(
+            "acc_pool_connection_attempts",
+            "WebSocket connections by how their opening ended: accepted, refused (full), "
+            "hello_timeout, rejected (bad hello or credential)",
+            ["outcome"],
+            registry=r,
+        )
         self.short = Gauge(
             "acc_pool_agents_short",
             "Warm agents missing per capability (ACC_POOL_MIN_AGENTS)",
@@ -272,6 +279,7 @@ class PoolNode:
 
     async def _refuse(self, ws: ServerConnection, why: str) -> None:
         self.metrics.errors.labels("refused").inc()
+        self.metrics.attempts.labels("refused").inc()
         await ws.close(p.CLOSE_TRY_AGAIN, _reason(f"{why}; retry in {RETRY_HINT_SECONDS}s"))
 
     async def _hello(self, ws: ServerConnection) -> Connection | None:
@@ -281,6 +289,7 @@ class PoolNode:
                 raw = await ws.recv()
         except TimeoutError:
             self.metrics.errors.labels("hello_timeout").inc()
+            self.metrics.attempts.labels("hello_timeout").inc()
             await ws.close(p.CLOSE_POLICY, f"no hello within {s.POOL_HELLO_TIMEOUT_SECONDS:g}s")
             return None
         except ConnectionClosed:
@@ -297,10 +306,12 @@ class PoolNode:
                 raise p.ProtocolError(f"this credential lacks the {scope} scope", p.CLOSE_POLICY)
         except p.ProtocolError as exc:
             self.metrics.errors.labels("hello").inc()
+            self.metrics.attempts.labels("rejected").inc()
             await ws.close(exc.code, _reason(exc.reason))
             return None
         conn = Connection(ws, principal, hello)
         self.connections[conn.id] = conn
+        self.metrics.attempts.labels("accepted").inc()
         if hello.role == "agent":
             agent_id = hello.agent_id or f"agent-{uuid.uuid4().hex[:8]}"
             conn.agent = AgentRecord(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from review import complexity, coverage, diffs, patches, semgrep, targets
 from review.models import (
@@ -34,7 +34,12 @@ COMPLEXITY_CONFIDENCE = 0.9
 
 
 class ReviewInputError(ValueError):
-    """The request cannot be reviewed as asked."""
+    """The request cannot be reviewed as asked: its root is `missing`, a path is `outside`
+    the root, or git cannot give the `diff` (not a repository, unknown ref)."""
+
+    def __init__(self, message: str, kind: Literal["missing", "outside", "diff"]) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def review(
@@ -53,18 +58,18 @@ def review(
     calibration = calibration or {}
     root = Path(request.root).expanduser()
     if not root.is_dir():
-        raise ReviewInputError(f"root {request.root!r} is not a directory")
+        raise ReviewInputError(f"root {request.root!r} is not a directory", "missing")
     root = root.resolve()
     try:
         found = targets.collect(root, request.paths, max_file_bytes)
     except targets.OutsideRoot as exc:
-        raise ReviewInputError(f"{exc}: review paths under the root only") from None
+        raise ReviewInputError(f"{exc}: review paths under the root only", "outside") from None
     changed: dict[str, set[int]] | None = None
     if request.diff_ref is not None or request.staged:
         try:
             changed = diffs.changed_lines(root, request.diff_ref, request.staged)
         except diffs.DiffError as exc:
-            raise ReviewInputError(str(exc)) from None
+            raise ReviewInputError(str(exc), "diff") from None
         found.files = [f for f in found.files if targets.relative(root, f) in changed]
     categories = set(request.categories) & set(standards.categories)
     rules, raws = load_packs(rules_dir)

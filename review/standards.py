@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.jsontypes import Integer
 from review.models import CATEGORIES, Category, Severity
 
 STANDARDS_FILE = ".acc-review.yaml"
@@ -29,15 +30,15 @@ class StandardsError(ValueError):
 
 
 class Standards(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     disabled: list[str] = Field(default_factory=list, description="Rule ids or globs")
     severity: dict[str, Severity] = Field(default_factory=dict, description="Rule -> severity")
     categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES))
     min_severity: Severity = "info"
     min_confidence: float = Field(0.0, ge=0, le=1)
-    max_cyclomatic: int = Field(10, ge=1, le=1000)
-    max_cognitive: int = Field(15, ge=1, le=1000)
+    max_cyclomatic: Integer = Field(10, ge=1, le=1000)
+    max_cognitive: Integer = Field(15, ge=1, le=1000)
 
     def enabled(self, rule_id: str) -> bool:
         return not any(fnmatchcase(rule_id, pattern) for pattern in self.disabled)

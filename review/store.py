@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import Column, Text, func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -85,6 +85,29 @@ class ReviewStore:
         if row is None or row.tenant != tenant:
             return None
         return row.team, Report.model_validate_json(row.report)
+
+    async def recent(self, tenant: str, limit: int) -> list[tuple[ReviewRow, Report]]:
+        """The tenant's latest reviews, newest first, with their reports."""
+        query = (
+            select(ReviewRow)
+            .where(ReviewRow.tenant == tenant)
+            .order_by(ReviewRow.created_at.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+        return [(row, Report.model_validate_json(row.report)) for row in rows]
+
+    async def feedback(self, tenant: str, review_id: str) -> dict[str, Action]:
+        """The latest feedback on each suggestion of a review."""
+        query = (
+            select(FeedbackRow)
+            .where(FeedbackRow.tenant == tenant, FeedbackRow.review_id == review_id)
+            .order_by(FeedbackRow.id)  # type: ignore[arg-type]
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+        return {row.suggestion_id: cast(Action, row.action) for row in rows}
 
     async def add_feedback(
         self,

@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.agents import AgentActivities
 from activities.events import RunEventActivities
 from activities.fan_out import FanOutActivities
+from activities.retention import RetentionActivities
 from activities.review import ReviewBackend
 from agents import sandbox
 from agents.backends import default_backends
@@ -33,7 +34,7 @@ from agents.base import AgentBackend
 from agents.config import AgentsConfig, load_agents
 from agents.process import reap_orphans
 from agents.runtime import AgentRuntime
-from core import db, temporal
+from core import db, telemetry, temporal
 from core import redis as redis_client
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
@@ -43,6 +44,8 @@ from core.redact import Redactor, redact_logs
 from core.settings import Settings
 from pool.dispatcher import PoolDispatcher
 from workers.bridge import run_bridge
+from workers.metrics import MetricsInterceptor
+from workers.schedules import ensure_retention
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,10 @@ def build_workers(
         runtime = AgentRuntime(settings, redis, backends, declared)
         agents = AgentActivities(settings, bus, artifacts, ReceiptStore(engine), runtime)
         activities[settings.agents_queue].append(agents.run_agent)
+        # Where the runs' folders are: the retention job's activity runs on an agents worker.
+        activities[settings.agents_queue].append(
+            RetentionActivities(settings, engine, client).purge_expired
+        )
     return [
         Worker(
             client,
@@ -130,6 +137,7 @@ def build_workers(
             max_concurrent_activities=100,
             graceful_shutdown_timeout=timedelta(seconds=settings.WORKER_SHUTDOWN_GRACE_SECONDS),
             deployment_config=deployment_config(settings),
+            interceptors=[MetricsInterceptor()],
             **worker_options,
         )
         for queue in {*workflows, *activities}
@@ -146,11 +154,16 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         )
     if orphans := reap_orphans():
         log.warning("killed %d process(es) left running by steps of a dead worker", len(orphans))
-    client = await temporal.connect(settings)
+    runtime = temporal.metrics_runtime(settings)
+    telemetry.start_tracing(settings, "worker")
+    client = await temporal.connect(
+        settings, runtime=runtime, interceptors=telemetry.interceptors()
+    )
     engine = db.create_engine(settings)
     await db.migrate(engine, settings.DATABASE_SCHEMA)
     bus = EventBus.from_settings(settings, also_keep=[settings.SIGNALS_TOPIC])
     async with AsyncExitStack() as stack:
+        stack.callback(telemetry.stop_tracing)  # last: sends the spans still buffered
         await bus.start()
         stack.push_async_callback(bus.stop)
         stack.push_async_callback(engine.dispose)
@@ -172,7 +185,13 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
 
         health: HealthServer | None = None
         if settings.HEALTH_PORT is not None:  # closed last: it answers while workers drain
-            health = HealthServer(settings.HEALTH_HOST, settings.HEALTH_PORT, ready)
+            sdk = settings.SDK_METRICS_PORT
+            health = HealthServer(
+                settings.HEALTH_HOST,
+                settings.HEALTH_PORT,
+                ready,
+                also_metrics=f"http://127.0.0.1:{sdk}/metrics" if sdk else None,
+            )
             await stack.enter_async_context(health)
             log.info("health on http://%s:%d", settings.HEALTH_HOST, health.port)
         for worker in workers:
@@ -180,6 +199,7 @@ async def serve(settings: Settings, queues: Sequence[Queue] = ALL_QUEUES) -> Non
         polling = True
         log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         if "orchestration" in queues:
+            await ensure_retention(client, settings)
             bridge = asyncio.create_task(run_bridge(client, settings, stop))
             stack.push_async_callback(_cancel, bridge)
         await stop.wait()

@@ -9,6 +9,7 @@ from workflows.consensus import ConsensusWorkflow
 from workflows.event_driven import EventDrivenWorkflow
 from workflows.fan_out import FanOutBatchWorkflow
 from workflows.pipeline import PipelineWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.saga import SagaWorkflow
 from workflows.scatter_gather import ScatterGatherWorkflow
 from workflows.supervisor import SupervisorWorkflow
@@ -21,4 +22,4 @@ PATTERN_WORKFLOWS = (
     SupervisorWorkflow,
     EventDrivenWorkflow,
 )
-WORKFLOWS = (*PATTERN_WORKFLOWS, AgentStepWorkflow, FanOutBatchWorkflow)
+WORKFLOWS = (*PATTERN_WORKFLOWS, AgentStepWorkflow, FanOutBatchWorkflow, RetentionWorkflow)

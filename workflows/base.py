@@ -142,7 +142,14 @@ class PatternWorkflow:
         self._show_progress()
         if _searchable():
             workflow.upsert_search_attributes([QUALITY.value_set(state.quality)])
-        await self._publish(f"run.{status}", error=state.error, quality=state.quality)
+        duration = (state.ended_at - state.started_at) if state.started_at else None
+        await self._publish(
+            f"run.{status}",
+            error=state.error,
+            quality=state.quality,
+            duration_ms=duration.total_seconds() * 1000 if duration is not None else None,
+            usage=state.usage,
+        )
 
     async def _publish(self, kind: str, **fields: object) -> None:
         """A run-level event, from a local activity (workflow code does no I/O)."""

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from api.errors import GUARDED
 from api.routes import (
     agents,
     alerts,
@@ -25,5 +26,6 @@ MODULES = (
     *(health, runs, history, artifacts, schema, agents, metrics, codec, keys, flags),
     *(analytics, alerts, reports, reviews, dashboard),
 )
+PUBLIC = (health, metrics, schema)  # no credential, no body: nothing of GUARDED applies
 for module in MODULES:
-    router.include_router(module.router)
+    router.include_router(module.router, responses=None if module in PUBLIC else GUARDED)

@@ -112,13 +112,14 @@ async def list_breakers(_: Reader, live: RouterDep, settings: SettingsDep) -> li
         return await live.breakers.states()
 
 
-@router.post("/route", operation_id="agents-route", responses=documented(409))
+@router.post("/route", operation_id="agents-route", responses=documented(404, 409))
 async def route(
     caller: Reader, task: RouteRequest, live: RouterDep, settings: SettingsDep
 ) -> RoutingDecision:
     """Dry run: which agent a routed step with these fields would get now, and why.
 
-    Uses the live load, breakers and affinity, and records nothing. When no agent can
+    Uses the live load, breakers and affinity, and records nothing. An experiment that is
+    not declared is a 404. When no agent can
     take the task, 409 `no_agent_available` says why each was passed over (a routed step
     would wait and retry; this question has its answer).
     """

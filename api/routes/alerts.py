@@ -6,19 +6,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 
 from analytics import alerts
+from analytics.channels import Channel, Notifier, shown
 from analytics.sink import table_of
-from api.deps import EngineDep
+from api.deps import EngineDep, SettingsDep
+from api.errors import documented
 from api.security import Admin, Reader, Writer
 from core.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+class ChannelView(BaseModel):
+    channel: str
+    destination: str  # a webhook by scheme and host (its path often holds its secret)
+
+
+class StepView(BaseModel):
+    after_seconds: int
+    notify: list[ChannelView]
+
+
+def _view(channel: Channel) -> ChannelView:
+    return ChannelView(channel=channel.channel, destination=shown(channel.channel, channel.url))
 
 
 class RuleView(BaseModel):
@@ -29,18 +44,24 @@ class RuleView(BaseModel):
     op: str
     threshold: float
     window_minutes: int
+    baseline_minutes: int
+    baseline_lag_minutes: int
     pattern: str | None
     agent: str | None
     channel: str
-    destination: str  # the URL's scheme and host: a webhook's path often holds its secret
+    destination: str  # a webhook by scheme and host (its path often holds its secret)
+    escalation: list[StepView]
     created_at: datetime
 
     @classmethod
     def of(cls, rule: alerts.AlertRule) -> RuleView:
-        url = urlsplit(rule.url)
         return cls(
-            **rule.model_dump(exclude={"url", "tenant"}),
-            destination=f"{url.scheme}://{url.netloc}/…",
+            **rule.model_dump(exclude={"url", "tenant", "escalation"}),
+            destination=shown(rule.channel, rule.url),
+            escalation=[
+                StepView(after_seconds=s.after_seconds, notify=[_view(c) for c in s.notify])
+                for s in rule.steps()
+            ],
         )
 
 
@@ -79,8 +100,12 @@ async def list_rules(caller: Reader, engine: EngineDep) -> list[RuleView]:
 @router.post("/rules", status_code=status.HTTP_201_CREATED, operation_id="alerts-rules-create")
 async def create_rule(caller: Admin, engine: EngineDep, spec: alerts.RuleSpec) -> RuleView:
     """Make a rule: `threshold` (the metric over the window, summed or averaged, against
-    `op threshold`), `anomaly` (the last minute is an anomaly) or `absence` (no events in
-    the window); notifications go to `url` as JSON (`webhook`) or as Slack's `{"text"}`."""
+    `op threshold`), `anomaly` (the last minute is an anomaly), `absence` (no events in
+    the window) or `regression` (the relative change of the metric over the window against
+    the baseline window before it, against `op threshold`). Notifications go to `url` as
+    JSON (`webhook`), as Slack's `text` and `blocks` (`slack`) or by email (`email`, a
+    `mailto:` URI); `escalation` lists the channels told, step by step, while the alert
+    stays firing unacknowledged."""
     rule = alerts.new_rule(caller.tenant, spec)
     async with engine.begin() as conn:
         await conn.execute(table_of(alerts.AlertRule).insert().values(rule.model_dump()))
@@ -88,7 +113,10 @@ async def create_rule(caller: Admin, engine: EngineDep, spec: alerts.RuleSpec) -
 
 
 @router.delete(
-    "/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="alerts-rules-delete"
+    "/rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="alerts-rules-delete",
+    responses=documented(404),
 )
 async def delete_rule(caller: Admin, engine: EngineDep, rule_id: str) -> None:
     """Delete a rule (its alerts stay in the history)."""
@@ -99,11 +127,12 @@ async def delete_rule(caller: Admin, engine: EngineDep, rule_id: str) -> None:
         )
 
 
-@router.post("/rules/{rule_id}/test", operation_id="alerts-rules-test")
+@router.post("/rules/{rule_id}/test", operation_id="alerts-rules-test", responses=documented(404))
 async def test_rule(
-    caller: Writer, engine: EngineDep, rule_id: str, request: Request
+    caller: Writer, engine: EngineDep, settings: SettingsDep, rule_id: str, request: Request
 ) -> TestResult:
-    """Send a test notification to the rule's channel now and say how it went."""
+    """Send a test notification now to the rule's channel and to every channel of its
+    escalation policy, and say how each went."""
     rule = await _rule(engine, caller.tenant, rule_id)
     now = datetime.now(UTC)
     alert = alerts.Alert(
@@ -116,7 +145,10 @@ async def test_rule(
         opened_at=now,
         last_seen_at=now,
     )
-    return TestResult(outcome=await alerts.notify(request.app.state.http, rule, alert, "test"))
+    notifier = Notifier(request.app.state.http, settings)
+    message = alerts.message_of(rule, alert, "test")
+    channels = [rule.primary(), *(c for step in rule.steps() for c in step.notify)]
+    return TestResult(outcome="; ".join([await notifier.send(c, message) for c in channels]))
 
 
 @router.get("", operation_id="alerts-list")
@@ -138,10 +170,10 @@ async def list_alerts(
         return [alerts.Alert.model_validate(dict(r)) for r in rows.mappings()]
 
 
-@router.post("/{alert_id}/ack", operation_id="alerts-ack")
+@router.post("/{alert_id}/ack", operation_id="alerts-ack", responses=documented(404, 409))
 async def acknowledge(caller: Writer, engine: EngineDep, alert_id: str) -> alerts.Alert:
     """Acknowledge a firing alert: someone is on it (it stays open until the condition
-    clears, and still notifies nobody again)."""
+    clears, notifies nobody again and escalates no further)."""
     table = table_of(alerts.Alert)
     async with engine.begin() as conn:
         row = (

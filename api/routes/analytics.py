@@ -1,28 +1,62 @@
 """`/v1/analytics`: what the aggregator's rollups say about the caller's tenant over a time
 range (a preset, or start and end), as time series, duration percentiles, agent
-efficiency, pattern summaries and anomalies (docs/ANALYTICS.md)."""
+efficiency, pattern summaries, anomalies, regressions against a baseline window and
+correlations between two metrics (docs/ANALYTICS.md)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
-from analytics import queries, ranges
+from analytics import compare, queries, ranges
 from api.deps import EngineDep
 from api.security import Reader
+from core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _iso(value: Any) -> Any:
+    """Only ISO 8601: pydantic would also read a bare number as a Unix time."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 date-time, such as 2026-11-30T12:00:00Z")
+    return value
+
 
 RangeQuery = Annotated[
     ranges.Preset | None,
-    Query(alias="range", description="15m, 1h, 24h, 7d or 30d (default 1h); or start and end"),
+    Query(
+        alias="range",
+        description="15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` "
+        "it only picks the step",
+    ),
 ]
-StartQuery = Annotated[datetime | None, Query(description="Custom range start (ISO 8601)")]
-EndQuery = Annotated[datetime | None, Query(description="Custom range end (default now)")]
+StartQuery = Annotated[
+    datetime | None,
+    BeforeValidator(_iso),
+    Query(
+        description="Custom range start (ISO 8601); at or after `end` the range is empty, "
+        "and a range keeps at most its last 400 days"
+    ),
+]
+EndQuery = Annotated[
+    datetime | None,
+    BeforeValidator(_iso),
+    Query(description="Custom range end (ISO 8601, default now)"),
+]
 StepQuery = Annotated[
-    int | None, Query(description="Seconds per point, whole minutes (default by range)")
+    int | None,
+    Query(
+        ge=60,
+        multiple_of=60,
+        description="Seconds per point, whole minutes (default by range); grows to keep at "
+        "most 2000 points",
+    ),
 ]
 PatternQuery = Annotated[str | None, Query(max_length=40, description="Only this pattern")]
 AgentQuery = Annotated[
@@ -43,8 +77,9 @@ async def timeseries(
     agent: AgentQuery = None,
 ) -> queries.Series:
     """One metric over time: counts (events, runs_*, steps_*, tokens, cost_usd) per step,
-    or ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
-    cost_per_run; null where nothing ended). Filter by pattern or agent for trends."""
+    ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
+    cost_per_run; null where nothing ended) or duration percentiles (step_ms_p50..p99,
+    run_ms_p50..p99; null where nothing ended). Filter by pattern or agent for trends."""
     rng = ranges.resolve(range_, start, end, step)
     return await queries.timeseries(engine, caller.tenant, metric, rng, pattern, agent)
 
@@ -116,3 +151,61 @@ async def anomalies(
     return await queries.anomalies(
         engine, caller.tenant, metric, rng, window, threshold, pattern, agent
     )
+
+
+@router.get("/regression", operation_id="analytics-regression")
+async def regression(
+    caller: Reader,
+    engine: EngineDep,
+    metric: queries.Metric = "step_ms_p95",
+    range_: RangeQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    baseline_start: Annotated[
+        datetime | None,
+        Query(description="Baseline start (default: the window of the same length before)"),
+    ] = None,
+    baseline_end: Annotated[
+        datetime | None, Query(description="Baseline end (default: the range's start)")
+    ] = None,
+    pattern: PatternQuery = None,
+    agent: AgentQuery = None,
+) -> compare.Regression:
+    """The metric over the range against the same metric over a baseline window:
+    `change = (current - baseline) / |baseline|` (e.g. p95 step time, cost per run or
+    quality; alert rules of kind `regression` use the same comparison)."""
+    rng = ranges.resolve(range_, start, end)
+    if baseline_start is None and baseline_end is None:
+        baseline = compare.whole(rng.start - (rng.end - rng.start), rng.start)
+    else:
+        if baseline_start is None:
+            raise InvalidInput(
+                "baseline_end needs baseline_start", {"baseline_end": str(baseline_end)}
+            )
+        base = ranges.resolve(None, baseline_start, baseline_end or rng.start)
+        baseline = compare.whole(base.start, base.end)
+    return await compare.regression(
+        engine, caller.tenant, metric, compare.whole(rng.start, rng.end), baseline, pattern, agent
+    )
+
+
+@router.get("/correlation", operation_id="analytics-correlation")
+async def correlation(
+    caller: Reader,
+    engine: EngineDep,
+    x: queries.Metric,
+    y: queries.Metric,
+    range_: RangeQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    step: StepQuery = None,
+    pattern: PatternQuery = None,
+    agent: AgentQuery = None,
+) -> compare.Correlation:
+    """How two metrics move together over the range's steps (both with a value): Pearson's
+    r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
+    3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min."""
+    if x == y:
+        raise InvalidInput("x and y must be two different metrics", {"x": x, "y": y})
+    rng = ranges.resolve(range_, start, end, step)
+    return await compare.correlation(engine, caller.tenant, x, y, rng, pattern, agent)

@@ -57,7 +57,7 @@ class CodecPayload(BaseModel):
 class CodecPayloads(BaseModel):
     """The codec server protocol's body, both ways."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     payloads: list[CodecPayload]
 

@@ -19,7 +19,7 @@ router = APIRouter(tags=["keys"], responses=GUARDED)
 
 
 class KeyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200, description="Who or what uses it")
     scopes: list[Scope] = Field(min_length=1, description=f"Of {', '.join(SCOPES)}")

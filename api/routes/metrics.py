@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
@@ -18,13 +18,15 @@ BREAKER_STATES = ("closed", "half_open", "open")
 
 
 @router.get("/metrics", operation_id="metrics-prometheus", response_class=Response)
-async def metrics(live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
+async def metrics(request: Request, live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
     """Feature flags (`acc_feature_flag_rollout`, `acc_feature_flag_evaluations`), circuit
     breakers (`acc_breaker_state`, one series per state with value 1 for the
     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
     counters and the event outbox shared by the processes of this data dir
     (`acc_outbox_backlog`: events waiting for the broker; `acc_outbox_dropped_total`:
-    events dropped at the outbox's bound), for Prometheus to scrape."""
+    events dropped at the outbox's bound), and this API's requests by method, route and
+    status (`acc_api_requests_total`, `acc_api_request_duration_seconds`), for Prometheus
+    to scrape."""
     registry = CollectorRegistry()
     state = Gauge(
         "acc_breaker_state",
@@ -66,7 +68,8 @@ async def metrics(live: RouterDep, bus: BusDep, flags: FlagsDep) -> Response:
     backlog.set(await asyncio.to_thread(bus.backlog))
     dropped.set(await asyncio.to_thread(bus.outbox_dropped))
     _flag_metrics(registry, flags)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    answered = generate_latest(request.app.state.request_metrics.registry)
+    return Response(generate_latest(registry) + answered, media_type=CONTENT_TYPE_LATEST)
 
 
 def _flag_metrics(registry: CollectorRegistry, flags: Flags) -> None:

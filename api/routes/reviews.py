@@ -6,15 +6,19 @@ tenant's: another tenant's review is a 404."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, SettingsDep
+from api.errors import documented
 from api.security import Admin, Reader, Writer
-from core.errors import InvalidInput, NotFound, ServiceUnavailable
+from core.auth import Forbidden
+from core.errors import Conflict, NotFound, ServiceUnavailable
 from core.settings import Settings
 from review import patches, semgrep
 from review import standards as standards_file
@@ -30,6 +34,8 @@ TEAM = Field("default", min_length=1, max_length=200, pattern=r"^[\w.-]+$")
 
 
 class ReviewCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     root: str = Field(min_length=1, max_length=4096, description="Under ACC_REVIEW_ROOTS")
     paths: list[str] = Field(default_factory=lambda: ["."], min_length=1, max_length=1000)
     diff_ref: str | None = Field(None, max_length=200, description="Only lines changed since")
@@ -43,9 +49,25 @@ class ReviewCreate(BaseModel):
 class ReviewView(Report):
     id: str
     team: str
+    feedback: dict[str, Action] = Field(
+        default_factory=dict, description="Suggestion id -> the latest feedback on it"
+    )
+
+
+class ReviewSummary(BaseModel):
+    id: str
+    team: str
+    root: str
+    created_at: datetime
+    diff_ref: str | None
+    files: int = Field(description="Files reviewed")
+    suggestions: int
+    by_category: dict[str, int] = Field(description="Suggestions per category")
 
 
 class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     suggestion_id: str = Field(min_length=1, max_length=40)
     action: Action
     comment: str | None = Field(None, max_length=10_000)
@@ -58,6 +80,8 @@ class FeedbackView(BaseModel):
 
 
 class PatchCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     suggestion_ids: list[str] = Field(min_length=1, max_length=10_000)
 
 
@@ -73,16 +97,21 @@ class RuleStats(BaseModel):
 
 
 def _allowed_root(settings: Settings, root: str) -> Path:
-    path = Path(root).expanduser().resolve()
+    """The root as an absolute path under ACC_REVIEW_ROOTS; 403 otherwise (no roots set, a
+    path elsewhere, or one no file system has, such as one with a NUL byte)."""
+    try:
+        path = Path(root).expanduser().resolve()
+    except (ValueError, RuntimeError):  # NUL byte, symlink loop, unknown ~user
+        path = None
     for allowed in settings.REVIEW_ROOTS:
-        if path.is_relative_to(allowed.expanduser().resolve()):
+        if path is not None and path.is_relative_to(allowed.expanduser().resolve()):
             return path
     reason = (
         "no review roots are configured: set ACC_REVIEW_ROOTS to the folders the API may read"
         if not settings.REVIEW_ROOTS
-        else f"{root} is outside the allowed review roots (ACC_REVIEW_ROOTS)"
+        else f"{root!r} is outside the allowed review roots (ACC_REVIEW_ROOTS)"
     )
-    raise InvalidInput(reason, [{"field": "root", "reason": reason}])
+    raise Forbidden(reason, {"field": "root"})
 
 
 async def _found(store: ReviewStore, tenant: str, review_id: str) -> tuple[str, Report]:
@@ -92,7 +121,7 @@ async def _found(store: ReviewStore, tenant: str, review_id: str) -> tuple[str, 
     return found
 
 
-@router.post("", operation_id="reviews-create", status_code=201)
+@router.post("", operation_id="reviews-create", status_code=201, responses=documented(404, 409))
 async def create_review(
     caller: Writer, body: ReviewCreate, settings: SettingsDep, engine: EngineDep
 ) -> ReviewView:
@@ -103,8 +132,8 @@ async def create_review(
     team = await store.standards(caller.tenant, body.team)
     try:
         team_standards = team or standards_file.for_root(root, settings.REVIEW_STANDARDS_FILE)
-    except standards_file.StandardsError as exc:
-        raise InvalidInput(str(exc)) from None
+    except standards_file.StandardsError as exc:  # the tree's own standards file is bad
+        raise Conflict(str(exc), {"field": "root"}) from None
     calibration = await store.calibration(caller.tenant, body.team)
     request = ReviewRequest(
         root=str(root),
@@ -126,11 +155,39 @@ async def create_review(
             timeout=settings.REVIEW_TIMEOUT_SECONDS,
         )
     except ReviewInputError as exc:
-        raise InvalidInput(str(exc), [{"field": "paths", "reason": str(exc)}]) from None
+        error = {"missing": NotFound, "outside": Forbidden, "diff": Conflict}[exc.kind]
+        raise error(str(exc), {"field": "root" if exc.kind == "missing" else "paths"}) from None
     except semgrep.SemgrepUnavailable as exc:
         raise ServiceUnavailable(str(exc)) from None
     review_id = await store.save(caller.tenant, body.team, report)
     return ReviewView(id=review_id, team=body.team, **report.model_dump())
+
+
+@router.get("", operation_id="reviews-list")
+async def list_reviews(
+    caller: Reader,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ReviewSummary]:
+    """The tenant's latest reviews, newest first, with their suggestions per category."""
+    out: list[ReviewSummary] = []
+    for row, report in await ReviewStore(engine).recent(caller.tenant, limit):
+        by_category: dict[str, int] = {}
+        for suggestion in report.suggestions:
+            by_category[suggestion.category] = by_category.get(suggestion.category, 0) + 1
+        out.append(
+            ReviewSummary(
+                id=row.id,
+                team=row.team,
+                root=row.root,
+                created_at=row.created_at,
+                diff_ref=report.diff_ref,
+                files=len(report.files),
+                suggestions=len(report.suggestions),
+                by_category=by_category,
+            )
+        )
+    return out
 
 
 @router.get("/rules", operation_id="reviews-rules")
@@ -172,13 +229,21 @@ async def put_standards(caller: Admin, team: str, body: Standards, engine: Engin
     return body
 
 
-@router.get("/{review_id}", operation_id="reviews-get")
+@router.get("/{review_id}", operation_id="reviews-get", responses=documented(404))
 async def get_review(caller: Reader, review_id: str, engine: EngineDep) -> ReviewView:
-    team, report = await _found(ReviewStore(engine), caller.tenant, review_id)
-    return ReviewView(id=review_id, team=team, **report.model_dump())
+    """A review's report, with the latest feedback on each of its suggestions."""
+    store = ReviewStore(engine)
+    team, report = await _found(store, caller.tenant, review_id)
+    feedback = await store.feedback(caller.tenant, review_id)
+    return ReviewView(id=review_id, team=team, feedback=feedback, **report.model_dump())
 
 
-@router.post("/{review_id}/feedback", operation_id="reviews-feedback", status_code=201)
+@router.post(
+    "/{review_id}/feedback",
+    operation_id="reviews-feedback",
+    status_code=201,
+    responses=documented(404),
+)
 async def add_feedback(
     caller: Writer, review_id: str, body: FeedbackCreate, engine: EngineDep
 ) -> FeedbackView:
@@ -204,7 +269,7 @@ async def add_feedback(
     "/{review_id}/patch",
     operation_id="reviews-patch",
     response_class=Response,
-    responses={200: {"content": {"text/x-diff": {}}}},
+    responses={200: {"content": {"text/x-diff": {}}}, **documented(404)},
 )
 async def patch(caller: Reader, review_id: str, body: PatchCreate, engine: EngineDep) -> Response:
     """The accepted suggestions' fixes as one patch `git apply` takes (relative to the

@@ -129,7 +129,7 @@ async def cancel_run(
 
 
 class Comment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     comment: str = Field("", max_length=2000, description="Why: kept in the run's history")
 

@@ -20,6 +20,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -28,7 +29,7 @@ from api.services.runs import RunAccepted, RunView, describe, links, run_handle,
 from api.services.stuck import stuck_reason
 from core import temporal
 from core.contracts import Decision, ExternalEvent, RunState
-from core.errors import Conflict
+from core.errors import Conflict, ServiceUnavailable
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,18 @@ async def decide(
         message = f"run {run_id} is stuck ({stuck}); it cannot act on a decision: cancel it"
         raise Conflict(message, {"id": run_id, "status": "stuck"})
     try:
-        state = await handle.execute_update("decide", decision, result_type=RunState)
+        async with asyncio.timeout(settings.DECISION_TIMEOUT_SECONDS):
+            state = await handle.execute_update("decide", decision, result_type=RunState)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # No worker took the run's next task in time (all busy, or none running); the SDK
+        # turns the timeout's cancellation into its own error. The update may still apply
+        # when a worker does: say so rather than hold the caller.
+        wait = settings.DECISION_TIMEOUT_SECONDS
+        raise ServiceUnavailable(
+            f"run {run_id} did not take the decision within {wait:g}s: its workers are busy "
+            "or down. It may still apply; GET the run, and send it again if it still waits",
+            {"id": run_id, "waited_seconds": wait},
+        ) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -17,13 +17,14 @@ from api.services.runs import RunAccepted, describe, run_handle, run_input, star
 from core.bus import EventBus
 from core.errors import Conflict, NotFound
 from core.history import ParsedHistory, Timeline, TimelineEntry, decode_history, parse
+from core.jsontypes import Integer
 from core.settings import Settings
 
 
 class ForkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    from_step: int = Field(ge=0, description="First step to run again; earlier ones are reused")
+    from_step: Integer = Field(ge=0, description="First step to run again; earlier ones are reused")
     input: str | None = Field(None, description="Replacement input for step `from_step`")
 
 

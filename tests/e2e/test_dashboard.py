@@ -5,10 +5,14 @@ axe-core on every screen in every theme. Screenshots go to artifacts/dashboard/.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +55,25 @@ class Stack:
     api: str
     key: str
     http: httpx.Client
+    reviewable: Path  # a tree under ACC_REVIEW_ROOTS
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dashboard")
     agents = ROOT / "examples" / "routing" / "agents.yaml"
-    env = stack_env(tmp, ACC_AGENTS_FILE=str(agents))
+    reviewable = tmp / "reviewable" / "repo"
+    reviewable.mkdir(parents=True)
+    (reviewable / "app.py").write_text(
+        "import hashlib\nimport yaml\n\n\ndef load(t):\n    return yaml.load(t)\n\n\n"
+        "def h(d):\n    return hashlib.md5(d)\n"
+    )
+    env = stack_env(tmp, ACC_AGENTS_FILE=str(agents), ACC_REVIEW_ROOTS=str(reviewable.parent))
     with acc_up(tmp, env):
         api = f"http://127.0.0.1:{env['ACC_API_PORT']}"
         headers = api_headers(tmp / ".acc")
         with httpx.Client(base_url=api, headers=headers, timeout=60) as http:
-            yield Stack(api, headers["X-API-Key"], http)
+            yield Stack(api, headers["X-API-Key"], http, reviewable)
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +344,159 @@ def test_every_screen_passes_axe_in_every_theme(browser: Browser, stack: Stack) 
             shot(page, f"{name}-{theme}")
         assert not SCRIPT_ERRORS.get(page)
         page.context.close()
+
+
+class WebhookStandIn(BaseHTTPRequestHandler):
+    """A stand-in for a team's webhook receiver: records what acc posts to it."""
+
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append(json.loads(body or b"{}"))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    WebhookStandIn.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", WebhookStandIn.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_analytics_review_alerts_and_configuration_screens(
+    browser: Browser, stack: Stack, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    run_id = start(stack, {"name": "analysed", "steps": [shell("a", "echo measured")]})
+    stack.http.get(f"/v1/runs/{run_id}", params={"wait": 30})
+    made = stack.http.post("/v1/reviews", json={"root": str(stack.reviewable), "team": "web"})
+    assert made.status_code == 201, made.text
+    review_id = made.json()["id"]
+    url, received = webhook
+    rule = stack.http.post(
+        "/v1/alerts/rules",
+        json={
+            "name": "quiet-pattern",
+            "kind": "absence",
+            "pattern": "no-such-pattern",
+            "window_minutes": 1,
+            "url": url,
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    page = new_page(browser, stack)
+    try:
+        # g-prefixed keys reach every new screen.
+        page.goto("/")
+        expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+        expect(page.get_by_text("Cost (24 h)")).to_be_visible()
+        for key, heading in (
+            ("c", "Code review"),
+            ("l", "Alerts"),
+            ("s", "Configuration"),
+            ("p", "Performance analytics"),
+        ):
+            page.keyboard.press("g")
+            page.keyboard.press(key)
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+
+        # Analytics: a preset by key, the chart with its series, the range before, drill-down.
+        page.keyboard.press("3")
+        expect(page.get_by_role("button", name="24h")).to_have_attribute("aria-pressed", "true")
+        page.get_by_label("Metric").select_option("runs_started")
+        expect(
+            page.get_by_role("heading", name=re.compile("runs started · last 24h"))
+        ).to_be_visible()
+        expect(page.locator(".recharts-line").first).to_be_visible()
+        page.get_by_label("Compare with").select_option("previous")
+        expect(page.get_by_test_id("comparison")).to_contain_text("the range before")
+        expect(page.get_by_test_id("percentiles")).to_contain_text("p95")
+        axe(page, "analytics")
+        shot(page, "analytics-dark")
+        page.get_by_role("link", name="Runs in this range").click()
+        expect(page).to_have_url(re.compile(r"/runs\?from=.+&to=.+"))
+        expect(page.get_by_test_id("between")).to_be_visible()
+        expect(page.locator(f"[data-run-id='{run_id}']")).to_be_visible()
+
+        # Code review: the list, a finding beside its fix, a filter, accept, one patch.
+        page.goto("/reviews")
+        expect(page.locator(f"[data-review-id='{review_id}']")).to_be_visible()
+        axe(page, "reviews")
+        shot(page, "reviews-dark")
+        page.get_by_role("link", name=str(stack.reviewable)).click()
+        finding = page.locator("[data-suggestion='python.security.yaml-unsafe-load']")
+        expect(finding.locator("table.diff .diff-add")).to_contain_text("yaml.safe_load(t)")
+        expect(finding.locator("meter")).to_be_visible()
+        finding.get_by_role("button", name="Accept").click()
+        expect(finding.get_by_test_id("decision")).to_have_text("accepted")
+        page.get_by_role("button", name="Apply 1 accepted as one patch").click()
+        expect(page.get_by_test_id("combined-patch")).to_contain_text(
+            "+    return yaml.safe_load(t)"
+        )
+        expect(page.get_by_role("link", name="Download the patch")).to_be_visible()
+        axe(page, "review")
+        shot(page, "review-dark")
+        page.get_by_role("checkbox", name=re.compile("security")).uncheck()
+        expect(finding).to_have_count(0)
+        stored = stack.http.get(f"/v1/reviews/{review_id}").json()["feedback"]
+        assert list(stored.values()) == ["accept"]
+
+        # Alerts: the rule fires (nothing in its pattern), acknowledge it, send a test alert.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            firing = stack.http.get("/v1/alerts", params={"status": "firing"}).json()
+            if any(a["rule_name"] == "quiet-pattern" for a in firing):
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("the absence rule did not fire within 60 s")
+        page.goto("/alerts")
+        row = page.locator("tr", has_text="no events in the last 1 min").first
+        row.get_by_role("button", name=re.compile("Acknowledge")).click()
+        expect(row.locator(".badge")).to_have_text("acknowledged")
+        page.get_by_role("button", name="Send test alert for quiet-pattern").click()
+        expect(page.get_by_test_id("test-outcome")).to_contain_text("test: HTTP 204")
+        assert any(body.get("event") == "test" for body in received), received
+        axe(page, "alerts")
+        shot(page, "alerts-dark")
+
+        # Configuration: read only where the API cannot write, said on the page.
+        page.goto("/configuration")
+        agents_file = page.get_by_role("region", name="Agents file")
+        expect(agents_file.get_by_role("rowheader", name="careful-reviewer")).to_be_visible()
+        expect(agents_file).to_contain_text("Read only")
+        expect(page.get_by_label("Standards of default (JSON)")).to_be_visible()
+        axe(page, "configuration")
+        shot(page, "configuration-dark")
+        assert not SCRIPT_ERRORS.get(page)
+    finally:
+        page.context.close()
+        stack.http.delete(f"/v1/alerts/rules/{rule.json()['id']}")
+
+    screens = {
+        "analytics": ("/analytics", "Performance analytics"),
+        "reviews": ("/reviews", "Code review"),
+        "review": (f"/reviews/{review_id}", "Code review"),
+        "alerts": ("/alerts", "Alerts"),
+        "configuration": ("/configuration", "Configuration"),
+    }
+    for theme in ("light", "high-contrast"):
+        themed = new_page(browser, stack, theme=theme)
+        for name, (path, heading) in screens.items():
+            themed.goto(path)
+            expect(themed.get_by_role("heading", level=1)).to_have_text(heading)
+            ready = {"analytics": ".recharts-line", "review": "table.diff", "alerts": "tbody tr"}
+            if name in ready:
+                expect(themed.locator(ready[name]).first).to_be_visible()
+            axe(themed, f"{name} ({theme})")
+            shot(themed, f"{name}-{theme}")
+        assert not SCRIPT_ERRORS.get(themed)
+        themed.context.close()

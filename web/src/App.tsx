@@ -16,6 +16,10 @@ const Runs = lazy(() => import("./pages/Runs"));
 const RunDetail = lazy(() => import("./pages/RunDetail"));
 const Replay = lazy(() => import("./pages/Replay"));
 const Agents = lazy(() => import("./pages/Agents"));
+const Analytics = lazy(() => import("./pages/Analytics"));
+const Reviews = lazy(() => import("./pages/Reviews"));
+const Alerts = lazy(() => import("./pages/Alerts"));
+const Configuration = lazy(() => import("./pages/Configuration"));
 
 const THEME_LABEL: Record<Theme, string> = {
   dark: "Dark",
@@ -57,6 +61,10 @@ export function App() {
     "g o": () => navigate("/"),
     "g r": () => navigate("/runs"),
     "g a": () => navigate("/agents"),
+    "g p": () => navigate("/analytics"),
+    "g c": () => navigate("/reviews"),
+    "g l": () => navigate("/alerts"),
+    "g s": () => navigate("/configuration"),
     t: cycleTheme,
   });
 
@@ -75,6 +83,10 @@ export function App() {
           </NavLink>
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/agents">Agents</NavLink>
+          <NavLink to="/analytics">Analytics</NavLink>
+          <NavLink to="/reviews">Code review</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
+          <NavLink to="/configuration">Configuration</NavLink>
         </nav>
         <div className="tools">
           <LiveBadge />
@@ -114,6 +126,11 @@ export function App() {
             <Route path="/runs/:id" element={<RunDetail />} />
             <Route path="/runs/:id/replay" element={<Replay />} />
             <Route path="/agents" element={<Agents />} />
+            <Route path="/analytics" element={<Analytics />} />
+            <Route path="/reviews" element={<Reviews />} />
+            <Route path="/reviews/:id" element={<Reviews />} />
+            <Route path="/alerts" element={<Alerts />} />
+            <Route path="/configuration" element={<Configuration />} />
             <Route
               path="*"
               element={

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from analytics import alerts
+from analytics import alerting
+from analytics.channels import Notifier
 from analytics.sink import EventSink
 from core.settings import Settings
 from tests.conftest import api_client
@@ -31,6 +32,7 @@ async def test_a_breach_is_notified_once_acknowledged_and_resolved(
     last_minute = now.replace(second=0, microsecond=0) - timedelta(seconds=30)
     with recording_webhook() as hook:
         async with migrated(settings) as engine, httpx.AsyncClient() as http:
+            notifier = Notifier(http, settings)
             events = [e for _ in range(5) for e in run(tenant, last_minute, "shell", 0, 0, False)]
             await EventSink(engine).apply(events)
             async with api_client(settings, ("admin",), tenant) as admin:
@@ -61,8 +63,8 @@ async def test_a_breach_is_notified_once_acknowledged_and_resolved(
                 )
                 rules = (await admin.get("/v1/alerts/rules")).json()
 
-                assert await alerts.evaluate(engine, http, now) == 2
-                assert await alerts.evaluate(engine, http, now + timedelta(seconds=15)) == 0
+                assert await alerting.evaluate(engine, notifier, now) == 2
+                assert await alerting.evaluate(engine, notifier, now + timedelta(seconds=15)) == 0
                 notified = list(hook.received)
                 firing = (await admin.get("/v1/alerts", params={"status": "firing"})).json()
                 alert = next(a for a in firing if a["rule_name"] == "failures")
@@ -72,7 +74,7 @@ async def test_a_breach_is_notified_once_acknowledged_and_resolved(
 
                 # Ten minutes on, the failures are out of the window: resolved, and told.
                 later = now + timedelta(minutes=10)
-                assert await alerts.evaluate(engine, http, later) == 0
+                assert await alerting.evaluate(engine, notifier, later) == 0
                 history = (await admin.get("/v1/alerts")).json()
             async with api_client(settings, ("runs:write",), tenant) as writer:
                 not_admin = await writer.post(
@@ -91,7 +93,7 @@ async def test_a_breach_is_notified_once_acknowledged_and_resolved(
     assert generic["event"] == "firing" and generic["alert"]["value"] == 5
     assert "url" not in generic["rule"]
     slack = next(body for path, body in notified if path == "/slack")
-    assert set(slack) == {"text"} and "sagas stopped" in slack["text"]
+    assert set(slack) == {"text", "blocks"} and "sagas stopped" in slack["text"]
     assert alert["occurrences"] == 2
     assert acked.json()["status"] == "acknowledged" and acked.json()["acknowledged_by"]
     assert again.status_code == 409

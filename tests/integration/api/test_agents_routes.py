@@ -165,7 +165,8 @@ async def test_no_agent_available_is_a_409_saying_why_each_was_passed_over(api: 
         ({"capability": "code", "min_skill": 2}, "min_skill"),
         ({"capability": ""}, "capability"),
         ({"capability": "code", "pick": "me"}, "pick"),
-        ({"capability": "code", "experiment": "nope"}, "experiment"),
+        ({"capability": "code", "tags": "gpu"}, "tags"),
+        ({"capability": "code", "min_skill": False}, "min_skill"),
     ],
 )
 async def test_bad_requests_are_422s_naming_the_field(
@@ -176,6 +177,13 @@ async def test_bad_requests_are_422s_naming_the_field(
     error = resp.json()["error"]
     assert error["type"] == "invalid_input"
     assert field in str(error["details"])
+
+
+async def test_an_experiment_not_declared_is_a_404_naming_those_that_are(api: Api) -> None:
+    resp = await api.http.post("/v1/agents/route", json={"capability": "code", "experiment": "x"})
+    assert resp.status_code == 404
+    error = resp.json()["error"]
+    assert error["details"] == {"experiment": "x"} and "declared: ['ab']" in error["message"]
 
 
 async def test_without_an_agents_file_no_agent_is_listed(

@@ -25,6 +25,7 @@ async def test_metrics_expose_breaker_states(make_settings: Callable[..., Settin
         await breakers.agent(name).record_failure()
         await breakers.agent(name).record_failure()
         async with api_client(settings) as http:
+            await http.get("/healthz")
             resp = await http.get("/metrics")
     finally:
         await redis.delete(f"{prefix}breaker:agent:{name}", f"{prefix}breakers")
@@ -36,3 +37,6 @@ async def test_metrics_expose_breaker_states(make_settings: Callable[..., Settin
     assert f'acc_breaker_failures{{key="agent:{name}"}}' in text
     assert "acc_redis_up 1.0" in text
     assert 'acc_api_events_total{outcome="published"}' in text
+    # This API's own requests, by route template and status.
+    assert 'acc_api_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    assert 'acc_api_request_duration_seconds_count{method="GET",route="/healthz"} 1.0' in text

@@ -77,14 +77,21 @@ async def test_roots_and_paths_outside_the_allowed_roots_are_refused(
 ) -> None:
     client, _ = http
     outside = await client.post("/v1/reviews", json={"root": str(tree.parents[1] / "elsewhere")})
-    assert outside.status_code == 422
-    assert outside.json()["error"]["details"][0]["field"] == "root"
+    assert outside.status_code == 403
+    assert outside.json()["error"]["details"] == {"field": "root"}
     sneaky = await client.post("/v1/reviews", json={"root": f"{tree}/../../elsewhere"})
-    assert sneaky.status_code == 422
+    assert sneaky.status_code == 403
+    nul = await client.post("/v1/reviews", json={"root": f"{tree}/\u0000"})
+    assert nul.status_code == 403
     escape = await client.post("/v1/reviews", json={"root": str(tree), "paths": ["../../"]})
-    assert escape.status_code == 422 and "outside" in escape.json()["error"]["message"]
-    bad = await client.post("/v1/reviews", json={"root": str(tree), "min_confidence": 2})
-    assert bad.status_code == 422
+    assert escape.status_code == 403 and "outside" in escape.json()["error"]["message"]
+    missing = await client.post("/v1/reviews", json={"root": str(tree / "gone")})
+    assert missing.status_code == 404
+    unknown_ref = await client.post("/v1/reviews", json={"root": str(tree), "diff_ref": "nope"})
+    assert unknown_ref.status_code == 409
+    for bad_body in ({"min_confidence": 2}, {"min_confidence": False}, {"staged": "yes"}):
+        bad = await client.post("/v1/reviews", json={"root": str(tree), **bad_body})
+        assert bad.status_code == 422, bad_body
 
 
 async def test_feedback_recalibrates_the_rule_for_the_team(
@@ -154,3 +161,28 @@ async def test_team_standards_set_over_the_api_apply_to_its_reviews(
     assert {s["rule_id"] for s in review["suggestions"]} == {"python.security.yaml-unsafe-load"}
     bad = await client.put("/v1/reviews/standards/web", json={"max_cyclomatic": 0})
     assert bad.status_code == 422
+
+
+async def test_reviews_are_listed_newest_first_with_their_latest_feedback(
+    http: tuple[httpx.AsyncClient, Settings], tree: Path
+) -> None:
+    client, settings = http
+    first = await create(client, root=str(tree), team="web")
+    second = await create(client, root=str(tree), team="data", categories=["security"])
+    listed = (await client.get("/v1/reviews")).json()
+    assert [r["id"] for r in listed[:2]] == [second["id"], first["id"]]
+    assert listed[0]["team"] == "data" and listed[0]["files"] == 1
+    assert listed[0]["suggestions"] == len(second["suggestions"])
+    assert listed[0]["by_category"] == {"security": len(second["suggestions"])}
+    assert len((await client.get("/v1/reviews", params={"limit": 1})).json()) == 1
+    unsafe = by_rule(second, "python.security.yaml-unsafe-load")
+    for action in ("reject", "accept"):
+        sent = await client.post(
+            f"/v1/reviews/{second['id']}/feedback",
+            json={"suggestion_id": unsafe["id"], "action": action},
+        )
+        assert sent.status_code == 201, sent.text
+    again = (await client.get(f"/v1/reviews/{second['id']}")).json()
+    assert again["feedback"] == {unsafe["id"]: "accept"}
+    async with api_client(settings, scopes=("admin",), tenant="other") as other:
+        assert (await other.get("/v1/reviews")).json() == []

@@ -106,6 +106,25 @@ async def test_a_cancelled_run_that_does_not_stop_is_terminated_after_the_grace(
         assert status in (WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED)
 
 
+async def test_a_decision_no_worker_takes_is_a_503_within_the_bound_not_a_hang(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    # No worker serves the queue: the run is accepted but nothing ever takes its next task.
+    settings = settings.model_copy(update={"DECISION_TIMEOUT_SECONDS": 1.0})
+    spec = {
+        "name": "nobody",
+        "steps": [{"name": "s", "agent": {"backend": "shell", "command": "echo"}}],
+    }
+    async with api_client(settings) as http:
+        run_id = (await http.post("/v1/runs", json=spec)).json()["id"]
+        resp = await asyncio.wait_for(http.post(f"/v1/runs/{run_id}/approve"), timeout=30)
+        assert resp.status_code == 503
+        error = resp.json()["error"]
+        assert "did not take the decision within 1s" in error["message"]
+        assert error["details"] == {"id": run_id, "waited_seconds": 1.0}
+        await temporal_env.client.get_workflow_handle(run_id).terminate()
+
+
 async def _until(http: Any, run_id: str, ready: Callable[[dict[str, Any]], bool]) -> Any:
     view: Any = None
     for _ in range(200):

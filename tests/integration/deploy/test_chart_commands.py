@@ -64,6 +64,8 @@ def _container_env(objects: list[dict[str, Any]], component: str, data: Path) ->
     env.update(ACC_DATA_DIR=str(data), ACC_API_HOST="127.0.0.1", ACC_HEALTH_HOST="127.0.0.1")
     if "ACC_HEALTH_PORT" in env:  # workers, aggregator
         env["ACC_HEALTH_PORT"] = port
+    if component.startswith("worker-"):  # the Temporal SDK's exporter, on the pod's loopback
+        env["ACC_SDK_METRICS_PORT"] = str(free_port())
     elif "ACC_POOL_PORT" in env:
         env.update(ACC_POOL_PORT=port, ACC_POOL_HOST="127.0.0.1")
     else:
@@ -151,6 +153,10 @@ def _serve_a_run(objects: list[dict[str, Any]], tmp_path: Path) -> None:
                 assert answer.status_code == 200, (component, path, answer.text)
             scraped = httpx.get(f"http://127.0.0.1:{_port(env)}/metrics", headers={"Host": POD_IP})
             assert scraped.status_code == 200 and "# TYPE" in scraped.text, component
+            if component.startswith("worker-"):  # with the Temporal SDK's series
+                assert "temporal_worker_task_slots_available" in scraped.text, component
+            if component == "aggregator":
+                assert "acc_aggregator_events_total" in scraped.text
         # The Docker HEALTHCHECK of each container
         for component, env in envs.items():
             check = subprocess.run(

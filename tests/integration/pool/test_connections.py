@@ -165,9 +165,16 @@ async def test_health_readiness_and_metrics(node_and_keys: tuple[PoolNode, Keys]
         assert ready["ready"] and ready["agents_short"] == {"code": 1}
         async with connect(node.url) as ws:
             await _hello(ws, token=keys.agent, capabilities=["code", "review"])
+            async with connect(node.url) as bad:
+                await bad.send(p.encode(p.Hello(token="acc_nope_nope")))
+                with pytest.raises(ConnectionClosed):
+                    await bad.recv()
             ready = (await client.get("/readyz")).json()
             metrics = (await client.get("/metrics")).text
     assert ready["agents_short"] == {}
+    # The rollback trigger's WebSocket success rate reads these (deploy/helm/acc).
+    assert 'acc_pool_connection_attempts_total{outcome="accepted"} 1.0' in metrics
+    assert 'acc_pool_connection_attempts_total{outcome="rejected"} 1.0' in metrics
     assert 'acc_pool_connections{role="agent"} 1.0' in metrics
     assert 'acc_pool_agents{capability="review"} 1.0' in metrics
     assert "acc_pool_dispatch_seconds_bucket" in metrics

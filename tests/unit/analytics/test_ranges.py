@@ -34,16 +34,28 @@ def test_a_custom_range_gets_a_step_of_whole_minutes() -> None:
     ("kwargs", "message"),
     [
         ({"preset": "2w"}, "one of 15m, 1h"),
-        ({"preset": "1h", "start": NOW}, "either range or start"),
-        ({"start": NOW, "end": NOW - timedelta(hours=1)}, "start must be before end"),
-        ({"start": NOW - timedelta(days=500), "end": NOW}, "at most 400 days"),
         ({"preset": "1h", "step_seconds": 90}, "whole number of minutes"),
-        ({"preset": "30d", "step_seconds": 60}, "at most 2000 points"),
+        ({"start": NOW, "step_seconds": 0}, "whole number of minutes"),
     ],
 )
 def test_bad_ranges_are_refused_saying_why(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         resolve(**kwargs, now=NOW)  # type: ignore[arg-type]
+
+
+def test_every_other_combination_has_one_meaning() -> None:
+    hour = timedelta(hours=1)
+    # A start wins over a preset, which then only picks the step.
+    both = resolve("24h", start=NOW - 2 * hour, end=NOW, now=NOW)
+    assert (both.end - both.start, both.step) == (2 * hour, timedelta(minutes=15))
+    # A start at or after the end is an empty range.
+    assert resolve(start=NOW, end=NOW - hour, now=NOW).steps() == []
+    # A range longer than 400 days keeps its last 400 days.
+    long = resolve(start=NOW - timedelta(days=500), end=NOW, now=NOW)
+    assert long.end - long.start == timedelta(days=400)
+    # The step grows to keep at most 2000 points.
+    fine = resolve("30d", step_seconds=60, now=NOW)
+    assert len(fine.steps()) <= 2000 and fine.step == timedelta(minutes=22)
 
 
 def test_percentiles_from_buckets_are_within_ten_percent() -> None:

@@ -162,3 +162,13 @@ async def test_a_405_names_every_method_the_path_takes(http: httpx.AsyncClient) 
     assert resp.status_code == 405
     assert resp.headers["allow"] == "GET, POST"
     assert (await http.request("OPTIONS", "/v1/runs/r-1/approve")).headers["allow"] == "POST"
+
+
+async def test_a_get_on_a_path_that_takes_only_post_is_a_405_not_the_dashboards_404(
+    http: httpx.AsyncClient,
+) -> None:
+    resp = await http.get("/codec/decode")
+    assert (resp.status_code, resp.headers["allow"]) == (405, "POST")
+    assert resp.json()["error"]["type"] == "method_not_allowed"
+    assert (await http.get("/v1/agents/route")).headers["allow"] == "POST"
+    assert (await http.get("/v1/no-such-thing")).status_code == 404

@@ -54,3 +54,29 @@ async def test_a_failing_readiness_check_is_the_reason() -> None:
         answer = await http.get("/readyz")
     assert answer.status_code == 503
     assert answer.json() == {"status": "down", "reason": "Temporal unreachable at 10.0.0.1:7233"}
+
+
+async def test_metrics_append_another_exporters_series_and_survive_its_absence() -> None:
+    async def ready() -> str | None:
+        return None
+
+    async def exporter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b"# TYPE temporal_workflow_completed counter\ntemporal_workflow_completed 3"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    other = await asyncio.start_server(exporter, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{other.sockets[0].getsockname()[1]}/metrics"
+    async with (
+        HealthServer("127.0.0.1", 0, ready, also_metrics=url) as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http,
+    ):
+        both = (await http.get("/metrics")).text
+        other.close()
+        await other.wait_closed()
+        alone = await http.get("/metrics")
+    assert "process_" in both and both.endswith("temporal_workflow_completed 3\n")
+    assert alone.status_code == 200 and "process_" in alone.text
+    assert "temporal_" not in alone.text

@@ -42,7 +42,11 @@ def test_children_inherit_every_resolved_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limits = {"openai": {"requests_per_minute": 5}}
-    env = child_environment(load_settings(DATA_DIR=tmp_path, KAFKA_PORT=9999, RATE_LIMITS=limits))
+    roots = (tmp_path / "a", tmp_path / "b")
+    env = child_environment(
+        load_settings(DATA_DIR=tmp_path, KAFKA_PORT=9999, RATE_LIMITS=limits, REVIEW_ROOTS=roots)
+    )
+    assert env["ACC_REVIEW_ROOTS"] == f"{roots[0]},{roots[1]}"
     assert env["ACC_KAFKA_BOOTSTRAP"] == "127.0.0.1:9999"
     assert env["ACC_DATA_DIR"] == str(tmp_path)
     assert env["ACC_REDIS_URL"] == f"unix://{tmp_path}/redis.sock"
@@ -53,6 +57,7 @@ def test_children_inherit_every_resolved_setting(
     assert child.kafka_bootstrap == "127.0.0.1:9999"
     assert limits == child.RATE_LIMITS
     assert child.SHELL_ALLOWED_COMMANDS == load_settings().SHELL_ALLOWED_COMMANDS
+    assert roots == child.REVIEW_ROOTS
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,27 @@ def test_network_policies_allow_exactly_the_needed_flows() -> None:
         assert labels == {"kubernetes.io/metadata.name": "monitoring"}
 
 
+def test_alert_notifications_egress_is_opt_in_and_public_only_by_default() -> None:
+    def alert_rules(values: dict[str, Any]) -> dict[str, list[Obj]]:
+        policies = by_kind(render({**REQUIRED, **values}), "NetworkPolicy")
+        return {
+            name: [r for r in p["spec"]["egress"] if _ports(r) & {587}]
+            for name, p in policies.items()
+            if name != "acc-default-deny"
+        }
+
+    assert all(rules == [] for rules in alert_rules({}).values())
+    on = alert_rules({"networkPolicy": {"egress": {"alerts": {"enabled": True}}}})
+    assert {name for name, rules in on.items() if rules} == {"acc-api", "acc-aggregator"}
+    [rule] = on["acc-aggregator"]
+    assert _ports(rule) == {443, 587}
+    block = rule["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in block["except"]
+    relay = {"enabled": True, "cidrs": ["10.1.2.3/32"], "ports": [587]}
+    [rule] = alert_rules({"networkPolicy": {"egress": {"alerts": relay}}})["acc-api"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.1.2.3/32"}}] and _ports(rule) == {587}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_shutdown_grace_covers_draining(overlay: str) -> None:
     objects = render_overlay(overlay)
@@ -412,7 +433,7 @@ def test_overlays_pass_the_schema(overlay: str) -> None:
     helm.Chart.load(CHART).validate_schema(overlay_values(overlay))
 
 
-def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> None:
+def test_production_reaches_every_service_over_tls() -> None:
     objects = render_overlay("prod")
     config = one(objects, "ConfigMap", "acc-config")["data"]
     assert config["ACC_TEMPORAL_TLS"] == "true"
@@ -429,7 +450,15 @@ def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> Non
     assert mounted == {
         "/etc/acc/tls/temporal": "acc-temporal-client-tls",
         "/etc/acc/tls/kafka": "acc-kafka-ca",
+        "/etc/acc/tls/redis": "acc-redis-ca",
+        "/etc/acc/tls/database": "acc-database-ca",
     }
+    assert config["ACC_REDIS_TLS_CA"] == "/etc/acc/tls/redis/ca.crt"
+    assert (config["ACC_DATABASE_TLS"], config["ACC_DATABASE_TLS_CA"]) == (
+        "true",
+        "/etc/acc/tls/database/ca.crt",
+    )
+    assert "ACC_REDIS_URL" not in config and "ACC_DATABASE_URL" not in config  # secrets
     for name in ("ACC_TEMPORAL_TLS_CA", "ACC_TEMPORAL_TLS_CERT", "ACC_TEMPORAL_TLS_KEY"):
         assert config[name].startswith("/etc/acc/tls/temporal/")
     assert config["ACC_KAFKA_TLS_CA"] == "/etc/acc/tls/kafka/ca.crt"

@@ -368,7 +368,8 @@ export interface paths {
          * Route
          * @description Dry run: which agent a routed step with these fields would get now, and why.
          *
-         *     Uses the live load, breakers and affinity, and records nothing. When no agent can
+         *     Uses the live load, breakers and affinity, and records nothing. An experiment that is
+         *     not declared is a 404. When no agent can
          *     take the task, 409 `no_agent_available` says why each was passed over (a routed step
          *     would wait and retry; this question has its answer).
          */
@@ -393,7 +394,9 @@ export interface paths {
          *     current one; `acc_breaker_failures`), Redis reachability and this API's event bus
          *     counters and the event outbox shared by the processes of this data dir
          *     (`acc_outbox_backlog`: events waiting for the broker; `acc_outbox_dropped_total`:
-         *     events dropped at the outbox's bound), for Prometheus to scrape.
+         *     events dropped at the outbox's bound), and this API's requests by method, route and
+         *     status (`acc_api_requests_total`, `acc_api_request_duration_seconds`), for Prometheus
+         *     to scrape.
          */
         get: operations["metrics-prometheus"];
         put?: never;
@@ -539,8 +542,9 @@ export interface paths {
         /**
          * Timeseries
          * @description One metric over time: counts (events, runs_*, steps_*, tokens, cost_usd) per step,
-         *     or ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
-         *     cost_per_run; null where nothing ended). Filter by pattern or agent for trends.
+         *     ratios (completion_rate, step_success_rate, quality, step_ms_avg, run_ms_avg,
+         *     cost_per_run; null where nothing ended) or duration percentiles (step_ms_p50..p99,
+         *     run_ms_p50..p99; null where nothing ended). Filter by pattern or agent for trends.
          */
         get: operations["analytics-timeseries"];
         put?: never;
@@ -636,6 +640,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/regression": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Regression
+         * @description The metric over the range against the same metric over a baseline window:
+         *     `change = (current - baseline) / |baseline|` (e.g. p95 step time, cost per run or
+         *     quality; alert rules of kind `regression` use the same comparison).
+         */
+        get: operations["analytics-regression"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/correlation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Correlation
+         * @description How two metrics move together over the range's steps (both with a value): Pearson's
+         *     r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
+         *     3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min.
+         */
+        get: operations["analytics-correlation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/alerts/rules": {
         parameters: {
             query?: never;
@@ -652,8 +700,12 @@ export interface paths {
         /**
          * Create Rule
          * @description Make a rule: `threshold` (the metric over the window, summed or averaged, against
-         *     `op threshold`), `anomaly` (the last minute is an anomaly) or `absence` (no events in
-         *     the window); notifications go to `url` as JSON (`webhook`) or as Slack's `{"text"}`.
+         *     `op threshold`), `anomaly` (the last minute is an anomaly), `absence` (no events in
+         *     the window) or `regression` (the relative change of the metric over the window against
+         *     the baseline window before it, against `op threshold`). Notifications go to `url` as
+         *     JSON (`webhook`), as Slack's `text` and `blocks` (`slack`) or by email (`email`, a
+         *     `mailto:` URI); `escalation` lists the channels told, step by step, while the alert
+         *     stays firing unacknowledged.
          */
         post: operations["alerts-rules-create"];
         delete?: never;
@@ -693,7 +745,8 @@ export interface paths {
         put?: never;
         /**
          * Test Rule
-         * @description Send a test notification to the rule's channel now and say how it went.
+         * @description Send a test notification now to the rule's channel and to every channel of its
+         *     escalation policy, and say how each went.
          */
         post: operations["alerts-rules-test"];
         delete?: never;
@@ -734,7 +787,7 @@ export interface paths {
         /**
          * Acknowledge
          * @description Acknowledge a firing alert: someone is on it (it stays open until the condition
-         *     clears, and still notifies nobody again).
+         *     clears, notifies nobody again and escalates no further).
          */
         post: operations["alerts-ack"];
         delete?: never;
@@ -754,7 +807,8 @@ export interface paths {
          * Report
          * @description One row per step of the range (runs, completion rate, steps, mean step time, cost,
          *     tokens, quality); JSON adds the agent efficiency and pattern summaries. `format=csv`
-         *     gives the rows as a CSV file.
+         *     gives the rows as a CSV file; `format=pdf` a PDF with the totals, charts of runs,
+         *     completion rate and quality, step time and cost, and the agent and pattern tables.
          */
         get: operations["reports-get"];
         put?: never;
@@ -772,7 +826,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Reviews
+         * @description The tenant's latest reviews, newest first, with their suggestions per category.
+         */
+        get: operations["reviews-list"];
         put?: never;
         /**
          * Create Review
@@ -837,7 +895,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Review */
+        /**
+         * Get Review
+         * @description A review's report, with the latest feedback on each of its suggestions.
+         */
         get: operations["reviews-get"];
         put?: never;
         post?: never;
@@ -1035,6 +1096,11 @@ export interface components {
             /** Acknowledged By */
             acknowledged_by?: string | null;
             /**
+             * Escalation Level
+             * @default 0
+             */
+            escalation_level: number;
+            /**
              * Notified
              * @default
              */
@@ -1174,6 +1240,30 @@ export interface components {
              * @enum {string}
              */
             on_exceed: "fail" | "pause";
+        };
+        /**
+         * Channel
+         * @description One place to notify.
+         */
+        Channel: {
+            /**
+             * Channel
+             * @default webhook
+             * @enum {string}
+             */
+            channel: "webhook" | "slack" | "email";
+            /**
+             * Url
+             * @description An http(s) URL for webhook and slack; a mailto: URI for email
+             */
+            url: string;
+        };
+        /** ChannelView */
+        ChannelView: {
+            /** Channel */
+            channel: string;
+            /** Destination */
+            destination: string;
         };
         /**
          * ClaudeCodeAgent
@@ -1350,6 +1440,42 @@ export interface components {
              */
             max_rounds: number;
         };
+        /** Correlation */
+        Correlation: {
+            /** X */
+            x: string;
+            /** Y */
+            y: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Step Seconds */
+            step_seconds: number;
+            /**
+             * N
+             * @description Steps where both metrics have a value
+             */
+            n: number;
+            /**
+             * Pearson
+             * @description Linear correlation, -1..1
+             */
+            pearson: number | null;
+            /**
+             * Spearman
+             * @description Rank (monotonic) correlation, -1..1
+             */
+            spearman: number | null;
+            /** Pairs */
+            pairs: components["schemas"]["Pair"][];
+        };
         /** DashboardConfig */
         DashboardConfig: {
             /**
@@ -1398,6 +1524,17 @@ export interface components {
             message: string;
             /** Details */
             details?: unknown;
+        };
+        /**
+         * EscalationStep
+         * @description Who else is told when an alert is still firing, unacknowledged, this long after it
+         *     opened.
+         */
+        EscalationStep: {
+            /** After Seconds */
+            after_seconds: number;
+            /** Notify */
+            notify: components["schemas"]["Channel"][];
         };
         /**
          * EventDrivenSpec
@@ -1557,11 +1694,6 @@ export interface components {
              */
             parameters: number;
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
         /** Handler */
         Handler: {
             /**
@@ -1683,6 +1815,18 @@ export interface components {
              */
             truncated: boolean;
         };
+        /** Pair */
+        Pair: {
+            /**
+             * Time
+             * Format: date-time
+             */
+            time: string;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
         /** Participant */
         Participant: {
             /** Name */
@@ -1792,6 +1936,46 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             };
+        };
+        /** Regression */
+        Regression: {
+            /** Metric */
+            metric: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Baseline Start
+             * Format: date-time
+             */
+            baseline_start: string;
+            /**
+             * Baseline End
+             * Format: date-time
+             */
+            baseline_end: string;
+            /**
+             * Current
+             * @description The metric over the current window
+             */
+            current: number | null;
+            /**
+             * Baseline
+             * @description The metric over the baseline window
+             */
+            baseline: number | null;
+            /**
+             * Change
+             * @description (current - baseline) / |baseline|: +0.25 is 25% higher; null when either is unknown or the baseline is 0
+             */
+            change: number | null;
         };
         /**
          * RemoteAgent
@@ -1940,6 +2124,36 @@ export interface components {
              */
             min_confidence: number;
         };
+        /** ReviewSummary */
+        ReviewSummary: {
+            /** Id */
+            id: string;
+            /** Team */
+            team: string;
+            /** Root */
+            root: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Diff Ref */
+            diff_ref: string | null;
+            /**
+             * Files
+             * @description Files reviewed
+             */
+            files: number;
+            /** Suggestions */
+            suggestions: number;
+            /**
+             * By Category
+             * @description Suggestions per category
+             */
+            by_category: {
+                [key: string]: number;
+            };
+        };
         /** ReviewView */
         ReviewView: {
             /** Root */
@@ -1996,6 +2210,13 @@ export interface components {
             id: string;
             /** Team */
             team: string;
+            /**
+             * Feedback
+             * @description Suggestion id -> the latest feedback on it
+             */
+            feedback?: {
+                [key: string]: "accept" | "reject" | "modify";
+            };
         };
         /** RouteRequest */
         RouteRequest: {
@@ -2116,13 +2337,13 @@ export interface components {
              * @default threshold
              * @enum {string}
              */
-            kind: "threshold" | "anomaly" | "absence";
+            kind: "threshold" | "anomaly" | "absence" | "regression";
             /**
              * Metric
              * @default runs_failed
              * @enum {string}
              */
-            metric: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
+            metric: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
             /**
              * Op
              * @default >
@@ -2131,6 +2352,7 @@ export interface components {
             op: ">" | ">=" | "<" | "<=";
             /**
              * Threshold
+             * @description A value; for regression, a relative change
              * @default 0
              */
             threshold: number;
@@ -2139,6 +2361,18 @@ export interface components {
              * @default 5
              */
             window_minutes: number;
+            /**
+             * Baseline Minutes
+             * @description Regression: the baseline window's length
+             * @default 60
+             */
+            baseline_minutes: number;
+            /**
+             * Baseline Lag Minutes
+             * @description Regression: the gap between baseline and window
+             * @default 0
+             */
+            baseline_lag_minutes: number;
             /** Pattern */
             pattern?: string | null;
             /** Agent */
@@ -2148,13 +2382,17 @@ export interface components {
              * @default webhook
              * @enum {string}
              */
-            channel: "webhook" | "slack";
+            channel: "webhook" | "slack" | "email";
             /**
              * Url
-             * Format: uri
-             * @description Where notifications are posted
+             * @description Where notifications go: an http(s) URL for webhook and slack, a mailto: URI for email (mailto:a@example.com,b@example.com)
              */
             url: string;
+            /**
+             * Escalation
+             * @description Channels told in turn while the alert stays firing unacknowledged
+             */
+            escalation?: components["schemas"]["EscalationStep"][];
         };
         /** RuleStats */
         RuleStats: {
@@ -2191,6 +2429,10 @@ export interface components {
             threshold: number;
             /** Window Minutes */
             window_minutes: number;
+            /** Baseline Minutes */
+            baseline_minutes: number;
+            /** Baseline Lag Minutes */
+            baseline_lag_minutes: number;
             /** Pattern */
             pattern: string | null;
             /** Agent */
@@ -2199,6 +2441,8 @@ export interface components {
             channel: string;
             /** Destination */
             destination: string;
+            /** Escalation */
+            escalation: components["schemas"]["StepView"][];
             /**
              * Created At
              * Format: date-time
@@ -2582,6 +2826,13 @@ export interface components {
             /** Error */
             error?: string | null;
         };
+        /** StepView */
+        StepView: {
+            /** After Seconds */
+            after_seconds: number;
+            /** Notify */
+            notify: components["schemas"]["ChannelView"][];
+        };
         /**
          * Suggestion
          * @description A finding turned into advice: where, why, how sure, and the fix when there is one.
@@ -2802,19 +3053,6 @@ export interface components {
              * @default 0
              */
             cost_usd: number;
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
         };
         /** Waiting */
         Waiting: {
@@ -4452,6 +4690,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The resource's state does not allow it */
             409: {
                 headers: {
@@ -5130,19 +5377,91 @@ export interface operations {
                     "application/json": components["schemas"]["FlagsView"];
                 };
             };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     "analytics-timeseries": {
         parameters: {
             query?: {
-                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
-                /** @description Seconds per point, whole minutes (default by range) */
+                /** @description Seconds per point, whole minutes (default by range); grows to keep at most 2000 points */
                 step?: number | null;
                 /** @description Only this pattern */
                 pattern?: string | null;
@@ -5164,13 +5483,76 @@ export interface operations {
                     "application/json": components["schemas"]["Series"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5179,11 +5561,11 @@ export interface operations {
         parameters: {
             query?: {
                 kind?: "step" | "run";
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
                 /** @description Only this pattern */
                 pattern?: string | null;
@@ -5205,13 +5587,76 @@ export interface operations {
                     "application/json": components["schemas"]["Durations"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5219,11 +5664,11 @@ export interface operations {
     "analytics-agents": {
         parameters: {
             query?: {
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
                 /** @description Only this pattern */
                 pattern?: string | null;
@@ -5243,13 +5688,76 @@ export interface operations {
                     "application/json": components["schemas"]["AgentEfficiency"][];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5257,11 +5765,11 @@ export interface operations {
     "analytics-patterns": {
         parameters: {
             query?: {
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
             };
             header?: never;
@@ -5279,13 +5787,76 @@ export interface operations {
                     "application/json": components["schemas"]["PatternSummary"][];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5293,14 +5864,14 @@ export interface operations {
     "analytics-anomalies": {
         parameters: {
             query?: {
-                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run";
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
-                /** @description Seconds per point, whole minutes (default by range) */
+                /** @description Seconds per point, whole minutes (default by range); grows to keep at most 2000 points */
                 step?: number | null;
                 /** @description Points of baseline */
                 window?: number;
@@ -5326,13 +5897,291 @@ export interface operations {
                     "application/json": components["schemas"]["Anomalies"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "analytics-regression": {
+        parameters: {
+            query?: {
+                metric?: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
+                range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
+                start?: string | null;
+                /** @description Custom range end (ISO 8601, default now) */
+                end?: string | null;
+                /** @description Baseline start (default: the window of the same length before) */
+                baseline_start?: string | null;
+                /** @description Baseline end (default: the range's start) */
+                baseline_end?: string | null;
+                /** @description Only this pattern */
+                pattern?: string | null;
+                /** @description Only this agent, e.g. llm:gpt-4o */
+                agent?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Regression"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "analytics-correlation": {
+        parameters: {
+            query: {
+                x: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                y: "events" | "runs_started" | "runs_completed" | "runs_failed" | "runs_cancelled" | "steps_completed" | "steps_failed" | "cost_usd" | "tokens" | "completion_rate" | "step_success_rate" | "quality" | "step_ms_avg" | "run_ms_avg" | "cost_per_run" | "step_ms_p50" | "step_ms_p90" | "step_ms_p95" | "step_ms_p99" | "run_ms_p50" | "run_ms_p90" | "run_ms_p95" | "run_ms_p99";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
+                range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
+                start?: string | null;
+                /** @description Custom range end (ISO 8601, default now) */
+                end?: string | null;
+                /** @description Seconds per point, whole minutes (default by range); grows to keep at most 2000 points */
+                step?: number | null;
+                /** @description Only this pattern */
+                pattern?: string | null;
+                /** @description Only this agent, e.g. llm:gpt-4o */
+                agent?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Correlation"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5353,6 +6202,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RuleView"][];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5379,13 +6300,76 @@ export interface operations {
                     "application/json": components["schemas"]["RuleView"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5408,13 +6392,85 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5439,13 +6495,85 @@ export interface operations {
                     "application/json": components["schemas"]["TestResult"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5471,13 +6599,76 @@ export interface operations {
                     "application/json": components["schemas"]["Alert"][];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5502,13 +6693,94 @@ export interface operations {
                     "application/json": components["schemas"]["Alert"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5516,14 +6788,14 @@ export interface operations {
     "reports-get": {
         parameters: {
             query?: {
-                format?: "json" | "csv";
-                /** @description 15m, 1h, 24h, 7d or 30d (default 1h); or start and end */
+                format?: "json" | "csv" | "pdf";
+                /** @description 15m, 1h, 24h, 7d or 30d (default 1h), ending at `end`; with `start` it only picks the step */
                 range?: ("15m" | "1h" | "24h" | "7d" | "30d") | null;
-                /** @description Custom range start (ISO 8601) */
+                /** @description Custom range start (ISO 8601); at or after `end` the range is empty, and a range keeps at most its last 400 days */
                 start?: string | null;
-                /** @description Custom range end (default now) */
+                /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
-                /** @description Seconds per point, whole minutes (default by range) */
+                /** @description Seconds per point, whole minutes (default by range); grows to keep at most 2000 points */
                 step?: number | null;
             };
             header?: never;
@@ -5539,16 +6811,174 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Report"];
-                    "text/csv": unknown;
+                    "text/csv": string;
+                    "application/pdf": string;
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "reviews-list": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewSummary"][];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5575,13 +7005,94 @@ export interface operations {
                     "application/json": components["schemas"]["ReviewView"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5606,13 +7117,76 @@ export interface operations {
                     "application/json": components["schemas"]["RuleStats"][];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5637,13 +7211,76 @@ export interface operations {
                     "application/json": components["schemas"]["Standards"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5672,13 +7309,76 @@ export interface operations {
                     "application/json": components["schemas"]["Standards"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5703,13 +7403,85 @@ export interface operations {
                     "application/json": components["schemas"]["ReviewView"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5738,13 +7510,85 @@ export interface operations {
                     "application/json": components["schemas"]["FeedbackView"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5773,13 +7617,85 @@ export interface operations {
                     "text/x-diff": unknown;
                 };
             };
-            /** @description Validation Error */
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource for this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5800,6 +7716,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DashboardConfig"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (X-API-Key or a bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than ACC_API_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body that is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; `details` names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests or running runs; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service acc needs (Temporal, Redis, SQL) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -1,14 +1,17 @@
 import { lazy, Suspense, useMemo } from "react";
 import { Link } from "react-router-dom";
 
+import { total, usePatterns, useSeries, weightedQuality } from "../api/analytics";
 import type { RunSummary } from "../api/client";
 import { useAgents, useHealth, useRuns } from "../api/hooks";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/StatusBadge";
-import { percent } from "../lib/format";
+import { percent, usd } from "../lib/format";
 
 // The chart library is the largest part of the page: it loads after the key figures show.
 const RunsChart = lazy(() => import("../components/RunsChart"));
+const SeriesChart = lazy(() => import("../components/SeriesChart"));
+const DAY = { preset: "24h" } as const;
 
 export interface Kpis {
   total: number;
@@ -64,6 +67,9 @@ export default function Overview() {
   const k = kpis(list);
   const chart = useMemo(() => runsPerHour(list), [list]);
   const busyAgents = (agents.data ?? []).filter((a) => a.in_flight > 0).length;
+  const cost = useSeries({ metric: "cost_usd", range: DAY });
+  const patterns = usePatterns(DAY);
+  const quality = weightedQuality(patterns.data);
 
   return (
     <main className="page" id="main">
@@ -79,6 +85,16 @@ export default function Overview() {
           <Kpi label="Running" value={String(k.active)} to="/runs?status=running" />
           <Kpi label="Waiting for a person" value={String(k.waiting)} to="/runs?status=waiting" />
           <Kpi label="Failed" value={String(k.failed)} to="/runs?status=failed" />
+          <Kpi
+            label="Cost (24 h)"
+            value={cost.isPending ? "…" : cost.error ? "—" : usd(total(cost.data) ?? 0)}
+            to="/analytics?metric=cost_usd&range=24h"
+          />
+          <Kpi
+            label="Quality (24 h)"
+            value={patterns.isPending ? "…" : percent(quality)}
+            to="/analytics?metric=quality&range=24h"
+          />
           <Kpi
             label="Active agents"
             value={agents.data ? `${busyAgents} / ${agents.data.length}` : "—"}
@@ -123,6 +139,19 @@ export default function Overview() {
           )}
         </section>
       </div>
+      <section className="card" aria-labelledby="cost-title">
+        <h2 id="cost-title">Cost over time (24 h, USD per 15 min)</h2>
+        <ErrorBox error={cost.error ?? patterns.error} />
+        <div className="chart" role="img" aria-label="Line chart of the cost per 15 minutes over 24 hours">
+          <Suspense fallback={<p className="muted">Loading the chart…</p>}>
+            {cost.data ? (
+              <SeriesChart series={[{ name: "cost (USD)", points: cost.data.points }]} height={200} />
+            ) : (
+              <p className="muted">{cost.isPending ? "Loading cost…" : "No cost figures."}</p>
+            )}
+          </Suspense>
+        </div>
+      </section>
     </main>
   );
 }

@@ -33,22 +33,27 @@ export const EXAMPLE_SPEC = JSON.stringify(
   2,
 );
 
-/** The runs that match the search text and time window (status and pattern: the API). */
+/** The runs that match the search text and time window (status and pattern: the API);
+ * `between` (from analytics' drill-down): started in [from, to). */
 export function filterRuns(
   runs: RunSummary[],
   search: string,
   window: string,
   now = Date.now(),
+  between: [number, number] | null = null,
 ): RunSummary[] {
   const text = search.trim().toLowerCase();
   const span = WINDOWS[window];
-  return runs.filter(
-    (run) =>
+  return runs.filter((run) => {
+    const started = run.started_at === null ? NaN : Date.parse(run.started_at);
+    return (
       (!text ||
         run.id.toLowerCase().includes(text) ||
         (run.name ?? "").toLowerCase().includes(text)) &&
-      (!span || (run.started_at !== null && now - Date.parse(run.started_at) <= span)),
-  );
+      (!span || now - started <= span) &&
+      (!between || (started >= between[0] && started < between[1]))
+    );
+  });
 }
 
 export default function Runs() {
@@ -58,6 +63,10 @@ export default function Runs() {
   const search = params.get("q") ?? "";
   const window = params.get("since") ?? "";
   const page = Math.max(0, Number(params.get("page") ?? 0) || 0);
+  const from = Date.parse(params.get("from") ?? "");
+  const to = Date.parse(params.get("to") ?? "");
+  const between: [number, number] | null =
+    Number.isNaN(from) || Number.isNaN(to) ? null : [from, to];
   const runs = useRuns({ status, pattern, limit: 1000 });
   const [selected, setSelected] = useState(0);
   const [starting, setStarting] = useState(false);
@@ -65,8 +74,8 @@ export default function Runs() {
   const rows = useRef<(HTMLAnchorElement | null)[]>([]);
 
   const matching = useMemo(
-    () => filterRuns(runs.data ?? [], search, window),
-    [runs.data, search, window],
+    () => filterRuns(runs.data ?? [], search, window, Date.now(), between),
+    [runs.data, search, window, from, to],
   );
   const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
   const shown = matching.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
@@ -150,6 +159,14 @@ export default function Runs() {
           </select>
         </div>
       </form>
+      {between && (
+        <p className="chip" data-testid="between">
+          Started between {new Date(between[0]).toLocaleString()} and {new Date(between[1]).toLocaleString()}{" "}
+          <button type="button" onClick={() => update({ from: "", to: "" })}>
+            Any time
+          </button>
+        </p>
+      )}
       <ErrorBox error={runs.error} />
       <p className="muted" aria-live="polite">
         {runs.isPending ? "Loading runs…" : `${matching.length} run${matching.length === 1 ? "" : "s"}`}

@@ -6,6 +6,7 @@ import { MemoryRouter } from "react-router-dom";
 import { App } from "../App";
 import { ErrorBox } from "../components/ErrorBox";
 import { ApiError } from "../api/client";
+import { useShortcuts } from "../lib/shortcuts";
 import { kpis } from "../pages/Overview";
 import { fakeApi, json, summary } from "./render";
 
@@ -19,6 +20,14 @@ function renderApp(path = "/") {
     </QueryClientProvider>,
   );
 }
+
+// The screens of the g-prefixed keys beyond overview, runs and agents.
+const SCREENS: [string, string][] = [
+  ["gp", "Performance analytics"],
+  ["gc", "Code review"],
+  ["gl", "Alerts"],
+  ["gs", "Configuration"],
+];
 
 const HEALTH = { status: "ok", checks: { temporal: "ok", database: "ok" }, down: [], degraded: [] };
 
@@ -72,10 +81,33 @@ describe("the app", () => {
     expect(await screen.findByRole("heading", { name: "Agents", level: 1 })).toBeInTheDocument();
     await userEvent.keyboard("gr");
     expect(await screen.findByRole("heading", { name: "Runs", level: 1 })).toBeInTheDocument();
+    for (const [keys, heading] of SCREENS) {
+      await userEvent.keyboard(keys);
+      expect(await screen.findByRole("heading", { name: heading, level: 1 })).toBeInTheDocument();
+    }
   });
 });
 
 describe("pieces", () => {
+  it("a page's key does not fire as the second key of a g pair", async () => {
+    const go = vi.fn();
+    const accept = vi.fn();
+    function Page() {
+      useShortcuts({ a: accept });
+      return null;
+    }
+    function Shell() {
+      useShortcuts({ "g a": go });
+      return <Page />;
+    }
+    render(<Shell />);
+    await userEvent.keyboard("ga");
+    expect(go).toHaveBeenCalledTimes(1);
+    expect(accept).not.toHaveBeenCalled();
+    await userEvent.keyboard("a");
+    expect(accept).toHaveBeenCalledTimes(1);
+  });
+
   it("an error shows the API's message and the fields it names", () => {
     render(
       <ErrorBox
