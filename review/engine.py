@@ -35,9 +35,12 @@ COMPLEXITY_CONFIDENCE = 0.9
 
 class ReviewInputError(ValueError):
     """The request cannot be reviewed as asked: its root is `missing`, a path is `outside`
-    the root, or git cannot give the `diff` (not a repository, unknown ref)."""
+    the root, git cannot give the `diff` (not a repository, unknown ref), or the
+    `coverage` report cannot be read (only `acc review` takes one)."""
 
-    def __init__(self, message: str, kind: Literal["missing", "outside", "diff"]) -> None:
+    def __init__(
+        self, message: str, kind: Literal["missing", "outside", "diff", "coverage"]
+    ) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -146,7 +149,7 @@ def review(
         try:
             coverage.correlate(suggestions, coverage.load(Path(request.coverage), root))
         except coverage.CoverageError as exc:
-            raise ReviewInputError(str(exc)) from None
+            raise ReviewInputError(str(exc), "coverage") from None
         report.coverage = request.coverage
     report.suggestions = sorted(suggestions, key=lambda s: (s.path, s.line, s.column, s.rule_id))
     report.duration_ms = (time.perf_counter() - started) * 1000
