@@ -10,7 +10,8 @@ by run id); a `runs` subscriber's position is the list of every partition's, e.g
 `0:41,1:7,2:19`. A subscriber that comes back with `after` first gets what it missed: a
 short-lived consumer reads from just after that position up to where the live consumer
 stood at that moment, while live events for it are held; then the held events after the
-replayed ones follow, so there is no gap and no duplicate.
+replayed ones follow, so there is no gap and no duplicate. A live consumer interrupted
+(the broker restarting) resumes from the offsets it had reached, not from the end.
 """
 
 from __future__ import annotations
@@ -158,10 +159,10 @@ class Fanout:
 
     async def subscribe(self, conn: Connection, msg: p.Subscribe) -> None:
         sub = Subscription(conn, msg.channel, parse_position(msg.after))
-        replay = msg.after is not None and self._consumer is not None
-        if replay:
+        replay = msg.after is not None  # even while the live feed reconnects: it resumes
+        if replay:  # from `position`, so the replay goes up to there and holds what follows
             sub.held = []
-        if not replay:
+        else:
             sub.seen = {part: offset - 1 for part, offset in self.position.items()}
         self.subs[(conn.id, msg.channel)] = sub
         await conn.send(p.Subscribed(channel=msg.channel, position=format_position(sub.seen)))
@@ -184,9 +185,12 @@ class Fanout:
                     if not parts:
                         parts = [TopicPartition(self.topic, n) for n in range(3)]
                     consumer.assign(parts)
-                    await consumer.seek_to_end(*parts)
                     for tp in parts:
-                        self.position[tp.partition] = await consumer.position(tp)
+                        if tp.partition in self.position:  # after an interruption: resume
+                            consumer.seek(tp, self.position[tp.partition])  # (no gap)
+                        else:
+                            await consumer.seek_to_end(tp)
+                            self.position[tp.partition] = await consumer.position(tp)
                     self._consumer = consumer
                     async for record in consumer:
                         self.position[record.partition] = record.offset + 1
@@ -246,6 +250,11 @@ class Fanout:
         replayed = 0
         try:
             await consumer.start()
+            if not until:  # the live feed has not started yet: up to the topic's end
+                await consumer.topics()
+                known = sorted(consumer.partitions_for_topic(self.topic) or [])
+                ends = await consumer.end_offsets([TopicPartition(self.topic, n) for n in known])
+                until = {tp.partition: offset for tp, offset in ends.items()}
             todo = {
                 part: end
                 for part, end in until.items()
