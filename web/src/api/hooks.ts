@@ -1,5 +1,5 @@
 // Every read and action of the dashboard, as TanStack Query hooks over the typed client.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import {
   api,
@@ -8,6 +8,7 @@ import {
   unwrap,
   type RouteRequest,
   type RunStatus,
+  type RunSummary,
   type RunView,
   type Schemas,
 } from "./client";
@@ -40,6 +41,7 @@ export const ACTIVE: RunStatus[] = ["running", "waiting", "stuck"];
 
 export const queryKeys = {
   runs: (filters: RunFilters) => ["runs", filters] as const,
+  runPages: (filters: RunSearch) => ["runs", "pages", filters] as const,
   allRuns: ["runs"] as const,
   run: (id: string) => ["run", id] as const,
   timeline: (id: string) => ["timeline", id] as const,
@@ -70,6 +72,59 @@ export function useRuns(filters: RunFilters) {
           },
         }),
       ),
+    refetchInterval,
+  });
+}
+
+/** What the runs list asks the API for (all filtered on the server). */
+export interface RunSearch {
+  status?: ListStatus | undefined;
+  pattern?: Pattern | undefined;
+  q?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+export const RUN_PAGE_SIZE = 100;
+export const NEXT_CURSOR = "X-Acc-Next-Cursor";
+
+export interface RunPage {
+  runs: RunSummary[];
+  next: string | null;
+}
+
+/** The runs list a page at a time: each page continues after the last run of the one
+ * before (the API's `X-Acc-Next-Cursor`), so pages never skip or repeat a run. */
+export function useRunPages(search: RunSearch) {
+  const refetchInterval = useRefetchInterval(true, 3);
+  return useInfiniteQuery({
+    queryKey: queryKeys.runPages(search),
+    initialPageParam: null as string | null,
+    queryFn: async ({ pageParam }): Promise<RunPage> => {
+      let next: string | null = null;
+      const runs = await unwrap(
+        api
+          .GET("/v1/runs", {
+            params: {
+              query: {
+                status: search.status ?? null,
+                pattern: search.pattern ?? null,
+                q: search.q || null,
+                since: search.since ?? null,
+                until: search.until ?? null,
+                cursor: pageParam,
+                limit: RUN_PAGE_SIZE,
+              },
+            },
+          })
+          .then((result) => {
+            next = result.response.headers.get(NEXT_CURSOR);
+            return result;
+          }),
+      );
+      return { runs, next };
+    },
+    getNextPageParam: (last) => last.next,
     refetchInterval,
   });
 }
