@@ -33,6 +33,11 @@ export function followPool(options: PoolFeedOptions): () => void {
   let flush: ReturnType<typeof setTimeout> | undefined;
   const pending = new Set<string>();
 
+  const deliver = () => {
+    const ids = [...pending];
+    pending.clear();
+    if (ids.length > 0) options.onEvents(ids);
+  };
   const send = (message: Record<string, unknown>) =>
     socket?.send(JSON.stringify({ v: 1, ...message }));
 
@@ -60,11 +65,12 @@ export function followPool(options: PoolFeedOptions): () => void {
         if (data.position) after = data.position;
         if (data.event?.run_id) pending.add(data.event.run_id);
         if (flush === undefined) {
+          // The first event after a quiet spell is passed on at once (a step shown as it
+          // ends); the ones that follow it within BATCH_MS go together at the end.
+          deliver();
           flush = setTimeout(() => {
             flush = undefined;
-            const ids = [...pending];
-            pending.clear();
-            options.onEvents(ids);
+            deliver();
           }, BATCH_MS);
         }
       }
