@@ -33,7 +33,9 @@ export function followPool(options: PoolFeedOptions): () => void {
   let flush: ReturnType<typeof setTimeout> | undefined;
   const pending = new Set<string>();
 
+  let lastDelivery = -Infinity;
   const deliver = () => {
+    lastDelivery = Date.now();
     const ids = [...pending];
     pending.clear();
     if (ids.length > 0) options.onEvents(ids);
@@ -65,13 +67,16 @@ export function followPool(options: PoolFeedOptions): () => void {
         if (data.position) after = data.position;
         if (data.event?.run_id) pending.add(data.event.run_id);
         if (flush === undefined) {
-          // The first event after a quiet spell is passed on at once (a step shown as it
-          // ends); the ones that follow it within BATCH_MS go together at the end.
-          deliver();
-          flush = setTimeout(() => {
-            flush = undefined;
-            deliver();
-          }, BATCH_MS);
+          // At most one delivery each BATCH_MS (each makes the page read the API again):
+          // the first event after a quiet spell goes at once (a step shown as it ends),
+          // those that follow within BATCH_MS together when it is over.
+          const wait = lastDelivery + BATCH_MS - Date.now();
+          if (wait <= 0) deliver();
+          else
+            flush = setTimeout(() => {
+              flush = undefined;
+              deliver();
+            }, wait);
         }
       }
     };

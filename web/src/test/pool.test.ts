@@ -56,10 +56,16 @@ describe("the pool's feed", () => {
     expect(batches).toEqual([["a"]]);
     await vi.advanceTimersByTimeAsync(250);
     expect(batches).toEqual([["a"], ["a", "b", "c"]]);
+    await vi.advanceTimersByTimeAsync(200); // quiet again
     ws.receive({ type: "event", channel: "runs", position: "0:5", event: { run_id: "d" } });
     expect(batches).toEqual([["a"], ["a", "b", "c"], ["d"]]);
-    await vi.advanceTimersByTimeAsync(250);
-    expect(batches).toHaveLength(3); // nothing more came: nothing more to pass on
+    await vi.advanceTimersByTimeAsync(50);
+    ws.receive({ type: "event", channel: "runs", position: "0:6", event: { run_id: "e" } });
+    expect(batches).toHaveLength(3); // not twice within 200 ms
+    await vi.advanceTimersByTimeAsync(160);
+    expect(batches).toEqual([["a"], ["a", "b", "c"], ["d"], ["e"]]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(batches).toHaveLength(4); // nothing more came: nothing more to pass on
     stop();
     expect(live).toEqual([true, false]);
   });
