@@ -21,7 +21,7 @@ NAME = "run_records_tenant_keyset"
 
 
 def upgrade() -> None:
-    started = sa.column("started_at").desc()
+    started: sa.UnaryExpression[object] = sa.column("started_at").desc()
     # SQLite sorts NULL first, so last when descending; PostgreSQL needs it said.
     if op.get_bind().dialect.name == "postgresql":
         started = started.nulls_last()
