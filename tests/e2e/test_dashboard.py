@@ -261,6 +261,7 @@ def test_a_phone_reads_but_cannot_act_and_a_tablet_can(browser: Browser, stack: 
     assert tablet.evaluate(fits), "the run page is wider than a tablet"
     tablet.goto("/")
     expect(tablet.get_by_role("button", name="Move System health earlier")).to_be_visible()
+    expect(tablet.locator(".recharts-surface").first).to_be_visible()
     assert tablet.evaluate(fits), "the overview is wider than a tablet"
     shot(tablet, "overview-tablet-dark")
     tablet.goto(f"/runs/{run_id}")
