@@ -12,7 +12,7 @@ import {
   type RunView,
   type Schemas,
 } from "./client";
-import { useRefetchInterval } from "./live";
+import { followed, useRefetchInterval } from "./live";
 import type { operations } from "./schema";
 
 export type ListStatus = Exclude<RunStatus, "stuck">;
@@ -125,7 +125,10 @@ export function useRunPages(search: RunSearch) {
       return { runs, next };
     },
     getNextPageParam: (last) => last.next,
-    refetchInterval,
+    // Reading again means reading every page loaded: past LIVE_PAGES the list stays as
+    // read and the page offers to read it again from the top.
+    refetchInterval: (query) => (followed(query) ? refetchInterval : false),
+    refetchOnWindowFocus: (query) => followed(query),
   });
 }
 

@@ -1,10 +1,13 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
+import { useQueryClient } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 
+import { LIVE_PAGES } from "../api/live";
 import {
   PATTERNS,
+  queryKeys,
   STATUSES,
   useRunPages,
   useStartRun,
@@ -80,6 +83,7 @@ export default function Runs() {
     Number.isNaN(from) || Number.isNaN(to) ? null : [from, to];
   const query = useMemo(() => runSearch(params, settled), [params, settled]);
   const runs = useRunPages(query);
+  const queryClient = useQueryClient();
   const loaded = useMemo(() => runs.data?.pages.flatMap((page) => page.runs) ?? [], [runs.data]);
   const [selected, setSelected] = useState(0);
   const [focusing, setFocusing] = useState(false);
@@ -113,6 +117,12 @@ export default function Runs() {
     setParams(next, { replace: true });
     setSelected(0);
     scroller.current?.scrollTo?.({ top: 0 });
+  };
+
+  const readAgain = () => {
+    scroller.current?.scrollTo?.({ top: 0 });
+    setSelected(0);
+    void queryClient.resetQueries({ queryKey: queryKeys.runPages(query) });
   };
 
   const move = (by: number) => {
@@ -203,6 +213,14 @@ export default function Runs() {
         </p>
       )}
       <ErrorBox error={runs.error} />
+      {(runs.data?.pages.length ?? 0) > LIVE_PAGES && (
+        <p className="chip" data-testid="held">
+          Scrolled this far, the list stays as it was read.{" "}
+          <button type="button" onClick={readAgain}>
+            Read again from the top
+          </button>
+        </p>
+      )}
       <p className="muted" aria-live="polite">
         {runs.isPending
           ? "Loading runs…"

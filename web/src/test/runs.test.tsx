@@ -1,6 +1,7 @@
 import { fireEvent, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 
+import { followed } from "../api/live";
 import Runs, { runSearch, StartRun } from "../pages/Runs";
 import { fakeApi, json, renderAt, summary } from "./render";
 
@@ -113,6 +114,14 @@ describe("runs list", () => {
     expect(screen.getByRole("link", { name: "run-000000000301" })).toBeInTheDocument();
     expect(screen.queryByRole("link", { name: "run-000000000001" })).not.toBeInTheDocument();
     expect(screen.getAllByRole("link").length).toBeLessThan(40);
+    // Four pages loaded: the list is no longer read again by itself (that would read every
+    // page), and offers to read it again from the top.
+    expect(followed({ state: { data: { pages: [1, 2, 3, 4] } } })).toBe(false);
+    expect(followed({ state: { data: { pages: [1, 2, 3] } } })).toBe(true);
+    await userEvent.click(screen.getByRole("button", { name: "Read again from the top" }));
+    expect(await screen.findByText("100 runs, more as you scroll")).toBeInTheDocument();
+    expect(calls.map((c) => new URL(c.url).searchParams.get("cursor")).at(-1)).toBeNull();
+    expect(screen.queryByTestId("held")).not.toBeInTheDocument();
   });
 
   it("keeps j and k going past the rows drawn", async () => {
