@@ -682,7 +682,8 @@ export interface paths {
          * Correlation
          * @description How two metrics move together over the range's steps (both with a value): Pearson's
          *     r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
-         *     3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min.
+         *     3 steps or when a metric is constant (a metric with itself: 1). E.g. x=tokens,
+         *     y=step_ms_p95 per 15 min.
          */
         get: operations["analytics-correlation"];
         put?: never;
@@ -6002,7 +6003,7 @@ export interface operations {
                 start?: string | null;
                 /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
-                /** @description Baseline start (default: the window of the same length before) */
+                /** @description Baseline start (default: the range's length before its end) */
                 baseline_start?: string | null;
                 /** @description Baseline end (default: the range's start) */
                 baseline_end?: string | null;
