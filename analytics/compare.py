@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,8 +30,8 @@ class Regression(BaseModel):
 
 
 def whole(start: datetime, end: datetime) -> TimeRange:
-    """A range read as one value: a single step as long as the range."""
-    return TimeRange(start, end, end - start)
+    """A range read as one value: a single step as long as the range (none when empty)."""
+    return TimeRange(start, end, max(end - start, timedelta(minutes=1)))
 
 
 async def value_over(

@@ -30,6 +30,8 @@ class TimeRange:
     step: timedelta
 
     def steps(self) -> list[datetime]:
+        if self.end <= self.start:
+            return []
         count = math.ceil((self.end - self.start) / self.step)
         return [self.start + i * self.step for i in range(count)]
 

@@ -18,6 +18,8 @@ class RunRecord(SQLModel, table=True):
         Index("run_records_tenant_started", "tenant", "started_at"),
         Index("run_records_tenant_status", "tenant", "status", "started_at"),
         Index("run_records_tenant_pattern", "tenant", "pattern", "started_at"),
+        # run_records_tenant_keyset (tenant, started_at DESC NULLS LAST, run_id): made by
+        # migration 0006, in the runs list's order.
     )
 
     tenant: str = Field(primary_key=True, max_length=200)

@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Authorization", "X-Namespace"],
+        expose_headers=["X-Acc-Next-Cursor", "X-Acc-List-Source"],
     )
     app.add_middleware(Measured, metrics=app.state.request_metrics)  # outermost: sees all
     app.include_router(router)

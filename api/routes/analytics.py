@@ -15,7 +15,6 @@ from pydantic import BeforeValidator
 from analytics import compare, queries, ranges
 from api.deps import EngineDep
 from api.security import Reader
-from core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -163,10 +162,13 @@ async def regression(
     end: EndQuery = None,
     baseline_start: Annotated[
         datetime | None,
-        Query(description="Baseline start (default: the window of the same length before)"),
+        BeforeValidator(_iso),
+        Query(description="Baseline start (default: the range's length before its end)"),
     ] = None,
     baseline_end: Annotated[
-        datetime | None, Query(description="Baseline end (default: the range's start)")
+        datetime | None,
+        BeforeValidator(_iso),
+        Query(description="Baseline end (default: the range's start)"),
     ] = None,
     pattern: PatternQuery = None,
     agent: AgentQuery = None,
@@ -175,13 +177,11 @@ async def regression(
     `change = (current - baseline) / |baseline|` (e.g. p95 step time, cost per run or
     quality; alert rules of kind `regression` use the same comparison)."""
     rng = ranges.resolve(range_, start, end)
-    if baseline_start is None and baseline_end is None:
-        baseline = compare.whole(rng.start - (rng.end - rng.start), rng.start)
+    span = rng.end - rng.start
+    if baseline_start is None:  # as long as the range, ending at baseline_end or its start
+        base_end = ranges.resolve(None, rng.start, baseline_end or rng.start).end
+        baseline = compare.whole(base_end - span, base_end)
     else:
-        if baseline_start is None:
-            raise InvalidInput(
-                "baseline_end needs baseline_start", {"baseline_end": str(baseline_end)}
-            )
         base = ranges.resolve(None, baseline_start, baseline_end or rng.start)
         baseline = compare.whole(base.start, base.end)
     return await compare.regression(
@@ -204,8 +204,7 @@ async def correlation(
 ) -> compare.Correlation:
     """How two metrics move together over the range's steps (both with a value): Pearson's
     r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
-    3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min."""
-    if x == y:
-        raise InvalidInput("x and y must be two different metrics", {"x": x, "y": y})
+    3 steps or when a metric is constant (a metric with itself: 1). E.g. x=tokens,
+    y=step_ms_p95 per 15 min."""
     rng = ranges.resolve(range_, start, end, step)
     return await compare.correlation(engine, caller.tenant, x, y, rng, pattern, agent)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from api.deps import BusDep, CancellationsDep, EngineDep, SettingsDep, TemporalDep
 from api.errors import GUARDED, documented
 from api.security import Approver, Reader, Writer
-from api.services import control, runs
+from api.services import control, run_list, runs
 from core.auth import Principal
 from core.contracts import Decision, ExternalEvent
 from core.specs import Pattern, RunSpec
@@ -68,7 +68,28 @@ async def start_run(
     return accepted
 
 
-@router.get("", operation_id="runs-list")
+NEXT_CURSOR = "X-Acc-Next-Cursor"
+
+
+@router.get(
+    "",
+    operation_id="runs-list",
+    responses={
+        200: {
+            "description": "The page's runs, newest first",
+            "headers": {
+                NEXT_CURSOR: {
+                    "description": "Pass as `cursor` for the next page; absent on the last",
+                    "schema": {"type": "string"},
+                },
+                "X-Acc-List-Source": {
+                    "description": "Where the list came from: `projection` or `temporal`",
+                    "schema": {"type": "string", "enum": ["projection", "temporal"]},
+                },
+            },
+        }
+    },
+)
 async def list_runs(
     caller: Reader,
     client: TemporalDep,
@@ -77,22 +98,55 @@ async def list_runs(
     response: Response,
     status: runs.ListStatus | None = None,
     pattern: Pattern | None = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="A piece of the run's id or name"),
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="Started at or after (ISO 8601 with zone)")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Started before (ISO 8601 with zone)")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2000, description=f"The `{NEXT_CURSOR}` of the page before"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[runs.RunSummary]:
-    """List runs, newest first, filtered by status and pattern.
+    """List the runs of the credential's tenant, newest first, a page at a time, filtered
+    by status, pattern, a piece of the id or name (`q`, any case) and start time
+    (`since` <= started < `until`).
+
+    Pages are keyset pages: the `X-Acc-Next-Cursor` header of one, sent back as `cursor`,
+    gives the next, which continues after the last run listed, so pages neither skip nor
+    repeat a run however many start meanwhile; no header, no more runs. A cursor that is
+    not one the API gave, or `since` not before `until`, is a 422.
 
     Answered from the runs projection (a SQL table the aggregator keeps from the run
     events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else
     from Temporal visibility; `terminated` and `timed_out`, which no event announces,
     always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
-    `temporal`). Both are eventually consistent: a run started a moment ago may take a
-    moment to appear. A single run (`GET /v1/runs/{id}`) always comes from Temporal.
+    `temporal`). From Temporal, `q` keeps the matches among ten times `limit` runs read,
+    and a page resumes at the next start time. Both are eventually consistent: a run
+    started a moment ago may take a moment to appear. A single run
+    (`GET /v1/runs/{id}`) always comes from Temporal.
     """
-    found, source = await runs.list_runs(
-        client, settings, caller.tenant, status, pattern, limit, engine
+    query = run_list.RunQuery(
+        tenant=caller.tenant,
+        status=status,
+        pattern=pattern,
+        q=q,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
     )
-    response.headers["X-Acc-List-Source"] = source
-    return found
+    page = await run_list.list_runs(client, settings, query, engine)
+    response.headers["X-Acc-List-Source"] = page.source
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR] = page.next_cursor
+    return page.runs
 
 
 @router.get("/{run_id}", operation_id="runs-get", responses=documented(404))

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -28,7 +27,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from analytics import heartbeats, projection
 from api.services.stuck import stuck_reason
 from core import temporal
 from core.bus import EventBus
@@ -45,7 +43,7 @@ from core.errors import Conflict, NotFound, TooManyRequests
 from core.events import Event
 from core.history import decode_history, parse
 from core.settings import Settings
-from core.specs import PATTERNS, Pattern, RunSpec, step_specs
+from core.specs import PATTERNS, RunSpec, step_specs
 
 STATUS_OF: dict[WorkflowExecutionStatus, RunStatus] = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -221,7 +219,7 @@ async def _within_tenant_limit(
     """A 429 when the tenant already has ACC_TENANT_MAX_RUNNING runs running. Counted in
     Temporal's visibility store, which trails starts by up to a second: a burst can pass
     the limit by the runs started meanwhile."""
-    query = f"{_tenant_runs(inp.tenant)} AND ExecutionStatus = 'Running'"
+    query = f"{tenant_runs(inp.tenant)} AND ExecutionStatus = 'Running'"
     running = (await client.count_workflows(query)).count
     if running < settings.TENANT_MAX_RUNNING:
         return
@@ -237,10 +235,10 @@ async def _within_tenant_limit(
     )
 
 
-def _tenant_runs(tenant: str, patterns: Iterable[str] = PATTERNS) -> str:
+def tenant_runs(tenant: str, patterns: Iterable[str] = PATTERNS) -> str:
     """The visibility query of a tenant's runs (its steps' child workflows carry none)."""
     listed = ", ".join(f"'{p}'" for p in patterns)
-    return f"AccTenant = '{_quoted(tenant)}' AND AccPattern IN ({listed})"
+    return f"AccTenant = '{quoted(tenant)}' AND AccPattern IN ({listed})"
 
 
 async def _same_request(client: Client, settings: Settings, inp: RunInput) -> RunAccepted:
@@ -343,7 +341,7 @@ async def get_run(
     return view.fill(state) if state is not None else view
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     """A value inside single quotes of a visibility query."""
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -366,44 +364,3 @@ def summary(settings: Settings, execution: WorkflowExecution) -> RunSummary:
         closed_at=execution.close_time,
         links=links(settings, execution.id),
     )
-
-
-async def list_runs(
-    client: Client,
-    settings: Settings,
-    tenant: str,
-    status: ListStatus | None,
-    pattern: Pattern | None,
-    limit: int,
-    engine: AsyncEngine | None = None,
-) -> tuple[list[RunSummary], str]:
-    """The tenant's runs and where they came from: the runs projection while an aggregator
-    keeps it current (`projection`), else Temporal visibility (`temporal`)."""
-    if (
-        engine is not None
-        and (status is None or status in projection.PROJECTED_STATUSES)
-        and await heartbeats.alive(engine, settings.PROJECTION_STALE_SECONDS)
-    ):
-        records = await projection.list_runs(engine, tenant, status, pattern, limit)
-        return [
-            RunSummary(
-                id=r.run_id,
-                name=r.name,
-                pattern=r.pattern,
-                tenant=r.tenant,
-                status=r.status,
-                started_at=r.started_at,
-                closed_at=r.ended_at,
-                links=links(settings, r.run_id),
-            )
-            for r in records
-        ], "projection"
-    patterns = [pattern] if pattern else list(PATTERNS)
-    clauses = [_tenant_runs(tenant, patterns)]
-    if status:
-        clauses.append(f"({VISIBILITY_STATUS[status]})")
-    query = " AND ".join(clauses)
-    runs: list[RunSummary] = []
-    async for execution in client.list_workflows(query, limit=limit, page_size=limit):
-        runs.append(summary(settings, execution))
-    return runs, "temporal"

@@ -86,10 +86,26 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def new_page(browser: Browser, stack: Stack, *, key: bool = True, theme: str = "dark") -> Page:
+DESKTOP = {"width": 1280, "height": 900}
+TABLET_LANDSCAPE = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(
+    browser: Browser,
+    stack: Stack,
+    *,
+    key: bool = True,
+    theme: str = "dark",
+    viewport: dict[str, int] | None = None,
+) -> Page:
     # bypass_csp: axe-core is injected as an inline script, which the page's policy refuses.
     context = browser.new_context(
-        base_url=stack.api, viewport={"width": 1280, "height": 900}, bypass_csp=True
+        base_url=stack.api,
+        viewport=viewport or DESKTOP,
+        bypass_csp=True,
+        is_mobile=viewport == PHONE,
+        has_touch=viewport == PHONE,
     )
     script = f"localStorage.setItem('acc.theme', {theme!r});"
     if key:
@@ -214,6 +230,45 @@ def test_approve_a_waiting_run_with_a_reason(browser: Browser, stack: Stack) -> 
     assert decided and "looks good to me" in (decided[0]["input"] or "")
 
 
+def test_a_phone_reads_but_cannot_act_and_a_tablet_can(browser: Browser, stack: Stack) -> None:
+    step = shell("deploy", "echo deployed")
+    step["approval"] = {"reason": "from a phone?"}
+    run_id = start(stack, {"name": "phone-view", "steps": [step]})
+    page = new_page(browser, stack, viewport=PHONE)
+    page.goto(f"/runs/{run_id}")
+    expect(page.get_by_text("from a phone?")).to_be_visible()
+    expect(page.get_by_role("note")).to_contain_text("Read only on a phone")
+    for action in ("Approve", "Reject", "Cancel run"):
+        expect(page.get_by_role("button", name=action, exact=True)).to_be_hidden()
+    axe(page, "run on a phone")
+    shot(page, "run-phone-dark")
+    page.goto("/runs")
+    expect(page.locator(f"[data-run-id='{run_id}']")).to_be_visible()
+    expect(page.get_by_role("button", name="Start a run")).to_be_hidden()
+    page.keyboard.press("n")  # the shortcut does not open the editor either
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(fits), "the runs list is wider than the phone"
+    shot(page, "runs-phone-dark")
+    page.goto("/")
+    expect(page.get_by_role("heading", name="System health")).to_be_visible()
+    expect(page.get_by_role("button", name="Drag System health")).to_be_hidden()
+
+    tablet = new_page(browser, stack, viewport=TABLET_LANDSCAPE)
+    tablet.goto(f"/runs/{run_id}")
+    expect(tablet.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+    expect(tablet.get_by_role("note")).to_be_hidden()
+    assert tablet.evaluate(fits), "the run page is wider than a tablet"
+    tablet.goto("/")
+    expect(tablet.get_by_role("button", name="Move System health earlier")).to_be_visible()
+    expect(tablet.locator(".recharts-surface").first).to_be_visible()
+    assert tablet.evaluate(fits), "the overview is wider than a tablet"
+    shot(tablet, "overview-tablet-dark")
+    tablet.goto(f"/runs/{run_id}")
+    tablet.get_by_role("button", name="Approve", exact=True).click()
+    expect(tablet.get_by_role("heading", level=1).locator(".badge")).to_have_text("completed")
+
+
 def test_scrub_a_replay_and_fork_from_a_step(browser: Browser, stack: Stack) -> None:
     run_id = start(
         stack, {"name": "to-replay", "steps": [shell("a", "echo one"), shell("b", "tr a-z A-Z")]}
@@ -251,7 +306,7 @@ def test_filter_and_search_runs(browser: Browser, stack: Stack) -> None:
     page.goto("/runs")
     page.get_by_label("Status").select_option("failed")
     expect(page).to_have_url(re.compile(r"status=failed"))
-    rows = page.locator("tbody tr")
+    rows = page.locator("tbody tr[data-run-id]")  # not the virtualized list's spacers
     expect(page.locator(f"[data-run-id='{failed}']")).to_be_visible()
     expect(page.locator(f"[data-run-id='{done}']")).to_have_count(0)
     for badge in rows.locator(".badge").all():

@@ -110,6 +110,10 @@ export function App() {
           )}
         </div>
       </header>
+      <p className="phone-only read-only-note" role="note">
+        Read only on a phone: open the dashboard on a tablet or a computer to start, approve or
+        cancel runs.
+      </p>
       {refused !== null ? (
         <KeyGate reason={refused} />
       ) : (

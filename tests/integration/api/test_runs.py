@@ -82,6 +82,15 @@ async def test_list_filters_by_status_and_pattern(
             if bad in {r["id"] for r in failed} and ok in {r["id"] for r in done}:
                 break
             await asyncio.sleep(0.1)
+        # Pages over Temporal too: a run a page, the second after the first's cursor.
+        first = await http.get("/v1/runs", params={"q": "LIST-", "limit": 1})
+        cursor = first.headers["X-Acc-Next-Cursor"]
+        second = await http.get("/v1/runs", params={"q": "list-", "limit": 1, "cursor": cursor})
+        future = await http.get("/v1/runs", params={"since": "2999-01-01T00:00:00Z"})
+    assert first.headers["X-Acc-List-Source"] == "temporal"
+    assert [r["id"] for r in first.json() + second.json()] == [bad, ok]  # newest first
+    assert "X-Acc-Next-Cursor" not in second.headers
+    assert future.status_code == 200 and future.json() == []
     assert bad in {r["id"] for r in failed} and ok not in {r["id"] for r in failed}
     assert ok in {r["id"] for r in done} and bad not in {r["id"] for r in done}
     assert all(r["status"] == "failed" for r in failed)

@@ -1,5 +1,5 @@
 // Every read and action of the dashboard, as TanStack Query hooks over the typed client.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import {
   api,
@@ -8,10 +8,11 @@ import {
   unwrap,
   type RouteRequest,
   type RunStatus,
+  type RunSummary,
   type RunView,
   type Schemas,
 } from "./client";
-import { useRefetchInterval } from "./live";
+import { followed, useRefetchInterval } from "./live";
 import type { operations } from "./schema";
 
 export type ListStatus = Exclude<RunStatus, "stuck">;
@@ -40,6 +41,7 @@ export const ACTIVE: RunStatus[] = ["running", "waiting", "stuck"];
 
 export const queryKeys = {
   runs: (filters: RunFilters) => ["runs", filters] as const,
+  runPages: (filters: RunSearch) => ["runs", "pages", filters] as const,
   allRuns: ["runs"] as const,
   run: (id: string) => ["run", id] as const,
   timeline: (id: string) => ["timeline", id] as const,
@@ -71,6 +73,62 @@ export function useRuns(filters: RunFilters) {
         }),
       ),
     refetchInterval,
+  });
+}
+
+/** What the runs list asks the API for (all filtered on the server). */
+export interface RunSearch {
+  status?: ListStatus | undefined;
+  pattern?: Pattern | undefined;
+  q?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+export const RUN_PAGE_SIZE = 100;
+export const NEXT_CURSOR = "X-Acc-Next-Cursor";
+
+export interface RunPage {
+  runs: RunSummary[];
+  next: string | null;
+}
+
+/** The runs list a page at a time: each page continues after the last run of the one
+ * before (the API's `X-Acc-Next-Cursor`), so pages never skip or repeat a run. */
+export function useRunPages(search: RunSearch) {
+  const refetchInterval = useRefetchInterval(true, 3);
+  return useInfiniteQuery({
+    queryKey: queryKeys.runPages(search),
+    initialPageParam: null as string | null,
+    queryFn: async ({ pageParam }): Promise<RunPage> => {
+      let next: string | null = null;
+      const runs = await unwrap(
+        api
+          .GET("/v1/runs", {
+            params: {
+              query: {
+                status: search.status ?? null,
+                pattern: search.pattern ?? null,
+                q: search.q || null,
+                since: search.since ?? null,
+                until: search.until ?? null,
+                cursor: pageParam,
+                limit: RUN_PAGE_SIZE,
+              },
+            },
+          })
+          .then((result) => {
+            next = result.response.headers.get(NEXT_CURSOR);
+            return result;
+          }),
+      );
+      return { runs, next };
+    },
+    getNextPageParam: (last) => last.next,
+    // Reading again means reading every page loaded: past LIVE_PAGES the list stays as
+    // read and the page offers to read it again from the top.
+    refetchInterval: (query) => (followed(query) ? refetchInterval : false),
+    refetchOnWindowFocus: (query) => followed(query),
   });
 }
 

@@ -12,6 +12,8 @@ import { followPool } from "./pool";
 export type LiveMode = { kind: "poll"; intervalMs: number } | { kind: "push" };
 
 const POLL_MS = 1000;
+/** A runs list with more pages loaded than this is not read again by itself. */
+export const LIVE_PAGES = 3;
 export const POLL: LiveMode = { kind: "poll", intervalMs: POLL_MS };
 const LiveContext = createContext<LiveMode>(POLL);
 
@@ -30,6 +32,13 @@ export function useRefetchInterval(active: boolean, slower = 1, pushed = true): 
   if (!active) return false;
   if (mode.kind === "push") return pushed ? false : POLL_MS * slower;
   return mode.intervalMs * slower;
+}
+
+/** Whether a query is read again on events: not a runs list scrolled past LIVE_PAGES
+ * pages, which would read every page again (it offers a refresh instead). */
+export function followed(query: { state: { data?: unknown } }): boolean {
+  const data = query.state.data as { pages?: unknown[] } | undefined;
+  return (data?.pages?.length ?? 0) <= LIVE_PAGES;
 }
 
 /** Subscribe to the pool's run events when the API names a node; poll meanwhile. */
@@ -52,14 +61,14 @@ export function PoolLive({ children }: { children: ReactNode }) {
       onLive: (live) => {
         setMode(live ? { kind: "push" } : POLL);
         // Whatever happened while not connected: read it again.
-        if (live) void client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "dashboard-config" });
+        if (live) void client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "dashboard-config" && followed(q) });
       },
       onEvents: (runIds) => {
         for (const id of runIds) {
           void client.invalidateQueries({ queryKey: ["run", id] });
           void client.invalidateQueries({ queryKey: ["timeline", id] });
         }
-        void client.invalidateQueries({ queryKey: ["runs"] });
+        void client.invalidateQueries({ queryKey: ["runs"], predicate: followed });
       },
     });
   }, [client, urls, token]);

@@ -33,6 +33,13 @@ export function followPool(options: PoolFeedOptions): () => void {
   let flush: ReturnType<typeof setTimeout> | undefined;
   const pending = new Set<string>();
 
+  let lastDelivery = -Infinity;
+  const deliver = () => {
+    lastDelivery = Date.now();
+    const ids = [...pending];
+    pending.clear();
+    if (ids.length > 0) options.onEvents(ids);
+  };
   const send = (message: Record<string, unknown>) =>
     socket?.send(JSON.stringify({ v: 1, ...message }));
 
@@ -60,12 +67,16 @@ export function followPool(options: PoolFeedOptions): () => void {
         if (data.position) after = data.position;
         if (data.event?.run_id) pending.add(data.event.run_id);
         if (flush === undefined) {
-          flush = setTimeout(() => {
-            flush = undefined;
-            const ids = [...pending];
-            pending.clear();
-            options.onEvents(ids);
-          }, BATCH_MS);
+          // At most one delivery each BATCH_MS (each makes the page read the API again):
+          // the first event after a quiet spell goes at once (a step shown as it ends),
+          // those that follow within BATCH_MS together when it is over.
+          const wait = lastDelivery + BATCH_MS - Date.now();
+          if (wait <= 0) deliver();
+          else
+            flush = setTimeout(() => {
+              flush = undefined;
+              deliver();
+            }, wait);
         }
       }
     };

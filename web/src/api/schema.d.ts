@@ -56,14 +56,23 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description List runs, newest first, filtered by status and pattern.
+         * @description List the runs of the credential's tenant, newest first, a page at a time, filtered
+         *     by status, pattern, a piece of the id or name (`q`, any case) and start time
+         *     (`since` <= started < `until`).
+         *
+         *     Pages are keyset pages: the `X-Acc-Next-Cursor` header of one, sent back as `cursor`,
+         *     gives the next, which continues after the last run listed, so pages neither skip nor
+         *     repeat a run however many start meanwhile; no header, no more runs. A cursor that is
+         *     not one the API gave, or `since` not before `until`, is a 422.
          *
          *     Answered from the runs projection (a SQL table the aggregator keeps from the run
          *     events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else
          *     from Temporal visibility; `terminated` and `timed_out`, which no event announces,
          *     always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
-         *     `temporal`). Both are eventually consistent: a run started a moment ago may take a
-         *     moment to appear. A single run (`GET /v1/runs/{id}`) always comes from Temporal.
+         *     `temporal`). From Temporal, `q` keeps the matches among ten times `limit` runs read,
+         *     and a page resumes at the next start time. Both are eventually consistent: a run
+         *     started a moment ago may take a moment to appear. A single run
+         *     (`GET /v1/runs/{id}`) always comes from Temporal.
          */
         get: operations["runs-list"];
         put?: never;
@@ -673,7 +682,8 @@ export interface paths {
          * Correlation
          * @description How two metrics move together over the range's steps (both with a value): Pearson's
          *     r (linear) and Spearman's rho (rank, ties averaged), each -1..1, null with fewer than
-         *     3 steps or when a metric is constant. E.g. x=tokens, y=step_ms_p95 per 15 min.
+         *     3 steps or when a metric is constant (a metric with itself: 1). E.g. x=tokens,
+         *     y=step_ms_p95 per 15 min.
          */
         get: operations["analytics-correlation"];
         put?: never;
@@ -3140,6 +3150,14 @@ export interface operations {
             query?: {
                 status?: ("running" | "waiting" | "completed" | "failed" | "cancelled" | "terminated" | "timed_out") | null;
                 pattern?: ("pipeline" | "scatter-gather" | "consensus" | "saga" | "supervisor" | "event-driven") | null;
+                /** @description A piece of the run's id or name */
+                q?: string | null;
+                /** @description Started at or after (ISO 8601 with zone) */
+                since?: string | null;
+                /** @description Started before (ISO 8601 with zone) */
+                until?: string | null;
+                /** @description The `X-Acc-Next-Cursor` of the page before */
+                cursor?: string | null;
                 limit?: number;
             };
             header?: never;
@@ -3148,9 +3166,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The page's runs, newest first */
             200: {
                 headers: {
+                    /** @description Pass as `cursor` for the next page; absent on the last */
+                    "X-Acc-Next-Cursor"?: string;
+                    /** @description Where the list came from: `projection` or `temporal` */
+                    "X-Acc-List-Source"?: "projection" | "temporal";
                     [name: string]: unknown;
                 };
                 content: {
@@ -5982,7 +6004,7 @@ export interface operations {
                 start?: string | null;
                 /** @description Custom range end (ISO 8601, default now) */
                 end?: string | null;
-                /** @description Baseline start (default: the window of the same length before) */
+                /** @description Baseline start (default: the range's length before its end) */
                 baseline_start?: string | null;
                 /** @description Baseline end (default: the range's start) */
                 baseline_end?: string | null;

@@ -80,6 +80,7 @@ function History() {
                   {a.status === "firing" ? (
                     <button
                       type="button"
+                      className="action"
                       disabled={ack.isPending && ack.variables === a.id}
                       onClick={() => ack.mutate(a.id)}
                     >
@@ -112,7 +113,7 @@ function Rules() {
     <section aria-labelledby="rules-title">
       <div className="title-row">
         <h2 id="rules-title">Rules</h2>
-        <button type="button" onClick={() => setCreating(true)}>
+        <button type="button" className="action" onClick={() => setCreating(true)}>
           New rule
         </button>
       </div>
@@ -153,10 +154,10 @@ function Rules() {
                   {r.channel} · <code>{r.destination}</code>
                 </td>
                 <td className="actions">
-                  <button type="button" disabled={test.isPending} onClick={() => test.mutate(r.id)}>
+                  <button type="button" className="action" disabled={test.isPending} onClick={() => test.mutate(r.id)}>
                     Send test alert <span className="visually-hidden">for {r.name}</span>
                   </button>
-                  <button type="button" className="danger" onClick={() => setDeleting({ id: r.id, name: r.name })}>
+                  <button type="button" className="danger action" onClick={() => setDeleting({ id: r.id, name: r.name })}>
                     Delete <span className="visually-hidden">{r.name}</span>
                   </button>
                 </td>

@@ -161,7 +161,7 @@ function ReviewStandards() {
       <ErrorBox error={standards.error} />
       {standards.isPending && <p className="muted">Loading the standards…</p>}
       {standards.data && (
-        <form className="stack" onSubmit={submit}>
+        <form className="stack action" onSubmit={submit}>
           <label htmlFor="standards-json">Standards of {shownTeam} (JSON)</label>
           <textarea
             id="standards-json"

@@ -173,7 +173,7 @@ function ForkForm({ runId, step, input }: { runId: string; step: number; input: 
   useEffect(() => setText(input), [input, step]);
   return (
     <form
-      className="stack fork"
+      className="stack fork action"
       onSubmit={(event) => {
         event.preventDefault();
         // The promise, not a mutate-level onSuccess: a live update can re-render this form

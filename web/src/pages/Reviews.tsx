@@ -17,6 +17,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { SideBySideDiff } from "../components/SideBySideDiff";
 import { percent, when } from "../lib/format";
 import { useShortcuts } from "../lib/shortcuts";
+import { isPhone } from "../lib/viewport";
 
 const DECIDED: Record<Action, string> = { accept: "accepted", reject: "rejected", modify: "modified" };
 
@@ -99,7 +100,7 @@ function NewReview() {
     );
   };
   return (
-    <details className="card">
+    <details className="card action">
       <summary>Review a folder</summary>
       <form className="filters" onSubmit={submit}>
         <div className="field">
@@ -155,8 +156,8 @@ function ReviewDetail({ id }: { id: string }) {
   useShortcuts({
     j: () => move(1),
     k: () => move(-1),
-    a: () => decide(shown[selected], "accept"),
-    x: () => decide(shown[selected], "reject"),
+    a: () => !isPhone() && decide(shown[selected], "accept"),
+    x: () => !isPhone() && decide(shown[selected], "reject"),
   });
 
   if (review.isPending) return <p className="muted">Loading the review…</p>;
@@ -282,13 +283,13 @@ function Finding({
         <span>
           Decision: <strong data-testid="decision">{decision ? DECIDED[decision] : "none yet"}</strong>
         </span>
-        <button type="button" className="primary" disabled={busy} aria-pressed={decision === "accept"} onClick={() => onDecide("accept", comment || null)}>
+        <button type="button" className="primary action" disabled={busy} aria-pressed={decision === "accept"} onClick={() => onDecide("accept", comment || null)}>
           Accept
         </button>
-        <button type="button" disabled={busy} aria-pressed={decision === "reject"} onClick={() => onDecide("reject", comment || null)}>
+        <button type="button" className="action" disabled={busy} aria-pressed={decision === "reject"} onClick={() => onDecide("reject", comment || null)}>
           Reject
         </button>
-        <button type="button" disabled={busy || !comment} aria-pressed={decision === "modify"} onClick={() => onDecide("modify", comment)}>
+        <button type="button" className="action" disabled={busy || !comment} aria-pressed={decision === "modify"} onClick={() => onDecide("modify", comment)}>
           Modified
         </button>
         <label htmlFor={`comment-${s.id}`} className="visually-hidden">
@@ -319,7 +320,7 @@ function CombinedPatch({ review }: { review: Review }) {
   return (
     <section className="card" aria-labelledby="patch-title">
       <h2 id="patch-title">Accepted fixes as one patch</h2>
-      <div className="actions">
+      <div className="actions action">
         <button
           type="button"
           className="primary"

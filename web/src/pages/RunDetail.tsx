@@ -120,7 +120,7 @@ function CancelButton({ id }: { id: string }) {
   const cancel = useCancelRun(id);
   const [sure, setSure] = useState(false);
   return (
-    <>
+    <span className="action">
       {sure ? (
         <>
           <button type="button" className="danger" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
@@ -136,7 +136,7 @@ function CancelButton({ id }: { id: string }) {
         </button>
       )}
       <ErrorBox error={cancel.error} />
-    </>
+    </span>
   );
 }
 
@@ -159,7 +159,7 @@ export function Decision({ run }: { run: RunView }) {
         {waiting.reason}
         {waiting.group ? ` (group: ${waiting.group})` : ""} · since {when(waiting.since)}
       </p>
-      <form className="stack" onSubmit={send(true)}>
+      <form className="stack action" onSubmit={send(true)}>
         <label htmlFor="decision-comment">Reason (kept in the run&apos;s history)</label>
         <textarea
           id="decision-comment"

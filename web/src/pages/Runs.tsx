@@ -1,14 +1,19 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
-import type { RunSummary } from "../api/client";
+import { useQueryClient } from "@tanstack/react-query";
+import { useVirtualizer } from "@tanstack/react-virtual";
+
+import { LIVE_PAGES } from "../api/live";
 import {
   PATTERNS,
+  queryKeys,
   STATUSES,
-  useRuns,
+  useRunPages,
   useStartRun,
   type ListStatus,
   type Pattern,
+  type RunSearch,
   type SpecBody,
 } from "../api/hooks";
 import { ErrorBox } from "../components/ErrorBox";
@@ -16,9 +21,11 @@ import { Modal } from "../components/Modal";
 import { StatusBadge } from "../components/StatusBadge";
 import { duration, when } from "../lib/format";
 import { useShortcuts } from "../lib/shortcuts";
+import { isPhone } from "../lib/viewport";
 
-export const PAGE_SIZE = 25;
 const WINDOWS: Record<string, number> = { "1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000 };
+const ROW_HEIGHT = 53; // px: a run's name and id on two lines
+const SEARCH_DELAY = 250; // ms of no typing before the API is asked
 
 export const EXAMPLE_SPEC = JSON.stringify(
   {
@@ -33,52 +40,73 @@ export const EXAMPLE_SPEC = JSON.stringify(
   2,
 );
 
-/** The runs that match the search text and time window (status and pattern: the API);
- * `between` (from analytics' drill-down): started in [from, to). */
-export function filterRuns(
-  runs: RunSummary[],
-  search: string,
-  window: string,
-  now = Date.now(),
-  between: [number, number] | null = null,
-): RunSummary[] {
-  const text = search.trim().toLowerCase();
-  const span = WINDOWS[window];
-  return runs.filter((run) => {
-    const started = run.started_at === null ? NaN : Date.parse(run.started_at);
-    return (
-      (!text ||
-        run.id.toLowerCase().includes(text) ||
-        (run.name ?? "").toLowerCase().includes(text)) &&
-      (!span || now - started <= span) &&
-      (!between || (started >= between[0] && started < between[1]))
-    );
-  });
+/** The API's filters for the list's address: `since` (a window: 1h, 24h, 7d) ends now,
+ * rounded down to the minute so the query stays the same while the page is open; `from`
+ * and `to` (analytics' drill-down) bound the start, [from, to). */
+export function runSearch(params: URLSearchParams, search: string, now = Date.now()): RunSearch {
+  const span = WINDOWS[params.get("since") ?? ""];
+  const from = Date.parse(params.get("from") ?? "");
+  const to = Date.parse(params.get("to") ?? "");
+  const between = !Number.isNaN(from) && !Number.isNaN(to);
+  const windowStart = span ? Math.floor((now - span) / 60_000) * 60_000 : NaN;
+  const starts = [between ? from : NaN, windowStart].filter((t) => !Number.isNaN(t));
+  const start = starts.length > 0 ? Math.max(...starts) : NaN;
+  return {
+    status: (params.get("status") || undefined) as ListStatus | undefined,
+    pattern: (params.get("pattern") || undefined) as Pattern | undefined,
+    q: search.trim() || undefined,
+    since: Number.isNaN(start) ? undefined : new Date(start).toISOString(),
+    until: between ? new Date(to).toISOString() : undefined,
+  };
+}
+
+/** `value`, once it has not changed for `delay` ms. */
+function useSettled<T>(value: T, delay: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), delay);
+    return () => clearTimeout(timer);
+  }, [value, delay]);
+  return settled;
 }
 
 export default function Runs() {
   const [params, setParams] = useSearchParams();
-  const status = (params.get("status") || undefined) as ListStatus | undefined;
-  const pattern = (params.get("pattern") || undefined) as Pattern | undefined;
   const search = params.get("q") ?? "";
+  const settled = useSettled(search, SEARCH_DELAY);
+  const status = params.get("status") ?? "";
+  const pattern = params.get("pattern") ?? "";
   const window = params.get("since") ?? "";
-  const page = Math.max(0, Number(params.get("page") ?? 0) || 0);
   const from = Date.parse(params.get("from") ?? "");
   const to = Date.parse(params.get("to") ?? "");
   const between: [number, number] | null =
     Number.isNaN(from) || Number.isNaN(to) ? null : [from, to];
-  const runs = useRuns({ status, pattern, limit: 1000 });
+  const query = useMemo(() => runSearch(params, settled), [params, settled]);
+  const runs = useRunPages(query);
+  const queryClient = useQueryClient();
+  const loaded = useMemo(() => runs.data?.pages.flatMap((page) => page.runs) ?? [], [runs.data]);
   const [selected, setSelected] = useState(0);
+  const [focusing, setFocusing] = useState(false);
   const [starting, setStarting] = useState(false);
   const searchBox = useRef<HTMLInputElement>(null);
-  const rows = useRef<(HTMLAnchorElement | null)[]>([]);
+  const scroller = useRef<HTMLDivElement>(null);
+  const rows = useRef(new Map<number, HTMLAnchorElement>());
 
-  const matching = useMemo(
-    () => filterRuns(runs.data ?? [], search, window, Date.now(), between),
-    [runs.data, search, window, from, to],
-  );
-  const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
-  const shown = matching.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+  const virtualizer = useVirtualizer({
+    count: loaded.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 10,
+    initialRect: { width: 800, height: 600 },
+  });
+  const items = virtualizer.getVirtualItems();
+  const last = items.at(-1)?.index ?? -1;
+  useEffect(() => {
+    // Near the end of what is loaded: read the next page.
+    if (last >= loaded.length - 20 && runs.hasNextPage && !runs.isFetchingNextPage) {
+      void runs.fetchNextPage();
+    }
+  }, [last, loaded.length, runs.hasNextPage, runs.isFetchingNextPage, runs.fetchNextPage]);
 
   const update = (changes: Record<string, string>) => {
     const next = new URLSearchParams(params);
@@ -86,31 +114,47 @@ export default function Runs() {
       if (value) next.set(name, value);
       else next.delete(name);
     }
-    if (!("page" in changes)) next.delete("page");
     setParams(next, { replace: true });
-    if (!("page" in changes)) setSelected(0);
+    setSelected(0);
+    scroller.current?.scrollTo?.({ top: 0 });
+  };
+
+  const readAgain = () => {
+    scroller.current?.scrollTo?.({ top: 0 });
+    setSelected(0);
+    void queryClient.resetQueries({ queryKey: queryKeys.runPages(query) });
   };
 
   const move = (by: number) => {
-    const next = Math.min(Math.max(selected + by, 0), Math.max(shown.length - 1, 0));
+    const next = Math.min(Math.max(selected + by, 0), Math.max(loaded.length - 1, 0));
     setSelected(next);
-    rows.current[next]?.focus();
+    setFocusing(true);
+    virtualizer.scrollToIndex(next, { align: "auto" });
   };
+  useEffect(() => {
+    // The row may only be drawn once scrolled to: focus it when it is.
+    if (!focusing) return;
+    const row = rows.current.get(selected);
+    if (row) {
+      row.focus();
+      setFocusing(false);
+    }
+  });
   useShortcuts({
     j: () => move(1),
     k: () => move(-1),
     "/": () => searchBox.current?.focus(),
-    n: () => setStarting(true),
+    n: () => !isPhone() && setStarting(true),
   });
-  useEffect(() => {
-    if (selected >= shown.length && shown.length > 0) setSelected(shown.length - 1);
-  }, [selected, shown.length]);
 
+  const padTop = items[0]?.start ?? 0;
+  const padBottom = virtualizer.getTotalSize() - (items.at(-1)?.end ?? 0);
+  const more = runs.hasNextPage ? ", more as you scroll" : "";
   return (
     <main className="page" id="main">
       <div className="title-row">
         <h1>Runs</h1>
-        <button type="button" className="primary" onClick={() => setStarting(true)}>
+        <button type="button" className="primary action" onClick={() => setStarting(true)}>
           Start a run
         </button>
       </div>
@@ -123,13 +167,14 @@ export default function Runs() {
             type="search"
             placeholder="id or name  ( / )"
             value={search}
+            maxLength={200}
             onChange={(e) => update({ q: e.target.value })}
             onKeyDown={(e) => e.key === "Escape" && e.currentTarget.blur()}
           />
         </div>
         <div className="field">
           <label htmlFor="run-status">Status</label>
-          <select id="run-status" value={status ?? ""} onChange={(e) => update({ status: e.target.value })}>
+          <select id="run-status" value={status} onChange={(e) => update({ status: e.target.value })}>
             <option value="">any</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -140,7 +185,7 @@ export default function Runs() {
         </div>
         <div className="field">
           <label htmlFor="run-pattern">Pattern</label>
-          <select id="run-pattern" value={pattern ?? ""} onChange={(e) => update({ pattern: e.target.value })}>
+          <select id="run-pattern" value={pattern} onChange={(e) => update({ pattern: e.target.value })}>
             <option value="">any</option>
             {PATTERNS.map((p) => (
               <option key={p} value={p}>
@@ -168,59 +213,79 @@ export default function Runs() {
         </p>
       )}
       <ErrorBox error={runs.error} />
+      {(runs.data?.pages.length ?? 0) > LIVE_PAGES && (
+        <p className="chip" data-testid="held">
+          Scrolled this far, the list stays as it was read.{" "}
+          <button type="button" onClick={readAgain}>
+            Read again from the top
+          </button>
+        </p>
+      )}
       <p className="muted" aria-live="polite">
-        {runs.isPending ? "Loading runs…" : `${matching.length} run${matching.length === 1 ? "" : "s"}`}
+        {runs.isPending
+          ? "Loading runs…"
+          : `${loaded.length} run${loaded.length === 1 ? "" : "s"}${more}`}
       </p>
-      <table className="table runs">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Status</th>
-            <th scope="col">Pattern</th>
-            <th scope="col">Started</th>
-            <th scope="col">Took</th>
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((run, i) => (
-            <tr key={run.id} className={i === selected ? "selected" : undefined} data-run-id={run.id}>
-              <td>
-                <Link
-                  to={`/runs/${encodeURIComponent(run.id)}`}
-                  ref={(el) => {
-                    rows.current[i] = el;
-                  }}
-                  onFocus={() => setSelected(i)}
-                >
-                  {run.name ?? run.id}
-                </Link>
-                <div className="muted small">{run.id}</div>
-              </td>
-              <td>
-                <StatusBadge status={run.status} />
-              </td>
-              <td>{run.pattern ?? "—"}</td>
-              <td>{when(run.started_at)}</td>
-              <td>{duration(run.started_at, run.closed_at)}</td>
+      <div className="runs-scroll" ref={scroller} data-testid="runs-scroll">
+        <table className="table runs" aria-rowcount={runs.hasNextPage ? -1 : loaded.length + 1}>
+          <thead>
+            <tr>
+              <th scope="col">Run</th>
+              <th scope="col">Status</th>
+              <th scope="col">Pattern</th>
+              <th scope="col">Started</th>
+              <th scope="col">Took</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
-      <nav className="pager" aria-label="Pages">
-        <button type="button" disabled={page === 0} onClick={() => update({ page: String(page - 1) })}>
-          Previous
-        </button>
-        <span>
-          Page {Math.min(page + 1, pages)} of {pages}
-        </span>
-        <button
-          type="button"
-          disabled={page + 1 >= pages}
-          onClick={() => update({ page: String(page + 1) })}
-        >
-          Next
-        </button>
-      </nav>
+          </thead>
+          <tbody>
+            {padTop > 0 && (
+              <tr aria-hidden="true" style={{ height: padTop }}>
+                <td colSpan={5} />
+              </tr>
+            )}
+            {items.map((item) => {
+              const run = loaded[item.index]!;
+              const i = item.index;
+              return (
+                <tr
+                  key={run.id}
+                  className={i === selected ? "selected" : undefined}
+                  data-run-id={run.id}
+                  data-index={i}
+                  aria-rowindex={i + 2}
+                  ref={virtualizer.measureElement}
+                >
+                  <td>
+                    <Link
+                      to={`/runs/${encodeURIComponent(run.id)}`}
+                      ref={(el) => {
+                        if (el) rows.current.set(i, el);
+                        else rows.current.delete(i);
+                      }}
+                      onFocus={() => setSelected(i)}
+                    >
+                      {run.name ?? run.id}
+                    </Link>
+                    <div className="muted small">{run.id}</div>
+                  </td>
+                  <td>
+                    <StatusBadge status={run.status} />
+                  </td>
+                  <td>{run.pattern ?? "—"}</td>
+                  <td>{when(run.started_at)}</td>
+                  <td>{duration(run.started_at, run.closed_at)}</td>
+                </tr>
+              );
+            })}
+            {padBottom > 0 && (
+              <tr aria-hidden="true" style={{ height: padBottom }}>
+                <td colSpan={5} />
+              </tr>
+            )}
+          </tbody>
+        </table>
+        {runs.isFetchingNextPage && <p className="muted">Loading more runs…</p>}
+      </div>
       {starting && <StartRun onClose={() => setStarting(false)} />}
     </main>
   );

@@ -29,7 +29,7 @@ describe("the pool's feed", () => {
   });
   afterEach(() => vi.useRealTimers());
 
-  it("says hello with the key, follows runs, and batches events by run", async () => {
+  it("says hello with the key, follows runs, passes an event on at once and batches a burst", async () => {
     const live: boolean[] = [];
     const batches: string[][] = [];
     const stop = followPool({
@@ -51,8 +51,21 @@ describe("the pool's feed", () => {
     ws.receive({ type: "event", channel: "runs", position: "0:1", event: { run_id: "a" } });
     ws.receive({ type: "event", channel: "runs", position: "0:2", event: { run_id: "b" } });
     ws.receive({ type: "event", channel: "runs", position: "0:3", event: { run_id: "a" } });
+    ws.receive({ type: "event", channel: "runs", position: "0:4", event: { run_id: "c" } });
+    // The first at once, the rest of the burst together once it is over.
+    expect(batches).toEqual([["a"]]);
     await vi.advanceTimersByTimeAsync(250);
-    expect(batches).toEqual([["a", "b"]]);
+    expect(batches).toEqual([["a"], ["a", "b", "c"]]);
+    await vi.advanceTimersByTimeAsync(200); // quiet again
+    ws.receive({ type: "event", channel: "runs", position: "0:5", event: { run_id: "d" } });
+    expect(batches).toEqual([["a"], ["a", "b", "c"], ["d"]]);
+    await vi.advanceTimersByTimeAsync(50);
+    ws.receive({ type: "event", channel: "runs", position: "0:6", event: { run_id: "e" } });
+    expect(batches).toHaveLength(3); // not twice within 200 ms
+    await vi.advanceTimersByTimeAsync(160);
+    expect(batches).toEqual([["a"], ["a", "b", "c"], ["d"], ["e"]]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(batches).toHaveLength(4); // nothing more came: nothing more to pass on
     stop();
     expect(live).toEqual([true, false]);
   });
