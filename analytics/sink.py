@@ -18,11 +18,12 @@ order, so two aggregators writing the same rows lock them in the same order.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +33,10 @@ from analytics.fold import ROLLUP_SUMS, RUN_TYPES, RunState, fold, utc
 from analytics.tables import DurationBucket, ProcessedEvent, Rollup, RunRecord
 from core.events import Event
 
-CHUNK = 200  # keys per IN (...) lookup: well under SQLite's bound-parameter limit
+# Run ids per IN (...) lookup: under SQLite's oldest bound-parameter limit (999), and
+# larger where PostgreSQL's (32,767) allows.
+CHUNK = 900
+PG_CHUNK = 5000
 RETRIES = 3
 ROLLUP_KEYS = ("tenant", "minute", "pattern", "agent")
 BUCKET_KEYS = (*ROLLUP_KEYS, "kind", "bucket")
@@ -61,7 +65,9 @@ class Counted:
 class EventSink:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        postgres = engine.dialect.name == "postgresql"
+        insert = pg_insert if postgres else sqlite_insert
+        self._chunk = PG_CHUNK if postgres else CHUNK
         processed = table_of(ProcessedEvent)
         self._claim = (
             insert(processed)
@@ -133,18 +139,25 @@ class EventSink:
     async def _records(
         self, conn: AsyncConnection, keys: set[tuple[str, str]]
     ) -> dict[tuple[str, str], RunState]:
+        """The projection's records of these runs: one `run_id IN (...)` lookup per tenant
+        and chunk (an index range scan each, where a list of (tenant, run_id) pairs would
+        make the planner OR as many index probes)."""
         found: dict[tuple[str, str], RunState] = {}
         table = table_of(RunRecord)
-        for chunk in _chunks(sorted(keys)):
-            rows = await conn.execute(
-                select(table).where(tuple_(table.c.tenant, table.c.run_id).in_(chunk))
-            )
-            for row in rows.mappings():
-                state = RunState(**row)
-                for moment in ("updated_at", "started_at", "ended_at"):
-                    if (value := getattr(state, moment)) is not None:
-                        setattr(state, moment, utc(value))
-                found[(state.tenant, state.run_id)] = state
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for tenant, run_id in sorted(keys):
+            by_tenant[tenant].append(run_id)
+        for tenant, run_ids in by_tenant.items():
+            for chunk in _chunks(run_ids, self._chunk):
+                rows = await conn.execute(
+                    select(table).where(table.c.tenant == tenant, table.c.run_id.in_(chunk))
+                )
+                for row in rows.mappings():
+                    state = RunState(**row)
+                    for moment in ("updated_at", "started_at", "ended_at"):
+                        if (value := getattr(state, moment)) is not None:
+                            setattr(state, moment, utc(value))
+                    found[(state.tenant, state.run_id)] = state
         return found
 
 
