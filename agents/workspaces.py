@@ -24,7 +24,7 @@ async def remove_closed(data_dir: Path, closed: Callable[[str], Awaitable[bool]]
         repos = {git_dir for role in roles if (git_dir := await _common_dir(role))}
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
         for git_dir in repos:
-            await _git("--git-dir", git_dir, "worktree", "prune")
+            await git("--git-dir", git_dir, "worktree", "prune")
         removed.append(f"{kind}/{folder.name}")
     return removed
 
@@ -43,13 +43,14 @@ def _folders(data_dir: Path) -> list[tuple[str, Path, list[Path]]]:
 
 async def _common_dir(worktree: Path) -> str | None:
     """The git folder of the repository a worktree belongs to."""
-    code, out = await _git(
+    code, out = await git(
         "-C", str(worktree), "rev-parse", "--path-format=absolute", "--git-common-dir"
     )
     return out if code == 0 and out else None
 
 
-async def _git(*args: str) -> tuple[int, str]:
+async def git(*args: str) -> tuple[int, str]:
+    """Run git; its exit code and combined output (127 when git is missing)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             "git",

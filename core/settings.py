@@ -287,6 +287,22 @@ class Settings(BaseSettings):
     REVIEW_ROOTS: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Directories the API may review (a path outside them is refused)"
     )
+    REVIEW_TEAM: str = Field(
+        "default", description="Team whose standards and feedback `acc review --lsp` uses"
+    )
+    REVIEW_LLM: bool = Field(
+        False, description="Add an LLM pass (the llm backend) to reviews from `acc review`"
+    )
+    REVIEW_LLM_PROVIDER: Literal["openai", "anthropic"] = "openai"
+    REVIEW_LLM_MODEL: str | None = Field(None, description="Model of the review's LLM pass")
+    REVIEW_LLM_MAX_FILES: int = Field(
+        20, ge=1, description="Files the LLM pass reads at most (those with findings first)"
+    )
+    # GitHub (pull-request review comments from `acc review --github-pr`).
+    GITHUB_TOKEN: SecretStr | None = Field(None, description="Token allowed to review PRs")
+    GITHUB_API_URL: str = Field(
+        "https://api.github.com", description="REST API base (GitHub Enterprise: .../api/v3)"
+    )
 
     # LLM providers (the llm backend). A base URL makes any OpenAI-compatible server work.
     OPENAI_API_KEY: SecretStr | None = None

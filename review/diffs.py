@@ -80,3 +80,12 @@ def changed_lines(root: Path, ref: str | None, staged: bool = False) -> dict[str
 
 def touches(lines: set[int], start: int, end: int) -> bool:
     return lines == WHOLE_FILE or any(n in lines for n in range(start, end + 1))
+
+
+def head_commit(root: Path) -> str:
+    """The commit the working tree is on (a pull request review names it)."""
+    return _git(root, "rev-parse", "--verify", "HEAD").strip()
+
+
+def toplevel(root: Path) -> Path:
+    return Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from review import complexity, diffs, patches, semgrep, targets
+from review import complexity, coverage, diffs, patches, semgrep, targets
 from review.models import (
     SEVERITY_RANK,
     FunctionComplexity,
@@ -34,9 +35,12 @@ COMPLEXITY_CONFIDENCE = 0.9
 
 class ReviewInputError(ValueError):
     """The request cannot be reviewed as asked: its root is `missing`, a path is `outside`
-    the root, or git cannot give the `diff` (not a repository, unknown ref)."""
+    the root, git cannot give the `diff` (not a repository, unknown ref), or the
+    `coverage` report cannot be read (only `acc review` takes one)."""
 
-    def __init__(self, message: str, kind: Literal["missing", "outside", "diff"]) -> None:
+    def __init__(
+        self, message: str, kind: Literal["missing", "outside", "diff", "coverage"]
+    ) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -78,13 +82,19 @@ def review(
         if standards.enabled(rule.id) and rule.category in categories
     ]
     by_id = {rule.id: (rule, raw) for rule, raw in chosen}
-    scan = semgrep.scan(
-        [raw for _, raw in chosen],
-        found.files,
-        binary=semgrep_binary,
-        timeout=timeout,
-        on_output=tick,
-    )
+    # lizard (Python, in this process) measures while semgrep (another process) scans.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = (
+            pool.submit(complexity.measure, root, found.files) if "style" in categories else None
+        )
+        scan = semgrep.scan(
+            [raw for _, raw in chosen],
+            found.files,
+            binary=semgrep_binary,
+            timeout=timeout,
+            on_output=tick,
+        )
+        functions, complexity_errors = measured.result() if measured else ([], [])
     report = Report(
         root=str(root),
         files=[targets.relative(root, f) for f in found.files],
@@ -114,9 +124,8 @@ def review(
         if SEVERITY_RANK[suggestion.severity] < floor or suggestion.confidence < min_confidence:
             continue
         suggestions.append(suggestion)
-    if "style" in categories:
-        functions, errors = complexity.measure(root, found.files)
-        report.errors.extend(errors)
+    if measured is not None:
+        report.errors.extend(complexity_errors)
         report.complexity = functions
         for fn in functions:
             if changed is not None and not diffs.touches(
@@ -134,6 +143,14 @@ def review(
             report.skipped.append(Skipped(path=spot, reason=f"partly parsed: {first[:200]}"))
         else:
             report.errors.append(message[:500])
+    for s in suggestions:
+        s.priority = coverage.base_priority(s)
+    if request.coverage is not None:
+        try:
+            coverage.correlate(suggestions, coverage.load(Path(request.coverage), root))
+        except coverage.CoverageError as exc:
+            raise ReviewInputError(str(exc), "coverage") from None
+        report.coverage = request.coverage
     report.suggestions = sorted(suggestions, key=lambda s: (s.path, s.line, s.column, s.rule_id))
     report.duration_ms = (time.perf_counter() - started) * 1000
     return report
@@ -152,10 +169,7 @@ def _suggestion(
     replacement = _replacement(raw, match, snippet)
     patch = None
     if replacement is not None and replacement != snippet:
-        after, _ = patches.apply_fixes(
-            source, [(match.start_offset, match.end_offset, replacement)]
-        )
-        patch = patches.unified(rel, source, after)
+        patch = patches.single(rel, source, match.start_offset, match.end_offset, replacement)
     else:
         replacement = None
     severity: Severity = standards.severity.get(rule.id, rule.severity)

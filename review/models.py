@@ -52,6 +52,16 @@ class Suggestion(BaseModel):
     end_offset: int | None = None
     replacement: str | None = Field(None, description="The fixed text for [start, end)")
     patch: str | None = Field(None, description="This fix alone, as a git-apply-able diff")
+    covered: bool | None = Field(
+        None, description="Tests run the flagged lines (None: no coverage report, or no data)"
+    )
+    priority: int = Field(
+        0,
+        ge=0,
+        le=4,
+        description="Severity (info 1, warning 2, error 3), +1 when tests never run the "
+        "lines, -1 when they do",
+    )
 
     @staticmethod
     def make_id(rule_id: str, path: str, snippet: str, line: int) -> str:
@@ -85,6 +95,7 @@ class ReviewRequest(BaseModel):
     categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES))
     min_severity: Severity = "info"
     min_confidence: float = Field(0.0, ge=0, le=1)
+    coverage: str | None = Field(None, description="A Cobertura coverage.xml to correlate")
 
 
 class Report(BaseModel):
@@ -101,6 +112,8 @@ class Report(BaseModel):
     semgrep_version: str = ""
     duration_ms: float = 0.0
     errors: list[str] = Field(default_factory=list, description="Problems semgrep reported")
+    coverage: str | None = Field(None, description="The coverage report the review read")
+    llm_model: str | None = Field(None, description="The model of the LLM pass, when one ran")
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

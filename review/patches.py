@@ -7,10 +7,14 @@ both apply: the first (by position) wins and the others are returned as conflict
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from review.models import Suggestion
+
+CONTEXT = 3
+HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
 def apply_fixes(source: bytes, fixes: list[tuple[int, int, str]]) -> tuple[bytes, list[int]]:
@@ -42,6 +46,32 @@ def unified(path: str, before: bytes, after: bytes) -> str:
     for line in lines:
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+def single(path: str, source: bytes, start: int, end: int, replacement: str) -> str:
+    """`unified(path, source, source-with-this-fix)`, diffing only the fix's lines and
+    their context: a review of a large file has hundreds of fixes, and diffing the whole
+    file for each one costs seconds."""
+    low = start
+    for _ in range(CONTEXT + 1):
+        low = source.rfind(b"\n", 0, max(low - 1, 0)) + 1 if low > 0 else 0
+    high = end
+    for _ in range(CONTEXT + 1):
+        found = source.find(b"\n", high)
+        high = len(source) if found < 0 else found + 1
+    before = source[low:high]
+    after = before[: start - low] + replacement.encode() + before[end - low :]
+    offset = source.count(b"\n", 0, low)
+    lines = unified(path, before, after).splitlines(keepends=True)
+
+    def shift(match: re.Match[str]) -> str:
+        old_start, old_len, new_start, new_len = match.groups()
+        return (
+            f"@@ -{int(old_start) + offset}{old_len or ''} "
+            f"+{int(new_start) + offset}{new_len or ''} @@"
+        )
+
+    return "".join(HUNK.sub(shift, line) if line.startswith("@@") else line for line in lines)
 
 
 def combine(root: Path, suggestions: list[Suggestion]) -> tuple[str, list[Suggestion]]:

@@ -21,10 +21,11 @@ def render(report: Report, console: Console, *, explain: bool = True) -> None:
         console.print(f"[bold]{escape(path)}[/]")
         for s in by_path[path]:
             cwe = f" {s.cwe}" if s.cwe else ""
+            tested = {None: "", True: " · tested", False: " · untested"}[s.covered]
             console.print(
                 f"  {s.line}:{s.column} [{STYLE[s.severity]}]{s.severity}[/] "
                 f"{escape(s.message)} [dim]{s.rule_id} · {s.category}{cwe} · "
-                f"confidence {s.confidence:.2f}[/]",
+                f"confidence {s.confidence:.2f}{tested} · priority {s.priority}[/]",
                 highlight=False,
             )
             if explain and s.explanation:
@@ -49,6 +50,7 @@ def render(report: Report, console: Console, *, explain: bool = True) -> None:
         f"{len(report.files)} files{scope}, {report.rules} rules, "
         f"{len(report.suggestions)} suggestions"
         + (f" ({summary}; {fixable} with a fix)" if report.suggestions else "")
-        + f", {len(report.skipped)} skipped, {report.duration_ms / 1000:.1f} s",
+        + f", {len(report.skipped)} skipped, {report.duration_ms / 1000:.1f} s"
+        + (f", LLM pass: {report.llm_model}" if report.llm_model else ""),
         highlight=False,
     )

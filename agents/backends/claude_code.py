@@ -58,6 +58,7 @@ from agents.process import (
     stop,
 )
 from agents.sandbox import use_sandbox
+from agents.workspaces import git
 from core.settings import Settings, claude_environment
 from core.specs import ClaudeCodeAgent
 
@@ -195,7 +196,7 @@ async def _sandbox(
     paths); its configuration folder (sessions, login) writable; the CLI itself and other
     roles' worktrees read-only; the network, for its provider. `env` learns the
     configuration folder (the CLI's `.claude.json` included) and that it is sandboxed."""
-    code, common = await _git(
+    code, common = await git(
         "-C", str(worktree), "rev-parse", "--path-format=absolute", "--git-common-dir"
     )
     if code != 0:
@@ -360,7 +361,7 @@ async def _pump(stdout: asyncio.StreamReader, stream: ClaudeStream, ctx: AgentCo
 async def _worktree(repo_path: str, path: Path) -> Path:
     """The worktree at `path`, added from `repo_path` unless it exists (a retry, a resume)."""
     repo = os.path.abspath(os.path.expanduser(repo_path))  # noqa: ASYNC240 - no I/O
-    code, out = await _git("-C", repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    code, out = await git("-C", repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if code != 0:
         raise ApplicationError(
             f"{repo} is not a git repository with at least one commit ({out or 'no HEAD'})",
@@ -370,26 +371,11 @@ async def _worktree(repo_path: str, path: Path) -> Path:
     if (path / ".git").exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    await _git("-C", repo, "worktree", "prune")  # forget worktrees whose folder was deleted
-    code, out = await _git("-C", repo, "worktree", "add", "--detach", str(path))
+    await git("-C", repo, "worktree", "prune")  # forget worktrees whose folder was deleted
+    code, out = await git("-C", repo, "worktree", "add", "--detach", str(path))
     if code != 0:
         raise ApplicationError(f"git worktree add {path} failed: {out}", type="WorktreeFailed")
     return path
-
-
-async def _git(*args: str) -> tuple[int, str]:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    except FileNotFoundError:
-        return 127, "git is not installed"
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode(errors="replace").strip()
 
 
 def _load_session(path: Path) -> str | None:

@@ -155,7 +155,7 @@ async def create_review(
             timeout=settings.REVIEW_TIMEOUT_SECONDS,
         )
     except ReviewInputError as exc:
-        error = {"missing": NotFound, "outside": Forbidden, "diff": Conflict}[exc.kind]
+        error = {"missing": NotFound, "outside": Forbidden}.get(exc.kind, Conflict)
         raise error(str(exc), {"field": "root" if exc.kind == "missing" else "paths"}) from None
     except semgrep.SemgrepUnavailable as exc:
         raise ServiceUnavailable(str(exc)) from None

@@ -2,7 +2,9 @@
 
 Runs every scenario of `scenarios.py` on a local Temporal dev server with the real workers
 (shell agents, Tansu broker, SQLite) and saves each run's history as
-`histories/<scenario>.json`. Re-record only on purpose: a history that no longer replays
+`histories/<version>/<scenario>.json`, the version being acc's (pyproject.toml). Record
+once per release: the histories of every released version stay and keep replaying, since
+runs started on one may still be running on the next. A history that no longer replays
 means running workflows would break; guard such changes with `workflow.patched()`.
 """
 
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -23,7 +26,7 @@ from tests.conftest import running_workers
 from tests.replay.scenarios import SCENARIOS
 from tests.support import servers
 
-HERE = Path(__file__).parent / "histories"
+HERE = Path(__file__).parent / "histories" / version("acc")
 
 
 async def main() -> None:

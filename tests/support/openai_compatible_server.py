@@ -1,8 +1,10 @@
 """A real HTTP server speaking the OpenAI chat-completions and Anthropic messages APIs.
 
 It answers deterministically: the reply is the last user message upper-cased, cut to
-`max_tokens` words; a token is a whitespace-separated word. Every request is recorded in
-`requests` so tests can check what the SDK actually sent.
+`max_tokens` words; a token is a whitespace-separated word. A test that needs a model's
+answer of a given shape queues it in `replies`: each request then takes the next one, as
+is, until the queue is empty. Every request is recorded in `requests` so tests can check
+what the SDK actually sent.
 
 Words in the user message steer it:
 - `FAIL <status>` answers that HTTP status with the provider's error body; a 429 or 5xx carries
@@ -54,6 +56,7 @@ class Recorded:
 class OpenAICompatibleServer:
     retry_after: str | None = "7"
     requests: list[Recorded] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -71,7 +74,7 @@ class OpenAICompatibleServer:
             if failure := await self._steer(user, "openai"):
                 return failure
             limit = body.get("max_completion_tokens") or body.get("max_tokens") or 1 << 30
-            words = user.upper().split()
+            words, text = self._answer(user, limit)
             prompt_tokens = sum(len(str(m["content"]).split()) for m in messages)
             return JSONResponse(
                 {
@@ -82,7 +85,7 @@ class OpenAICompatibleServer:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": " ".join(words[:limit])},
+                            "message": {"role": "assistant", "content": text},
                             "finish_reason": "length" if len(words) > limit else "stop",
                         }
                     ],
@@ -102,7 +105,7 @@ class OpenAICompatibleServer:
             if failure := await self._steer(user, "anthropic"):
                 return failure
             limit = body["max_tokens"]
-            words = user.upper().split()
+            words, text = self._answer(user, limit)
             input_tokens = len(user.split()) + len(str(body.get("system", "")).split())
             return JSONResponse(
                 {
@@ -110,7 +113,7 @@ class OpenAICompatibleServer:
                     "type": "message",
                     "role": "assistant",
                     "model": body["model"],
-                    "content": [{"type": "text", "text": " ".join(words[:limit])}],
+                    "content": [{"type": "text", "text": text}],
                     "stop_reason": "max_tokens" if len(words) > limit else "end_turn",
                     "stop_sequence": None,
                     "usage": {
@@ -123,6 +126,14 @@ class OpenAICompatibleServer:
             )
 
         return app
+
+    def _answer(self, user: str, limit: int) -> tuple[list[str], str]:
+        """The reply's words (for the token counts) and its text."""
+        if self.replies:
+            reply = self.replies.pop(0)
+            return reply.split(), reply
+        words = user.upper().split()
+        return words, " ".join(words[:limit])
 
     async def _record(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json()

@@ -433,7 +433,7 @@ def test_overlays_pass_the_schema(overlay: str) -> None:
     helm.Chart.load(CHART).validate_schema(overlay_values(overlay))
 
 
-def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> None:
+def test_production_reaches_every_service_over_tls() -> None:
     objects = render_overlay("prod")
     config = one(objects, "ConfigMap", "acc-config")["data"]
     assert config["ACC_TEMPORAL_TLS"] == "true"
@@ -450,7 +450,15 @@ def test_production_reaches_temporal_and_kafka_over_mutual_tls_and_sasl() -> Non
     assert mounted == {
         "/etc/acc/tls/temporal": "acc-temporal-client-tls",
         "/etc/acc/tls/kafka": "acc-kafka-ca",
+        "/etc/acc/tls/redis": "acc-redis-ca",
+        "/etc/acc/tls/database": "acc-database-ca",
     }
+    assert config["ACC_REDIS_TLS_CA"] == "/etc/acc/tls/redis/ca.crt"
+    assert (config["ACC_DATABASE_TLS"], config["ACC_DATABASE_TLS_CA"]) == (
+        "true",
+        "/etc/acc/tls/database/ca.crt",
+    )
+    assert "ACC_REDIS_URL" not in config and "ACC_DATABASE_URL" not in config  # secrets
     for name in ("ACC_TEMPORAL_TLS_CA", "ACC_TEMPORAL_TLS_CERT", "ACC_TEMPORAL_TLS_KEY"):
         assert config[name].startswith("/etc/acc/tls/temporal/")
     assert config["ACC_KAFKA_TLS_CA"] == "/etc/acc/tls/kafka/ca.crt"

@@ -2196,6 +2196,16 @@ export interface components {
              * @description Problems semgrep reported
              */
             errors?: string[];
+            /**
+             * Coverage
+             * @description The coverage report the review read
+             */
+            coverage?: string | null;
+            /**
+             * Llm Model
+             * @description The model of the LLM pass, when one ran
+             */
+            llm_model?: string | null;
             /** Id */
             id: string;
             /** Team */
@@ -2896,6 +2906,17 @@ export interface components {
              * @description This fix alone, as a git-apply-able diff
              */
             patch?: string | null;
+            /**
+             * Covered
+             * @description Tests run the flagged lines (None: no coverage report, or no data)
+             */
+            covered?: boolean | null;
+            /**
+             * Priority
+             * @description Severity (info 1, warning 2, error 3), +1 when tests never run the lines, -1 when they do
+             * @default 0
+             */
+            priority: number;
         };
         /**
          * SupervisorSpec

@@ -85,6 +85,18 @@ app.kubernetes.io/component: {{ index . 1 }}
     secretName: {{ .Values.kafka.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
+{{- if .Values.redis.tls.existingSecret }}
+- name: redis-tls
+  secret:
+    secretName: {{ .Values.redis.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if and .Values.database.tls.enabled .Values.database.tls.existingSecret }}
+- name: database-tls
+  secret:
+    secretName: {{ .Values.database.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}
 
 {{- define "acc.volumeMounts" -}}
@@ -105,6 +117,16 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   mountPath: /etc/acc/tls/kafka
+  readOnly: true
+{{- end }}
+{{- if .Values.redis.tls.existingSecret }}
+- name: redis-tls
+  mountPath: /etc/acc/tls/redis
+  readOnly: true
+{{- end }}
+{{- if and .Values.database.tls.enabled .Values.database.tls.existingSecret }}
+- name: database-tls
+  mountPath: /etc/acc/tls/database
   readOnly: true
 {{- end }}
 {{- end -}}
