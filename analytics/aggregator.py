@@ -4,7 +4,8 @@ metrics topic.
 
 Each batch the broker hands over is counted in one SQL transaction (`analytics/sink.py`:
 idempotent on event id) and only then are its offsets committed, so an aggregator that
-dies re-reads at most its last batch, which the sink recognises. Several aggregators
+dies re-reads at most its last two batches (one written, the next read and decoded
+meanwhile), which the sink recognises. Several aggregators
 share the topic's partitions (the consumer group assigns and rebalances them); the
 events of one run stay on one partition, so one aggregator at a time folds them.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -88,6 +89,7 @@ class Aggregator:
         self.consumer = consumer
         flusher = asyncio.create_task(self._flush(producer, stop))
         log.info("aggregator %s reading %s", self.member, settings.EVENTS_TOPIC)
+        writing: asyncio.Task[None] | None = None  # the batch being written, then committed
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
@@ -95,9 +97,18 @@ class Aggregator:
                 self._measure_lag(consumer, batch)
                 if not records:
                     continue
-                await self._count(self._decode(records), stop)
-                await consumer.commit()
+                events = self._decode(records)  # while the previous batch is written
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._count_and_commit(events, offsets, stop))
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
@@ -129,6 +140,18 @@ class Aggregator:
             if not event.type.startswith("alert."):  # alerts report on work, are none
                 events.append(event)
         return events
+
+    async def _count_and_commit(
+        self, events: list[Event], offsets: dict[Any, int], stop: asyncio.Event
+    ) -> None:
+        """Count a batch in SQL, then commit its own offsets (not the consumer's position,
+        which is already past the next batch). A commit refused during a rebalance is
+        harmless: the new owner re-reads the batch and the sink finds it counted."""
+        await self._count(events, stop)
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.info("aggregator could not commit offsets (%r): a rebalance", exc)
 
     async def _count(self, events: list[Event], stop: asyncio.Event) -> None:
         """Count a batch, retrying while SQL is unavailable (offsets wait meanwhile)."""

@@ -1,5 +1,9 @@
 """What events do to the runs projection and to the 1-minute rollups, with no I/O: the
-sink loads the records, folds the new events into them, and writes the results."""
+sink loads the records, folds the new events into them, and writes the results.
+
+A run is folded as a plain `RunState` (the columns of `analytics.tables.RunRecord`), not
+as the SQLModel table class: building and changing instrumented ORM objects cost more
+than the rest of the fold together."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analytics import histogram
-from analytics.tables import RunRecord
 from core.events import Event
 
 RUN_TYPES = ("run.", "step.", "agent.", "routing.")  # events about a run
@@ -34,6 +37,27 @@ RollupKey = tuple[str, datetime, str, str]  # tenant, minute, pattern, agent
 BucketKey = tuple[str, datetime, str, str, str, int]  # + kind, bucket
 
 
+@dataclass(slots=True)
+class RunState:
+    """One run of the projection as the fold changes it (the columns of `RunRecord`)."""
+
+    tenant: str
+    run_id: str
+    updated_at: datetime
+    name: str | None = None
+    pattern: str | None = None
+    status: str = "running"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    cost_usd: float = 0.0
+    tokens: int = 0
+    quality: float | None = None
+    steps_completed: int = 0
+    steps_failed: int = 0
+    waiting_reason: str | None = None
+    error: str | None = None
+
+
 def utc(moment: datetime) -> datetime:
     """Aware UTC (a naive time is taken as UTC, as the database may give it back)."""
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -47,14 +71,14 @@ def minute_of(moment: datetime) -> datetime:
 class Folded:
     """The effect of a batch: run records to write, rollup sums and bucket counts to add."""
 
-    runs: dict[tuple[str, str], RunRecord] = field(default_factory=dict)
+    runs: dict[tuple[str, str], RunState] = field(default_factory=dict)
     rollups: dict[RollupKey, dict[str, float]] = field(
         default_factory=lambda: defaultdict(lambda: dict.fromkeys(ROLLUP_SUMS, 0.0))
     )
     buckets: dict[BucketKey, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def fold(events: list[Event], runs: dict[tuple[str, str], RunRecord]) -> Folded:
+def fold(events: list[Event], runs: dict[tuple[str, str], RunState]) -> Folded:
     """Fold new events (each once) into the given run records (created when missing)."""
     out = Folded(runs=runs)
     for event in sorted(events, key=lambda e: e.time):
@@ -65,14 +89,14 @@ def fold(events: list[Event], runs: dict[tuple[str, str], RunRecord]) -> Folded:
         key = (event.tenant, event.run_id)
         record = runs.get(key)
         if record is None:
-            record = runs[key] = RunRecord(
+            record = runs[key] = RunState(
                 tenant=event.tenant, run_id=event.run_id, updated_at=utc(event.time)
             )
         _apply(event, record, out)
     return out
 
 
-def _apply(event: Event, record: RunRecord, out: Folded) -> None:
+def _apply(event: Event, record: RunState, out: Folded) -> None:
     data = event.data
     at = utc(event.time)
     record.updated_at = max(record.updated_at, at)
@@ -122,7 +146,7 @@ def _apply(event: Event, record: RunRecord, out: Folded) -> None:
             out.buckets[(*_dims(event, record, at, ""), "run", histogram.bucket(ms))] += 1
 
 
-def _dims(event: Event, record: RunRecord, at: datetime, agent: str) -> RollupKey:
+def _dims(event: Event, record: RunState, at: datetime, agent: str) -> RollupKey:
     return (event.tenant, minute_of(at), record.pattern or "", agent)
 
 

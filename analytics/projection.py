@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.fold import utc
+from analytics.fold import RunState, utc
 from analytics.sink import table_of
 from analytics.tables import RunRecord
 
@@ -91,8 +91,9 @@ async def list_runs(
     which: RunFilter | str,
     limit: int = 100,
     after: After | None = None,
-) -> list[RunRecord]:
-    """Up to `limit` runs, newest first (ties by id), continuing after `after`."""
+) -> list[RunState]:
+    """Up to `limit` runs, newest first (ties by id), continuing after `after`; as plain
+    `RunState`s (validating each into the SQLModel table class took about 40 us a row)."""
     if isinstance(which, str):
         which = RunFilter(tenant=which)
     table = table_of(RunRecord)
@@ -104,7 +105,7 @@ async def list_runs(
     )
     async with engine.connect() as conn:
         rows = await conn.execute(query)
-        records = [RunRecord.model_validate(dict(row)) for row in rows.mappings()]
+        records = [RunState(**row) for row in rows.mappings()]
     for record in records:
         record.started_at, record.ended_at = aware(record.started_at), aware(record.ended_at)
     return records

@@ -9,6 +9,7 @@ with the same `tenant` and `window_start` (several aggregators, or a late event)
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -32,20 +33,43 @@ class Counts(BaseModel):
     cost_usd: float = 0.0
     tokens: int = 0
 
+
+TERMINAL_FIELDS = {kind: f"runs_{status}" for kind, status in TERMINAL.items()}
+
+
+@dataclass(slots=True)
+class Tally:
+    """What `Counts` publishes, counted in a plain object (a pydantic model's attribute
+    writes cost several times more, once per event)."""
+
+    events: int = 0
+    runs_started: int = 0
+    runs_completed: int = 0
+    runs_failed: int = 0
+    runs_cancelled: int = 0
+    steps_completed: int = 0
+    steps_failed: int = 0
+    cost_usd: float = 0.0
+    tokens: int = 0
+
     def add(self, counted: Counted) -> None:
         event = counted.event
         self.events += 1
-        if event.type == "run.started":
+        kind = event.type
+        if kind == "run.started":
             self.runs_started += 1
-        elif event.type in TERMINAL:
-            name = f"runs_{TERMINAL[event.type]}"
+        elif kind in TERMINAL_FIELDS:
+            name = TERMINAL_FIELDS[kind]
             setattr(self, name, getattr(self, name) + 1)
-        elif event.type == "step.completed":
+        elif kind == "step.completed":
             self.steps_completed += 1
             self.cost_usd += event.cost_usd or 0.0
             self.tokens += event.tokens or 0
-        elif event.type == "step.failed":
+        elif kind == "step.failed":
             self.steps_failed += 1
+
+    def counts(self) -> Counts:
+        return Counts(**asdict(self))
 
 
 class WindowMetrics(Counts):
@@ -68,11 +92,11 @@ class WindowMetrics(Counts):
 
 class Window:
     def __init__(self) -> None:
-        self.total = Counts()
+        self.total = Tally()
         self.durations: list[float] = []
         self.qualities: list[float] = []
-        self.by_pattern: dict[str, Counts] = defaultdict(Counts)
-        self.by_agent: dict[str, Counts] = defaultdict(Counts)
+        self.by_pattern: dict[str, Tally] = defaultdict(Tally)
+        self.by_agent: dict[str, Tally] = defaultdict(Tally)
 
     def add(self, counted: Counted) -> None:
         event = counted.event
@@ -95,15 +119,15 @@ class Window:
         if self.durations:
             quantiles["max"] = max(self.durations)
         return WindowMetrics(
-            **self.total.model_dump(),
+            **asdict(self.total),
             tenant=tenant,
             window_start=start,
             member=member,
             events_per_second=float(self.total.events),
             step_duration_ms=quantiles,
             quality_avg=sum(self.qualities) / len(self.qualities) if self.qualities else None,
-            by_pattern=dict(self.by_pattern),
-            by_agent=dict(self.by_agent),
+            by_pattern={name: tally.counts() for name, tally in self.by_pattern.items()},
+            by_agent={name: tally.counts() for name, tally in self.by_agent.items()},
         )
 
 

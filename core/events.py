@@ -84,7 +84,18 @@ class Event(BaseModel):
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Event:
-        """Read an event of any version up to this one (ValueError for anything else)."""
+        """Read an event of any version up to this one (ValueError for anything else).
+
+        An event of this version is parsed and validated in one pass (pydantic's JSON
+        reader, about twice as fast as `json.loads` and then validating); anything else
+        (no `version` is version 1) goes through the upgrades."""
+        try:
+            event = cls.model_validate_json(raw)
+        except ValueError:  # an older version's shape, or not an event at all
+            pass
+        else:
+            if event.version == ENVELOPE_VERSION and "version" in event.model_fields_set:
+                return event
         payload = json.loads(raw)
         if not isinstance(payload, dict):
             raise ValueError("an event is a JSON object")

@@ -6,7 +6,7 @@ correlations between two metrics (docs/ANALYTICS.md)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -52,6 +52,7 @@ StepQuery = Annotated[
     int | None,
     Query(
         ge=60,
+        le=ranges.MAX_RANGE // timedelta(seconds=1),
         multiple_of=60,
         description="Seconds per point, whole minutes (default by range); grows to keep at "
         "most 2000 points",
