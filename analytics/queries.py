@@ -1,23 +1,26 @@
-"""Analytics over the 1-minute rollups, always one tenant's: time series, duration
-percentiles, agent efficiency, pattern summaries and anomalies (docs/ANALYTICS.md)."""
+"""Analytics over the rollups, always one tenant's: time series, duration percentiles,
+agent efficiency, pattern summaries and anomalies (docs/ANALYTICS.md). Each range is read
+from the coarsest rollups that fit its steps (`analytics.grains.plan`): days and hours
+where whole ones lie inside a step, minutes for the rest; the answer is the one the
+minutes alone give."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import histogram
 from analytics.anomaly import robust_z_scores
 from analytics.fold import ROLLUP_SUMS, utc
+from analytics.grains import plan
 from analytics.ranges import TimeRange
-from analytics.sink import table_of
-from analytics.tables import DurationBucket, Rollup
 
 Metric = Literal[
     "events",
@@ -70,25 +73,61 @@ def derive(metric: str, s: Mapping[str, float]) -> float | None:
     return s[metric]
 
 
-def _filtered(query: Select[Any], table: Any, tenant: str, rng: TimeRange, **dims: Any) -> Any:
-    query = query.where(
-        table.c.tenant == tenant, table.c.minute >= rng.start, table.c.minute < rng.end
-    )
-    for name, value in dims.items():
-        if value is not None:
-            query = query.where(table.c[name] == value)
-    return query
+# Intervals of one grain read with one OR of ranges up to this many; beyond it, the
+# grain's whole span is read and the rows outside the intervals are dropped here.
+MAX_RANGES = 200
+TIME = "time"  # in `by`: the row's period start, whatever the grain's column is called
+
+
+async def _grouped(
+    engine: AsyncEngine,
+    tenant: str,
+    rng: TimeRange,
+    source: Literal["rollups", "buckets"],
+    by: Sequence[str],
+    sums: Sequence[str],
+    **dims: Any,
+) -> AsyncIterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Sums of the range's rows grouped by `by`, one query per grain the plan reads (the
+    same key may come once per grain: callers add them up)."""
+    async with engine.connect() as conn:
+        for grain, intervals in plan(rng).items():
+            table = grain.rollups if source == "rollups" else grain.buckets
+            moment = table.c[grain.column]
+            exact = len(intervals) <= MAX_RANGES
+            keys = [moment if name == TIME else table.c[name] for name in by]
+            if not exact and TIME not in by:
+                keys.append(moment)
+            if exact:
+                within = or_(*(and_(moment >= lo, moment < hi) for lo, hi in intervals))
+            else:
+                within = and_(moment >= intervals[0][0], moment < intervals[-1][1])
+            query = select(*keys, *(func.sum(table.c[c]).label(c) for c in sums)).where(
+                table.c.tenant == tenant, within
+            )
+            for name, value in dims.items():
+                if value is not None:
+                    query = query.where(table.c[name] == value)
+            at = by.index(TIME) if TIME in by else len(by)
+            starts = [lo for lo, _ in intervals]
+            for row in (await conn.execute(query.group_by(*keys))).all():
+                key = tuple(utc(v) if i == at else v for i, v in enumerate(row[: len(keys)]))
+                if not exact:
+                    i = bisect_right(starts, key[at]) - 1
+                    if i < 0 or key[at] >= intervals[i][1]:
+                        continue
+                yield key[: len(by)], {c: row[len(keys) + i] for i, c in enumerate(sums)}
 
 
 async def _sums_by(
     engine: AsyncEngine, tenant: str, rng: TimeRange, by: str, **dims: Any
 ) -> dict[Any, dict[str, float]]:
-    table = table_of(Rollup)
-    query = select(table.c[by], *(func.sum(table.c[c]).label(c) for c in ROLLUP_SUMS))
-    query = _filtered(query, table, tenant, rng, **dims).group_by(table.c[by])
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return {row[by]: {c: float(row[c] or 0) for c in ROLLUP_SUMS} for row in rows}
+    out: dict[Any, dict[str, float]] = {}
+    async for (key,), sums in _grouped(engine, tenant, rng, "rollups", [by], ROLLUP_SUMS, **dims):
+        into = out.setdefault(key, dict.fromkeys(ROLLUP_SUMS, 0.0))
+        for column, value in sums.items():
+            into[column] += float(value or 0)
+    return out
 
 
 class Point(BaseModel):
@@ -114,7 +153,7 @@ async def timeseries(
 ) -> Series:
     if metric in PERCENTILES:
         return await _percentile_series(engine, tenant, metric, rng, pattern, agent)
-    by_minute = await _sums_by(engine, tenant, rng, "minute", pattern=pattern, agent=agent)
+    by_minute = await _sums_by(engine, tenant, rng, TIME, pattern=pattern, agent=agent)
     slots: dict[datetime, dict[str, float]] = {
         t: dict.fromkeys(ROLLUP_SUMS, 0.0) for t in rng.steps()
     }
@@ -142,16 +181,15 @@ async def _percentile_series(
 ) -> Series:
     """A duration percentile per step, from the histogram buckets summed over each step."""
     kind, q = PERCENTILES[metric]
-    table = table_of(DurationBucket)
-    query = select(table.c.minute, table.c.bucket, func.sum(table.c["count"]).label("n"))
-    query = _filtered(query, table, tenant, rng, pattern=pattern, agent=agent, kind=kind)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query.group_by(table.c.minute, table.c.bucket))).all()
     slots: dict[datetime, dict[int, int]] = {t: {} for t in rng.steps()}
-    for minute, bucket, n in rows:
-        slot = slots.get(rng.slot(utc(minute)))
+    rows = _grouped(
+        engine, tenant, rng, "buckets", [TIME, "bucket"], ["count"],
+        pattern=pattern, agent=agent, kind=kind,
+    )  # fmt: skip
+    async for (moment, bucket), sums in rows:
+        slot = slots.get(rng.slot(moment))
         if slot is not None:
-            slot[int(bucket)] = slot.get(int(bucket), 0) + int(n)
+            slot[int(bucket)] = slot.get(int(bucket), 0) + int(sums["count"])
     return Series(
         metric=metric,
         start=rng.start,
@@ -181,12 +219,13 @@ async def durations(
     pattern: str | None = None,
     agent: str | None = None,
 ) -> Durations:
-    table = table_of(DurationBucket)
-    query = select(table.c.bucket, func.sum(table.c["count"]).label("n"))
-    query = _filtered(query, table, tenant, rng, pattern=pattern, agent=agent, kind=kind)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query.group_by(table.c.bucket))).all()
-    counts = {int(bucket): int(n) for bucket, n in rows}
+    counts: dict[int, int] = defaultdict(int)
+    rows = _grouped(
+        engine, tenant, rng, "buckets", ["bucket"], ["count"],
+        pattern=pattern, agent=agent, kind=kind,
+    )  # fmt: skip
+    async for (bucket,), sums in rows:
+        counts[int(bucket)] += int(sums["count"])
     return Durations(
         kind=kind,
         count=sum(counts.values()),

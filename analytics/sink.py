@@ -7,7 +7,9 @@ delivers again (a consumer that died before committing its offsets, a rebalance)
 counted twice; two aggregators racing on one event (during a rebalance) meet on its
 primary key, and the second waits for the first and finds it done. Rollup columns are
 added with an upsert (`x = x + excluded.x`), so two aggregators writing the same minute
-never lose each other's counts.
+never lose each other's counts. The hourly and daily rollups (analytics/grains.py) are the
+same rows summed by hour and day, added in the same transaction the same way, so every
+grain counts exactly the events the minutes count.
 
 Throughput: each statement is one cached, compiled Core statement run over the batch's
 rows (SQLAlchemy's "insertmanyvalues": a few multi-row statements, not one per row, and
@@ -30,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.fold import ROLLUP_SUMS, RUN_TYPES, RunState, fold, utc
+from analytics.grains import COARSE, Grain
 from analytics.tables import DurationBucket, ProcessedEvent, Rollup, RunRecord
 from core.events import Event
 
@@ -81,6 +84,14 @@ class EventSink:
         )
         self._add_rollups = self._adding(insert, table_of(Rollup), ROLLUP_KEYS, ROLLUP_SUMS)
         self._add_buckets = self._adding(insert, table_of(DurationBucket), BUCKET_KEYS, ("count",))
+        self._coarse = [
+            (
+                grain,
+                self._adding(insert, grain.rollups, _keys(grain, ROLLUP_KEYS), ROLLUP_SUMS),
+                self._adding(insert, grain.buckets, _keys(grain, BUCKET_KEYS), ("count",)),
+            )
+            for grain in COARSE
+        ]
 
     @staticmethod
     def _adding(insert: Any, table: Table, keys: Sequence[str], sums: Sequence[str]) -> Any:
@@ -120,19 +131,26 @@ class EventSink:
                 for _, state in sorted(folded.runs.items())
             ]
             await conn.execute(self._upsert_runs, runs)
-        if folded.rollups:
-            rollups = [
-                {"tenant": t, "minute": m, "pattern": p, "agent": a, **sums}
-                for (t, m, p, a), sums in sorted(folded.rollups.items())
-            ]
+        rollups = [
+            {"tenant": t, "minute": m, "pattern": p, "agent": a, **sums}
+            for (t, m, p, a), sums in sorted(folded.rollups.items())
+        ]
+        buckets = [
+            {"tenant": t, "minute": m, "pattern": p, "agent": a, "kind": k, "bucket": b}
+            | {"count": n}
+            for (t, m, p, a, k, b), n in sorted(folded.buckets.items())
+        ]
+        # Minutes first, then hours, then days: aggregators writing the same rows lock
+        # them in the same order.
+        if rollups:
             await conn.execute(self._add_rollups, rollups)
-        if folded.buckets:
-            buckets = [
-                {"tenant": t, "minute": m, "pattern": p, "agent": a, "kind": k, "bucket": b}
-                | {"count": n}
-                for (t, m, p, a, k, b), n in sorted(folded.buckets.items())
-            ]
+        if buckets:
             await conn.execute(self._add_buckets, buckets)
+        for grain, add_rollups, add_buckets in self._coarse:
+            if rollups:
+                await conn.execute(add_rollups, _coarsened(grain, rollups, ROLLUP_SUMS))
+            if buckets:
+                await conn.execute(add_buckets, _coarsened(grain, buckets, ("count",)))
         patterns = {key: state.pattern or "" for key, state in folded.runs.items()}
         return [Counted(e, patterns.get((e.tenant, e.run_id), "")) for e in new]
 
@@ -159,6 +177,27 @@ class EventSink:
                             setattr(state, moment, utc(value))
                     found[(state.tenant, state.run_id)] = state
         return found
+
+
+def _keys(grain: Grain, keys: Sequence[str]) -> list[str]:
+    return [grain.column if key == "minute" else key for key in keys]
+
+
+def _coarsened(
+    grain: Grain, rows: list[dict[str, Any]], sums: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Minute rows summed by the grain's period (in key order, as the minutes are)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        period = grain.floor(row["minute"])
+        keyed = {grain.column if k == "minute" else k: v for k, v in row.items() if k not in sums}
+        key = tuple(period if k == grain.column else v for k, v in keyed.items())
+        if (into := out.get(key)) is None:
+            out[key] = keyed | {grain.column: period} | {s: row[s] for s in sums}
+        else:
+            for s in sums:
+                into[s] += row[s]
+    return [out[key] for key in sorted(out)]
 
 
 def _id(claim: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """The aggregator's SQL tables: the runs projection, 1-minute rollups with their duration
-histograms, the events already counted (what makes the sinks idempotent) and the
-aggregators' heartbeats. Times are UTC."""
+histograms, the same summed by hour and by day (what long ranges read), the events
+already counted (what makes the sinks idempotent) and the aggregators' heartbeats. Times
+are UTC."""
 
 from __future__ import annotations
 
@@ -98,3 +99,71 @@ class AggregatorHeartbeat(SQLModel, table=True):
     updated_at: datetime
     partitions: str = Field(default="", max_length=2000)
     events: int = 0
+
+
+class _Sums(SQLModel):
+    """The adding columns of a rollup (those of `Rollup`)."""
+
+    events: int = 0
+    runs_started: int = 0
+    runs_completed: int = 0
+    runs_failed: int = 0
+    runs_cancelled: int = 0
+    steps_completed: int = 0
+    steps_failed: int = 0
+    step_ms_sum: float = 0.0
+    run_ms_sum: float = 0.0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    quality_sum: float = 0.0
+    quality_count: int = 0
+
+
+class HourlyRollup(_Sums, table=True):
+    """The `Rollup` rows of one UTC hour, summed (kept by the sink with the minutes)."""
+
+    __tablename__ = "metric_rollups_hourly"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    hour: datetime = Field(primary_key=True)
+    pattern: str = Field(primary_key=True, max_length=40)
+    agent: str = Field(primary_key=True, max_length=200)
+
+
+class DailyRollup(_Sums, table=True):
+    """The `Rollup` rows of one UTC day, summed (kept by the sink with the minutes)."""
+
+    __tablename__ = "metric_rollups_daily"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    day: datetime = Field(primary_key=True)
+    pattern: str = Field(primary_key=True, max_length=40)
+    agent: str = Field(primary_key=True, max_length=200)
+
+
+class HourlyDurationBucket(SQLModel, table=True):
+    """The `DurationBucket` counts of one UTC hour, summed."""
+
+    __tablename__ = "metric_duration_buckets_hourly"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    hour: datetime = Field(primary_key=True)
+    pattern: str = Field(primary_key=True, max_length=40)
+    agent: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(primary_key=True, max_length=8)
+    bucket: int = Field(primary_key=True)
+    count: int = 0
+
+
+class DailyDurationBucket(SQLModel, table=True):
+    """The `DurationBucket` counts of one UTC day, summed."""
+
+    __tablename__ = "metric_duration_buckets_daily"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    day: datetime = Field(primary_key=True)
+    pattern: str = Field(primary_key=True, max_length=40)
+    agent: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(primary_key=True, max_length=8)
+    bucket: int = Field(primary_key=True)
+    count: int = 0

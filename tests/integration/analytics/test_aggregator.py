@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import projection
 from analytics.aggregator import Aggregator
 from analytics.sink import EventSink, table_of
-from analytics.tables import DurationBucket, Rollup
+from analytics.tables import DailyRollup, DurationBucket, HourlyRollup, Rollup
 from analytics.windows import WindowMetrics
 from core import db
 from core.bus import EventBus, build_consumer
@@ -53,8 +53,8 @@ def run_events(tenant: str, run_id: str, at: datetime) -> list[Event]:
     ]
 
 
-async def totals(engine: AsyncEngine, tenant: str) -> dict[str, float]:
-    table = table_of(Rollup)
+async def totals(engine: AsyncEngine, tenant: str, model: object = Rollup) -> dict[str, float]:
+    table = table_of(model)
     columns = ("events", "runs_started", "runs_completed", "steps_completed", "tokens")
     query = select(*(func.coalesce(func.sum(table.c[c]), 0) for c in columns)).where(
         table.c.tenant == tenant
@@ -99,6 +99,8 @@ async def test_the_sink_counts_a_redelivered_batch_once(
         more = run_events("t1", "r3", datetime.now(UTC))
         assert [c.event.id for c in await sink.apply(events[:4] + more)] == [e.id for e in more]
         again = await totals(engine, "t1")
+        # The hourly and daily rollups, written in the same transactions, count the same.
+        coarse = [await totals(engine, "t1", model) for model in (HourlyRollup, DailyRollup)]
         records = await projection.list_runs(engine, "t1")
         table = table_of(DurationBucket)
         async with engine.connect() as conn:
@@ -111,6 +113,7 @@ async def test_the_sink_counts_a_redelivered_batch_once(
         "tokens": 200,
     }
     assert again["events"] == 12 and again["runs_completed"] == 3 and again["tokens"] == 300
+    assert coarse == [again, again]
     assert buckets == 6  # 3 step and 3 run durations, each once
     assert {r.run_id for r in records} == {"r1", "r2", "r3"}
     assert all(r.status == "completed" and r.tokens == 100 and r.quality == 0.8 for r in records)

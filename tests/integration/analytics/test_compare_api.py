@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from analytics import alerting, histogram
+from analytics import alerting, grains, histogram
 from analytics.channels import Notifier
 from analytics.sink import table_of
 from analytics.tables import DurationBucket, Rollup
@@ -70,6 +70,7 @@ async def test_regression_and_correlation_over_synthetic_rollups(
             async with engine.begin() as conn:
                 await conn.execute(table_of(Rollup).insert().values(rollups))
                 await conn.execute(table_of(DurationBucket).insert().values(counts))
+                await grains.rebuild(conn, tenant)  # the hours and days of those minutes
             async with api_client(settings, ("admin",), tenant) as api:
                 last_30 = {
                     "start": (this_minute - timedelta(minutes=30)).isoformat(),

@@ -22,7 +22,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from analytics import retention
 from analytics.alerts import Alert
-from analytics.tables import DurationBucket, ProcessedEvent, Rollup, RunRecord
+from analytics.tables import (
+    DailyDurationBucket,
+    DailyRollup,
+    DurationBucket,
+    HourlyDurationBucket,
+    HourlyRollup,
+    ProcessedEvent,
+    Rollup,
+    RunRecord,
+)
 from core import temporal
 from core.artifacts import Artifact, ArtifactStore
 from core.contracts import PurgeResult, RunInput
@@ -44,12 +53,18 @@ CUTOFF = NOW - timedelta(days=30)
 def rows(tag: str, at: datetime) -> list[SQLModel]:
     """One row of every table the job clears, `at` old."""
     minute = at.replace(second=0)
+    hour, day = minute.replace(minute=0), minute.replace(hour=0, minute=0)
+    bucket = {"tenant": "t", "pattern": tag, "agent": "", "kind": "run", "bucket": 1}
     return [
         Artifact(tenant="t", id=tag, size=1, content=b"x", created_at=at),
         Receipt(run_id=tag, step_index=0, attempt=1, result="{}", created_at=at),
         ProcessedEvent(event_id=tag, time=at),
         Rollup(tenant="t", minute=minute, pattern=tag, agent=""),
-        DurationBucket(tenant="t", minute=minute, pattern=tag, agent="", kind="run", bucket=1),
+        DurationBucket(minute=minute, **bucket),
+        HourlyRollup(tenant="t", hour=hour, pattern=tag, agent=""),
+        DailyRollup(tenant="t", day=day, pattern=tag, agent=""),
+        HourlyDurationBucket(hour=hour, **bucket),
+        DailyDurationBucket(day=day, **bucket),
         RunRecord(tenant="t", run_id=tag, status="completed", ended_at=at, updated_at=at),
         Alert(
             id=tag, tenant="t", rule_id="r", rule_name="r", status="resolved", message="m",
@@ -75,6 +90,10 @@ async def test_rows_older_than_the_cutoff_go_and_newer_ones_stay(
             "processed_events": 1,
             "metric_rollups": 1,
             "metric_duration_buckets": 1,
+            "metric_rollups_hourly": 1,
+            "metric_rollups_daily": 1,
+            "metric_duration_buckets_hourly": 1,
+            "metric_duration_buckets_daily": 1,
             "run_records": 1,
             "alerts": 1,
         }
@@ -82,6 +101,7 @@ async def test_rows_older_than_the_cutoff_go_and_newer_ones_stay(
             runs = (await session.exec(select(RunRecord.run_id))).all()
             assert sorted(runs) == ["new", "waiting"]
             assert (await session.exec(select(Rollup.pattern))).all() == ["new"]
+            assert (await session.exec(select(DailyRollup.pattern))).all() == ["new"]
             assert (await session.exec(select(Alert.id))).all() == ["new"]
             assert (await session.exec(select(Receipt.run_id))).all() == ["new"]
         assert await retention.purge(engine, CUTOFF) == dict.fromkeys(removed, 0)
