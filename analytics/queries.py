@@ -9,17 +9,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import histogram
 from analytics.anomaly import robust_z_scores
 from analytics.fold import ROLLUP_SUMS, utc
-from analytics.grains import plan
+from analytics.grains import Interval, plan
 from analytics.ranges import TimeRange
 
 Metric = Literal[
@@ -73,10 +73,11 @@ def derive(metric: str, s: Mapping[str, float]) -> float | None:
     return s[metric]
 
 
-# Intervals of one grain read with one OR of ranges up to this many; beyond it, the
-# grain's whole span is read and the rows outside the intervals are dropped here.
-MAX_RANGES = 200
-TIME = "time"  # in `by`: the row's period start, whatever the grain's column is called
+# A grain's intervals, cut at step boundaries, are read as one UNION ALL of range scans,
+# each summed in SQL, up to this many (SQLite takes at most 500 terms); beyond it, the
+# grain's whole span is read grouped by its time column, and the rows outside the
+# intervals are dropped here. (An OR of ranges made PostgreSQL scan the whole table.)
+MAX_RANGES = 400
 
 
 async def _grouped(
@@ -86,44 +87,77 @@ async def _grouped(
     source: Literal["rollups", "buckets"],
     by: Sequence[str],
     sums: Sequence[str],
+    per_step: bool,
     **dims: Any,
-) -> AsyncIterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    """Sums of the range's rows grouped by `by`, one query per grain the plan reads (the
-    same key may come once per grain: callers add them up)."""
+) -> AsyncIterator[tuple[datetime, tuple[Any, ...], dict[str, Any]]]:
+    """Sums of the range's rows by step (or over the whole range) and `by`, one query per
+    grain the plan reads: (step start, key, sums); the same step and key may come more
+    than once (callers add them up)."""
+    if not per_step:  # one sum over the range: its steps do not matter
+        rng = TimeRange(rng.start, rng.end, max(rng.end - rng.start, timedelta(minutes=1)))
     async with engine.connect() as conn:
         for grain, intervals in plan(rng).items():
             table = grain.rollups if source == "rollups" else grain.buckets
             moment = table.c[grain.column]
-            exact = len(intervals) <= MAX_RANGES
-            keys = [moment if name == TIME else table.c[name] for name in by]
-            if not exact and TIME not in by:
-                keys.append(moment)
-            if exact:
-                within = or_(*(and_(moment >= lo, moment < hi) for lo, hi in intervals))
-            else:
-                within = and_(moment >= intervals[0][0], moment < intervals[-1][1])
-            query = select(*keys, *(func.sum(table.c[c]).label(c) for c in sums)).where(
-                table.c.tenant == tenant, within
-            )
-            for name, value in dims.items():
-                if value is not None:
-                    query = query.where(table.c[name] == value)
-            at = by.index(TIME) if TIME in by else len(by)
-            starts = [lo for lo, _ in intervals]
-            for row in (await conn.execute(query.group_by(*keys))).all():
-                key = tuple(utc(v) if i == at else v for i, v in enumerate(row[: len(keys)]))
-                if not exact:
-                    i = bisect_right(starts, key[at]) - 1
-                    if i < 0 or key[at] >= intervals[i][1]:
+            keys = [table.c[name] for name in by]
+            totals = [func.sum(table.c[c]).label(c) for c in sums]
+            filters = [table.c.tenant == tenant]
+            filters += [table.c[name] == value for name, value in dims.items() if value is not None]
+            pieces = _pieces(rng, intervals)
+            if len(pieces) <= MAX_RANGES:
+                parts = [
+                    select(literal_column(str(i)).label("piece"), *keys, *totals)
+                    .where(*filters, moment >= lo, moment < hi)
+                    .group_by(*keys)
+                    for i, (_, lo, hi) in enumerate(pieces)
+                ]
+                query: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+                for row in (await conn.execute(query)).all():
+                    values = row[1 + len(keys) :]
+                    if all(v is None for v in values):  # no rows: the sums of nothing
                         continue
-                yield key[: len(by)], {c: row[len(keys) + i] for i, c in enumerate(sums)}
+                    step = pieces[int(row[0])][0]
+                    yield step, tuple(row[1 : 1 + len(keys)]), dict(zip(sums, values, strict=True))
+                continue
+            query = (
+                select(moment, *keys, *totals)
+                .where(*filters, moment >= intervals[0][0], moment < intervals[-1][1])
+                .group_by(moment, *keys)
+            )
+            starts = [lo for lo, _ in intervals]
+            for row in (await conn.execute(query)).all():
+                at = utc(row[0])
+                i = bisect_right(starts, at) - 1
+                if i < 0 or at >= intervals[i][1]:
+                    continue
+                values = row[1 + len(keys) :]
+                yield (
+                    rng.slot(at),
+                    tuple(row[1 : 1 + len(keys)]),
+                    dict(zip(sums, values, strict=True)),
+                )
+
+
+def _pieces(rng: TimeRange, intervals: list[Interval]) -> list[tuple[datetime, datetime, datetime]]:
+    """The intervals cut at the range's step boundaries: (step start, start, end)."""
+    out = []
+    for lo, hi in intervals:
+        at = lo
+        while at < hi:
+            step = rng.slot(at)
+            end = min(hi, step + rng.step)
+            out.append((step, at, end))
+            at = end
+    return out
 
 
 async def _sums_by(
     engine: AsyncEngine, tenant: str, rng: TimeRange, by: str, **dims: Any
 ) -> dict[Any, dict[str, float]]:
+    """The range's sums by one dimension (agent, pattern)."""
     out: dict[Any, dict[str, float]] = {}
-    async for (key,), sums in _grouped(engine, tenant, rng, "rollups", [by], ROLLUP_SUMS, **dims):
+    rows = _grouped(engine, tenant, rng, "rollups", [by], ROLLUP_SUMS, False, **dims)
+    async for _, (key,), sums in rows:
         into = out.setdefault(key, dict.fromkeys(ROLLUP_SUMS, 0.0))
         for column, value in sums.items():
             into[column] += float(value or 0)
@@ -153,15 +187,17 @@ async def timeseries(
 ) -> Series:
     if metric in PERCENTILES:
         return await _percentile_series(engine, tenant, metric, rng, pattern, agent)
-    by_minute = await _sums_by(engine, tenant, rng, TIME, pattern=pattern, agent=agent)
     slots: dict[datetime, dict[str, float]] = {
         t: dict.fromkeys(ROLLUP_SUMS, 0.0) for t in rng.steps()
     }
-    for minute, sums in by_minute.items():
-        slot = slots.get(rng.slot(utc(minute)))
+    rows = _grouped(
+        engine, tenant, rng, "rollups", [], ROLLUP_SUMS, True, pattern=pattern, agent=agent
+    )
+    async for step, _, sums in rows:
+        slot = slots.get(step)
         if slot is not None:
             for column, value in sums.items():
-                slot[column] += value
+                slot[column] += float(value or 0)
     return Series(
         metric=metric,
         start=rng.start,
@@ -183,11 +219,11 @@ async def _percentile_series(
     kind, q = PERCENTILES[metric]
     slots: dict[datetime, dict[int, int]] = {t: {} for t in rng.steps()}
     rows = _grouped(
-        engine, tenant, rng, "buckets", [TIME, "bucket"], ["count"],
+        engine, tenant, rng, "buckets", ["bucket"], ["count"], True,
         pattern=pattern, agent=agent, kind=kind,
     )  # fmt: skip
-    async for (moment, bucket), sums in rows:
-        slot = slots.get(rng.slot(moment))
+    async for step, (bucket,), sums in rows:
+        slot = slots.get(step)
         if slot is not None:
             slot[int(bucket)] = slot.get(int(bucket), 0) + int(sums["count"])
     return Series(
@@ -221,10 +257,10 @@ async def durations(
 ) -> Durations:
     counts: dict[int, int] = defaultdict(int)
     rows = _grouped(
-        engine, tenant, rng, "buckets", ["bucket"], ["count"],
+        engine, tenant, rng, "buckets", ["bucket"], ["count"], False,
         pattern=pattern, agent=agent, kind=kind,
     )  # fmt: skip
-    async for (bucket,), sums in rows:
+    async for _, (bucket,), sums in rows:
         counts[int(bucket)] += int(sums["count"])
     return Durations(
         kind=kind,

@@ -13,7 +13,8 @@ Stack (loopback, nothing mocked): a Tansu broker, an embedded redis-server, SQL 
 in a schema of its own when ACC_DATABASE_URL is set, else a SQLite file), the real
 `Aggregator` in this process, `acc api` as a subprocess. The producer runs in a process of
 its own, as a publishing worker would. Rollups and projection rows for (c) and (d) are
-written straight to SQL (what the aggregator would have written over 30 days).
+written straight to SQL (what the aggregator would have written over 30 days; the hourly
+and daily rollups derived from the minutes with `analytics.grains.rebuild`).
 
     .venv/bin/python benchmarks/analytics_pipeline.py            # full (a few minutes)
     .venv/bin/python benchmarks/analytics_pipeline.py --quick    # smoke test, seconds
@@ -47,6 +48,7 @@ from rich.table import Table
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics import grains
 from analytics.aggregator import Aggregator
 from analytics.fold import ROLLUP_SUMS
 from analytics.sink import table_of
@@ -553,6 +555,8 @@ async def bench(sizes: Sizes, console: Console) -> Results:
         rows += await write_rows(
             engine, DurationBucket, buckets("bench-analytics", sizes.rollup_days, end)
         )
+        async with engine.begin() as conn:  # the hourly and daily rows the sink would keep
+            await grains.rebuild(conn, "bench-analytics")
         console.print(f"(d) lists: writing {sizes.runs:,} runs to the projection")
         await write_rows(engine, RunRecord, runs("bench-runs", sizes.runs, end))
         keys = ApiKeys(engine)
