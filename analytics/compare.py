@@ -4,6 +4,7 @@ and how two metrics move together (Pearson and Spearman correlation over aligned
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -140,8 +141,10 @@ async def correlation(
     pattern: str | None = None,
     agent: str | None = None,
 ) -> Correlation:
-    xs = await queries.timeseries(engine, tenant, x, rng, pattern, agent)
-    ys = await queries.timeseries(engine, tenant, y, rng, pattern, agent)
+    xs, ys = await asyncio.gather(  # on two connections at once
+        queries.timeseries(engine, tenant, x, rng, pattern, agent),
+        queries.timeseries(engine, tenant, y, rng, pattern, agent),
+    )
     pairs = [
         Pair(time=a.time, x=a.value, y=b.value)
         for a, b in zip(xs.points, ys.points, strict=True)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import histogram
 from analytics.anomaly import robust_z_scores
 from analytics.fold import ROLLUP_SUMS, utc
-from analytics.grains import Interval, plan
+from analytics.grains import MINUTE, Interval, plan
 from analytics.ranges import TimeRange
 
 Metric = Literal[
@@ -73,11 +73,13 @@ def derive(metric: str, s: Mapping[str, float]) -> float | None:
     return s[metric]
 
 
-# A grain's intervals, cut at step boundaries, are read as one UNION ALL of range scans,
-# each summed in SQL, up to this many (SQLite takes at most 500 terms); beyond it, the
-# grain's whole span is read grouped by its time column, and the rows outside the
-# intervals are dropped here. (An OR of ranges made PostgreSQL scan the whole table.)
+# The minutes' intervals, cut at step boundaries, are read as one UNION ALL of range
+# scans, each summed in SQL, up to this many (SQLite takes at most 500 terms); beyond it,
+# and for hours and days, the grain's whole span is read grouped by its time column, and
+# the rows outside the intervals are dropped here. (An OR of ranges made PostgreSQL scan
+# the whole table.)
 MAX_RANGES = 400
+COARSE_PIECES = 4
 
 
 async def _grouped(
@@ -104,7 +106,9 @@ async def _grouped(
             filters = [table.c.tenant == tenant]
             filters += [table.c[name] == value for name, value in dims.items() if value is not None]
             pieces = _pieces(rng, intervals)
-            if len(pieces) <= MAX_RANGES:
+            # Coarse rows are few: beyond a handful of pieces, one range read grouped by
+            # period costs less than planning a scan per piece.
+            if len(pieces) <= (MAX_RANGES if grain is MINUTE else COARSE_PIECES):
                 parts = [
                     select(literal_column(str(i)).label("piece"), *keys, *totals)
                     .where(*filters, moment >= lo, moment < hi)

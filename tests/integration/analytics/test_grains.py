@@ -136,6 +136,7 @@ async def test_queries_answer_from_hours_and_days_what_the_minutes_answer(
         assert used == {DAY, HOUR, MINUTE}
         coarse = await answers(engine, tenant)
         monkeypatch.setattr(queries, "MAX_RANGES", 1)  # whole spans, filtered here
+        monkeypatch.setattr(queries, "COARSE_PIECES", 0)
         spans = await answers(engine, tenant)
         monkeypatch.setattr(
             queries, "plan", lambda rng: {MINUTE: [(rng.start, rng.end)]} if rng.steps() else {}
