@@ -10,16 +10,17 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import bindparam, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import histogram
 from analytics.anomaly import robust_z_scores
 from analytics.fold import ROLLUP_SUMS, utc
-from analytics.grains import MINUTE, Interval, plan
+from analytics.grains import MINUTE, Grain, Interval, plan
 from analytics.ranges import TimeRange
 
 Metric = Literal[
@@ -97,49 +98,83 @@ async def _grouped(
     than once (callers add them up)."""
     if not per_step:  # one sum over the range: its steps do not matter
         rng = TimeRange(rng.start, rng.end, max(rng.end - rng.start, timedelta(minutes=1)))
+    named = tuple(sorted(name for name, value in dims.items() if value is not None))
+    given = {"tenant": tenant} | {f"d_{name}": dims[name] for name in named}
     async with engine.connect() as conn:
         for grain, intervals in plan(rng).items():
-            table = grain.rollups if source == "rollups" else grain.buckets
-            moment = table.c[grain.column]
-            keys = [table.c[name] for name in by]
-            totals = [func.sum(table.c[c]).label(c) for c in sums]
-            filters = [table.c.tenant == tenant]
-            filters += [table.c[name] == value for name, value in dims.items() if value is not None]
             pieces = _pieces(rng, intervals)
             # Coarse rows are few: beyond a handful of pieces, one range read grouped by
             # period costs less than planning a scan per piece.
             if len(pieces) <= (MAX_RANGES if grain is MINUTE else COARSE_PIECES):
-                parts = [
-                    select(literal_column(str(i)).label("piece"), *keys, *totals)
-                    .where(*filters, moment >= lo, moment < hi)
-                    .group_by(*keys)
-                    for i, (_, lo, hi) in enumerate(pieces)
-                ]
-                query: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-                for row in (await conn.execute(query)).all():
-                    values = row[1 + len(keys) :]
+                query = _by_piece(grain, source, tuple(by), tuple(sums), named, len(pieces))
+                params = given | {f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)}
+                params |= {f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}
+                for row in (await conn.execute(query, params)).all():
+                    values = row[1 + len(by) :]
                     if all(v is None for v in values):  # no rows: the sums of nothing
                         continue
                     step = pieces[int(row[0])][0]
-                    yield step, tuple(row[1 : 1 + len(keys)]), dict(zip(sums, values, strict=True))
+                    yield step, tuple(row[1 : 1 + len(by)]), dict(zip(sums, values, strict=True))
                 continue
-            query = (
-                select(moment, *keys, *totals)
-                .where(*filters, moment >= intervals[0][0], moment < intervals[-1][1])
-                .group_by(moment, *keys)
-            )
+            query = _by_period(grain, source, tuple(by), tuple(sums), named)
+            params = given | {"lo": intervals[0][0], "hi": intervals[-1][1]}
             starts = [lo for lo, _ in intervals]
-            for row in (await conn.execute(query)).all():
+            for row in (await conn.execute(query, params)).all():
                 at = utc(row[0])
                 i = bisect_right(starts, at) - 1
                 if i < 0 or at >= intervals[i][1]:
                     continue
-                values = row[1 + len(keys) :]
+                values = row[1 + len(by) :]
                 yield (
                     rng.slot(at),
-                    tuple(row[1 : 1 + len(keys)]),
+                    tuple(row[1 : 1 + len(by)]),
                     dict(zip(sums, values, strict=True)),
                 )
+
+
+def _parts(
+    grain: Grain, source: str, by: tuple[str, ...], sums: tuple[str, ...], named: tuple[str, ...]
+) -> tuple[Any, list[Any], list[Any], list[Any]]:
+    table = grain.rollups if source == "rollups" else grain.buckets
+    keys = [table.c[name] for name in by]
+    totals = [func.sum(table.c[c]).label(c) for c in sums]
+    filters = [table.c.tenant == bindparam("tenant")]
+    filters += [table.c[name] == bindparam(f"d_{name}") for name in named]
+    return table.c[grain.column], keys, totals, filters
+
+
+@lru_cache(maxsize=512)
+def _by_piece(
+    grain: Grain,
+    source: str,
+    by: tuple[str, ...],
+    sums: tuple[str, ...],
+    named: tuple[str, ...],
+    count: int,
+) -> Any:
+    """UNION ALL of `count` range scans, each summed: (piece number, *by, *sums). Built
+    once per shape (a few hundred pieces cost milliseconds to build)."""
+    moment, keys, totals, filters = _parts(grain, source, by, sums, named)
+    parts = [
+        select(literal_column(str(i)).label("piece"), *keys, *totals)
+        .where(*filters, moment >= bindparam(f"lo{i}"), moment < bindparam(f"hi{i}"))
+        .group_by(*keys)
+        for i in range(count)
+    ]
+    return union_all(*parts) if count > 1 else parts[0]
+
+
+@lru_cache(maxsize=64)
+def _by_period(
+    grain: Grain, source: str, by: tuple[str, ...], sums: tuple[str, ...], named: tuple[str, ...]
+) -> Any:
+    """One range read grouped by the grain's time column: (period, *by, *sums)."""
+    moment, keys, totals, filters = _parts(grain, source, by, sums, named)
+    return (
+        select(moment, *keys, *totals)
+        .where(*filters, moment >= bindparam("lo"), moment < bindparam("hi"))
+        .group_by(moment, *keys)
+    )
 
 
 def _pieces(rng: TimeRange, intervals: list[Interval]) -> list[tuple[datetime, datetime, datetime]]:
