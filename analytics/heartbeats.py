@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -44,6 +46,23 @@ async def latest(engine: AsyncEngine) -> datetime | None:
     return utc(value) if isinstance(value, datetime) else None
 
 
+# A live answer is reused for a second (each engine's last one), so a busy list endpoint
+# does not ask SQL on every request; it only stretches "stale" by that second.
+REUSE_SECONDS = 1.0
+_seen: weakref.WeakKeyDictionary[AsyncEngine, tuple[float, datetime]] = weakref.WeakKeyDictionary()
+
+
 async def alive(engine: AsyncEngine, within_seconds: float) -> bool:
+    window = timedelta(seconds=within_seconds)
+    seen = _seen.get(engine)
+    if (
+        seen is not None
+        and time.monotonic() - seen[0] < REUSE_SECONDS
+        and _now() - seen[1] <= window
+    ):
+        return True
     last = await latest(engine)
-    return last is not None and _now() - last <= timedelta(seconds=within_seconds)
+    if last is None or _now() - last > window:
+        return False
+    _seen[engine] = (time.monotonic(), last)
+    return True

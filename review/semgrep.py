@@ -4,7 +4,14 @@ semgrep is pinned (1.182.0) and installed in an environment of its own, because 
 dependencies pin an older OpenTelemetry than acc's (scripts/bootstrap.sh makes
 `.tools/semgrep` and links `semgrep` into `.venv/bin`). It runs fully offline: no version
 check, no metrics, only our rules (never the registry). `--experimental` is semgrep's
-native command line: the same engine without the Python wrapper's 1-10 s start-up.
+native command line: the same engine without the Python wrapper's 1-10 s start-up, and
+the classic command line cannot run our rules at all (its rule loader rejects the float
+`metadata.confidence` every rule carries: exit code 2, no report).
+
+A rule with `fix:` costs one parse of the whole target per finding: semgrep renders the
+fix and re-parses the file with it applied to check it still parses (AST-based autofix,
+in semgrep-core, whatever the flags; `--autofix --dryrun` only add the fixed lines). A
+file with thousands of fixable findings therefore takes minutes (docs/REVIEW.md).
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ def environment() -> dict[str, str]:
 
 
 def command(binary: str, config: Path, targets: list[Path], timeout: float) -> list[str]:
+    # --experimental: the classic CLI rejects our rules' float metadata (see above).
     return [
         binary,
         "scan",

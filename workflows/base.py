@@ -74,8 +74,12 @@ class PatternWorkflow:
         it (no longer waiting, with the decision in its notes)."""
         self._decision = decision
         # Runs started before this behaviour answered at once; keep replaying them that way.
+        # Acted on: the question is settled, or the next one (another step asking, taken
+        # up in the same instant) has already replaced this decision.
         if workflow.patched("decide-answers-after-effect"):
-            await workflow.wait_condition(lambda: self.run_state.waiting is None)
+            await workflow.wait_condition(
+                lambda: self.run_state.waiting is None or self._decision is not decision
+            )
         return self.state()
 
     @decide.validator

@@ -5,28 +5,17 @@ correlations between two metrics (docs/ANALYTICS.md)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
 
 from analytics import compare, queries, ranges
 from api.deps import EngineDep
 from api.security import Reader
+from core.jsontypes import Iso8601
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _iso(value: Any) -> Any:
-    """Only ISO 8601: pydantic would also read a bare number as a Unix time."""
-    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
-        raise ValueError("an ISO 8601 date-time, such as 2026-11-30T12:00:00Z")
-    return value
-
-
 RangeQuery = Annotated[
     ranges.Preset | None,
     Query(
@@ -37,7 +26,7 @@ RangeQuery = Annotated[
 ]
 StartQuery = Annotated[
     datetime | None,
-    BeforeValidator(_iso),
+    Iso8601,
     Query(
         description="Custom range start (ISO 8601); at or after `end` the range is empty, "
         "and a range keeps at most its last 400 days"
@@ -45,7 +34,7 @@ StartQuery = Annotated[
 ]
 EndQuery = Annotated[
     datetime | None,
-    BeforeValidator(_iso),
+    Iso8601,
     Query(description="Custom range end (ISO 8601, default now)"),
 ]
 StepQuery = Annotated[
@@ -163,12 +152,12 @@ async def regression(
     end: EndQuery = None,
     baseline_start: Annotated[
         datetime | None,
-        BeforeValidator(_iso),
+        Iso8601,
         Query(description="Baseline start (default: the range's length before its end)"),
     ] = None,
     baseline_end: Annotated[
         datetime | None,
-        BeforeValidator(_iso),
+        Iso8601,
         Query(description="Baseline end (default: the range's start)"),
     ] = None,
     pattern: PatternQuery = None,

@@ -14,6 +14,7 @@ from api.security import Approver, Reader, Writer
 from api.services import control, run_list, runs
 from core.auth import Principal
 from core.contracts import Decision, ExternalEvent
+from core.jsontypes import Iso8601
 from core.specs import Pattern, RunSpec
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=GUARDED)
@@ -103,10 +104,12 @@ async def list_runs(
         Query(min_length=1, max_length=200, description="A piece of the run's id or name"),
     ] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Started at or after (ISO 8601 with zone)")
+        AwareDatetime | None,
+        Iso8601,
+        Query(description="Started at or after (ISO 8601 with zone)"),
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Started before (ISO 8601 with zone)")
+        AwareDatetime | None, Iso8601, Query(description="Started before (ISO 8601 with zone)")
     ] = None,
     cursor: Annotated[
         str | None,
@@ -121,7 +124,7 @@ async def list_runs(
     Pages are keyset pages: the `X-Acc-Next-Cursor` header of one, sent back as `cursor`,
     gives the next, which continues after the last run listed, so pages neither skip nor
     repeat a run however many start meanwhile; no header, no more runs. A cursor that is
-    not one the API gave, or `since` not before `until`, is a 422.
+    not one the API gave is a 422; `since` at or after `until` lists nothing.
 
     Answered from the runs projection (a SQL table the aggregator keeps from the run
     events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else

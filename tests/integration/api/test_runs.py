@@ -184,3 +184,33 @@ async def test_a_start_sent_again_with_its_idempotency_key_names_the_same_run(
         assert other.status_code == 409 and "Idempotency-Key" in other.json()["error"]["message"]
         listed = (await http.get("/v1/runs", params={"pattern": "pipeline"})).json()
         assert [r["id"] for r in listed].count(first.json()["id"]) <= 1
+
+
+async def test_a_decision_answers_once_its_question_is_settled_though_another_follows(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    # Two jobs ask at once; the run puts one question at a time. Approving the first must
+    # answer when it is settled, not when the second (taken up at once) is decided too.
+    settings = settings.model_copy(update={"DECISION_TIMEOUT_SECONDS": 10.0})
+    ask = {"backend": "shell", "command": "cat"}
+    spec = {
+        "name": "two-asks",
+        "pattern": "scatter-gather",
+        "tasks": ["t"],
+        "max_concurrency": 2,
+        "agents": [
+            {"name": name, "agent": ask, "approval": {"reason": f"{name}?"}} for name in "xy"
+        ],
+    }
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        resp = await http.post("/v1/runs", json=spec)
+        assert resp.status_code == 202, resp.text
+        run_id = resp.json()["id"]
+        await _until(http, run_id, lambda r: r["status"] == "waiting")
+        first = await http.post(f"/v1/runs/{run_id}/approve", json={"comment": "one"})
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "waiting"  # the other job's question
+        second = await http.post(f"/v1/runs/{run_id}/approve", json={"comment": "two"})
+        assert second.status_code == 200, second.text
+        run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
+    assert run["status"] == "completed", run

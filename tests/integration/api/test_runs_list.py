@@ -109,6 +109,7 @@ async def test_pages_filters_and_search_over_thousands_of_runs(
             )
             like_chars = await http.get("/v1/runs", params={"q": "%_"})
             bad_cursor = await http.get("/v1/runs", params={"cursor": "not-a-cursor"})
+            unix_time = await http.get("/v1/runs", params={"until": "0.5"})
             backwards = await http.get(
                 "/v1/runs", params={"since": until.isoformat(), "until": since.isoformat()}
             )
@@ -133,3 +134,4 @@ async def test_pages_filters_and_search_over_thousands_of_runs(
     assert bad_cursor.status_code == 422
     assert bad_cursor.json()["error"]["details"] == {"field": "cursor"}
     assert backwards.status_code == 200 and backwards.json() == []  # an empty window
+    assert unix_time.status_code == 422 and "ISO 8601" in unix_time.text

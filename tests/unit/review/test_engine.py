@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from review import patches
+from review import patches, semgrep
 from review.engine import ReviewInputError, review
 from review.models import ReviewRequest
+from review.rules import load_packs
 from review.standards import Standards, StandardsError, load
 
 pytestmark = pytest.mark.unit
@@ -172,3 +173,16 @@ def test_paths_outside_the_root_are_refused(tmp_path: Path) -> None:
         review(ReviewRequest(root=str(tmp_path / "inside"), paths=["../"]))
     with pytest.raises(ReviewInputError, match="not a directory"):
         review(ReviewRequest(root=str(tmp_path / "missing")))
+
+
+def test_semgrep_runs_its_native_command_line_with_fixes_and_no_size_cap() -> None:
+    # The classic CLI exits 2 without a report on the float confidence every shipped
+    # rule carries, so the review must keep running the native one.
+    _, raws = load_packs()
+    assert all(isinstance(raw["metadata"]["confidence"], float) for raw in raws)
+    argv = semgrep.command("semgrep", Path("rules.yaml"), [Path("a.py"), Path("-b.py")], 0.5)
+    assert argv[:3] == ["semgrep", "scan", "--experimental"]
+    flags = set(argv[3 : argv.index("--")])
+    assert {"--json", "--autofix", "--dryrun", "--no-git-ignore", "--max-target-bytes=0"} <= flags
+    assert {"--timeout=1", "--config=rules.yaml"} <= flags
+    assert argv[argv.index("--") + 1 :] == ["a.py", "-b.py"]

@@ -63,7 +63,7 @@ export interface paths {
          *     Pages are keyset pages: the `X-Acc-Next-Cursor` header of one, sent back as `cursor`,
          *     gives the next, which continues after the last run listed, so pages neither skip nor
          *     repeat a run however many start meanwhile; no header, no more runs. A cursor that is
-         *     not one the API gave, or `since` not before `until`, is a 422.
+         *     not one the API gave is a 422; `since` at or after `until` lists nothing.
          *
          *     Answered from the runs projection (a SQL table the aggregator keeps from the run
          *     events) while an aggregator has reported within ACC_PROJECTION_STALE_SECONDS, else
