@@ -163,6 +163,12 @@ class PoolNode:
         self.metrics = Metrics()
         self.connections: dict[str, Connection] = {}
         self.agents: dict[tuple[str, str], Connection] = {}  # (tenant, agent id)
+        # Connections by role and agents by capability, kept as connections come and go so
+        # a hello or a close costs the same at 10 connections as at 10,000.
+        self._roles: dict[str, int] = {"agent": 0, "subscriber": 0}
+        self._caps: dict[str, int] = {}
+        for cap in settings.POOL_MIN_AGENTS:  # watched capabilities show 0, not nothing
+            self.metrics.agents.labels(cap).set(0)
         self.draining = False
         self.fanout = Fanout(settings, self.metrics.errors)  # the events topic
         self.metrics_feed = Fanout(  # the aggregator's 1-second windows
@@ -346,7 +352,7 @@ class PoolNode:
                 previous.leaving = True
                 self._spawn(previous.ws.close(p.CLOSE_POLICY, "replaced by a newer connection"))
             await self.registry.register(conn.agent)
-        self._count()
+        self._count(conn, +1)
         if s.POOL_RECYCLE_SECONDS > 0:
             self._spawn(self._recycle(conn, s.POOL_RECYCLE_SECONDS))
         await conn.send(
@@ -397,7 +403,8 @@ class PoolNode:
             # In-flight tasks finish on this connection; the client closes it after them.
 
     async def _closed(self, conn: Connection) -> None:
-        self.connections.pop(conn.id, None)
+        if self.connections.pop(conn.id, None) is not None:
+            self._count(conn, -1)
         self.fanout.drop(conn)
         self.metrics_feed.drop(conn)
         for task_id in list(conn.tasks):
@@ -408,7 +415,6 @@ class PoolNode:
                 del self.agents[key]
             with contextlib.suppress(RedisError):
                 await self.registry.unregister(conn.agent)
-        self._count()
         sent = conn.ws.protocol.close_sent  # what the node said, when it closed
         code = sent.code if sent is not None else conn.ws.close_code
         if code == KEEPALIVE_TIMEOUT:
@@ -418,16 +424,14 @@ class PoolNode:
             await self._lifecycle(conn, "pool.disconnected", conn.ws.close_reason or "closed")
         log.info("connection %s closed (%s)", conn.id, code, extra={"connection": conn.id})
 
-    def _count(self) -> None:
-        roles = [c.hello.role for c in self.connections.values()]
-        for role in ("agent", "subscriber"):
-            self.metrics.connections.labels(role).set(roles.count(role))
-        caps: dict[str, int] = {}
-        for c in self.connections.values():
-            for cap in c.agent.capabilities if c.agent else []:
-                caps[cap] = caps.get(cap, 0) + 1
-        for cap in {*caps, *self.settings.POOL_MIN_AGENTS}:
-            self.metrics.agents.labels(cap).set(caps.get(cap, 0))
+    def _count(self, conn: Connection, delta: int) -> None:
+        """Count `conn` in (+1) or out (-1) of the connection and per-capability gauges."""
+        role = conn.hello.role
+        self._roles[role] = self._roles.get(role, 0) + delta
+        self.metrics.connections.labels(role).set(self._roles[role])
+        for cap in conn.agent.capabilities if conn.agent else []:
+            self._caps[cap] = self._caps.get(cap, 0) + delta
+            self.metrics.agents.labels(cap).set(self._caps[cap])
 
     # messages
 
