@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from core.jsontypes import Integer, Integral
 
@@ -74,7 +75,17 @@ class ShellAgent(Tagged):
     """Run one allowed executable in the run's working directory."""
 
     backend: Literal["shell"] = "shell"
-    command: list[str] = Field(
+    command: Annotated[
+        list[str],
+        WithJsonSchema(  # what a document may say; the validator below splits a string
+            {
+                "anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000},
+                ]
+            }
+        ),
+    ] = Field(
         min_length=1,
         max_length=1000,
         description="argv list, or a string split like a POSIX shell would",

@@ -2705,7 +2705,7 @@ export interface components {
              * Command
              * @description argv list, or a string split like a POSIX shell would
              */
-            command: string[];
+            command: string | string[];
             /**
              * Env
              * @description Extra environment variables
