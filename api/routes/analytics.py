@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from analytics import compare, queries, ranges
+from analytics.fold import minute_of
 from api.deps import EngineDep
 from api.security import Reader
 from core.jsontypes import Iso8601
@@ -169,7 +170,7 @@ async def regression(
     rng = ranges.resolve(range_, start, end)
     span = rng.end - rng.start
     if baseline_start is None:  # as long as the range, ending at baseline_end or its start
-        base_end = ranges.resolve(None, rng.start, baseline_end or rng.start).end
+        base_end = minute_of(baseline_end or rng.start)
         baseline = compare.whole(base_end - span, base_end)
     else:
         base = ranges.resolve(None, baseline_start, baseline_end or rng.start)
