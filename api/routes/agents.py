@@ -18,7 +18,7 @@ from agents.breakers import BreakerState, BreakerStatus
 from agents.config import DeclaredAgent
 from agents.router import NoAgentAvailable, RouteRequest, RoutingDecision, agent_breaker
 from api.deps import RedisDep, RouterDep, SettingsDep
-from api.errors import GUARDED, documented
+from api.errors import documented
 from api.security import Reader
 from core.errors import Conflict, ServiceUnavailable
 from pool.registry import Registry
@@ -30,7 +30,7 @@ class NoAgentNow(Conflict):
     type = "no_agent_available"
 
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=GUARDED)
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 
 @contextmanager

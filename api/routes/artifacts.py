@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import ArtifactsDep
-from api.errors import GUARDED, documented
+from api.errors import documented
 from api.security import Reader
 from core.errors import NotFound
 
-router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"], responses=GUARDED)
+router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
 
 
 @router.get(

@@ -15,13 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import TemporalDep
-from api.errors import GUARDED
 from api.security import api_key, bearer, principal
 from core.auth import Principal
 from core.errors import InvalidInput
 from core.settings import Settings
 
-router = APIRouter(prefix="/codec", tags=["codec"], responses=GUARDED)
+router = APIRouter(prefix="/codec", tags=["codec"])
 
 
 async def codec_caller(

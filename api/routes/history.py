@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from api.deps import BusDep, SettingsDep, TemporalDep
-from api.errors import GUARDED, documented
+from api.errors import documented
 from api.security import Reader, Writer
 from api.services import history
 from api.services.runs import RunAccepted
 from core.history import Timeline
 
-router = APIRouter(prefix="/v1/runs", tags=["history"], responses=GUARDED)
+router = APIRouter(prefix="/v1/runs", tags=["history"])
 
 
 @router.get("/{run_id}/timeline", operation_id="history-timeline", responses=documented(404))

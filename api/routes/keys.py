@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.errors import GUARDED, documented
+from api.errors import documented
 from api.security import Admin
 from core.audit import AuditEvent, AuditLog
 from core.auth import SCOPES, ApiKeys, KeyView, Scope
 from core.errors import Conflict, NotFound
 
-router = APIRouter(tags=["keys"], responses=GUARDED)
+router = APIRouter(tags=["keys"])
 
 
 class KeyRequest(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from api.deps import BusDep, CancellationsDep, EngineDep, SettingsDep, TemporalDep
-from api.errors import GUARDED, documented
+from api.errors import documented
 from api.security import Approver, Reader, Writer
 from api.services import control, run_list, runs
 from core.auth import Principal
@@ -17,7 +17,7 @@ from core.contracts import Decision, ExternalEvent
 from core.jsontypes import Iso8601
 from core.specs import Pattern, RunSpec
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=GUARDED)
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
 class SpecBody(RootModel[RunSpec]):
