@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -71,15 +72,27 @@ async def cancel_run(
     client: Client, settings: Settings, cancellations: Cancellations, tenant: str, run_id: str
 ) -> RunAccepted:
     handle, desc = await running(client, tenant, run_id)
-    stuck = await stuck_reason(client, desc)
-    if stuck is not None:
-        await handle.terminate(reason=f"cancelled while stuck: {stuck}")
-    elif await _cancel_requested(client, desc):
-        await handle.terminate(reason="cancelled a second time; terminated without waiting")
-    else:
-        await handle.cancel()
-        cancellations.schedule(handle)
+    async with _ended_meanwhile(client, tenant, run_id):
+        stuck = await stuck_reason(client, desc)
+        if stuck is not None:
+            await handle.terminate(reason=f"cancelled while stuck: {stuck}")
+        elif await _cancel_requested(client, desc):
+            await handle.terminate(reason="cancelled a second time; terminated without waiting")
+        else:
+            await handle.cancel()
+            cancellations.schedule(handle)
     return RunAccepted(id=run_id, status="running", links=links(settings, run_id))
+
+
+@contextlib.asynccontextmanager
+async def _ended_meanwhile(client: Client, tenant: str, run_id: str) -> AsyncIterator[None]:
+    """Temporal refuses to act on a run that ended after it was seen running: answer the
+    409 saying how it ended, as for a run that had already ended, not a 502."""
+    try:
+        yield
+    except RPCError:
+        await running(client, tenant, run_id)
+        raise
 
 
 async def _cancel_requested(client: Client, desc: WorkflowExecutionDescription) -> bool:
@@ -112,7 +125,10 @@ async def decide(
         message = f"run {run_id} is stuck ({stuck}); it cannot act on a decision: cancel it"
         raise Conflict(message, {"id": run_id, "status": "stuck"})
     try:
-        async with asyncio.timeout(settings.DECISION_TIMEOUT_SECONDS):
+        async with (
+            _ended_meanwhile(client, tenant, run_id),
+            asyncio.timeout(settings.DECISION_TIMEOUT_SECONDS),
+        ):
             state = await handle.execute_update("decide", decision, result_type=RunState)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # No worker took the run's next task in time (all busy, or none running); the SDK
@@ -128,9 +144,6 @@ async def decide(
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise Conflict(f"run {run_id}: {message}", {"id": run_id}) from exc
-    except RPCError:
-        await running(client, tenant, run_id)  # the run ended meanwhile: a 409 saying how
-        raise
     return RunView(**summary(settings, await describe(handle)).model_dump()).fill(state)
 
 
@@ -139,4 +152,5 @@ async def send_event(client: Client, tenant: str, run_id: str, event: ExternalEv
     handle, desc = await running(client, tenant, run_id)
     if desc.typed_search_attributes.get(temporal.PATTERN) != "event-driven":
         raise Conflict(f"run {run_id} is not event-driven; it takes no events", {"id": run_id})
-    await handle.signal("event", event)
+    async with _ended_meanwhile(client, tenant, run_id):
+        await handle.signal("event", event)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
@@ -214,3 +216,34 @@ async def test_a_decision_answers_once_its_question_is_settled_though_another_fo
         assert second.status_code == 200, second.text
         run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
     assert run["status"] == "completed", run
+
+
+async def test_a_run_that_ends_while_it_is_acted_on_answers_409_not_502(
+    temporal_env: WorkflowEnvironment, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second cancel sees the run still running, then the first one ends it before the
+    # termination reaches Temporal, which refuses it ("workflow execution already
+    # completed"): the answer says how the run ended.
+    from api.services import control
+
+    real = control.running
+    seen: list[Any] = []
+
+    async def seen_running_before(*args: Any) -> Any:
+        if len(seen) != 1:
+            seen.append(None)
+            return await real(*args)
+        seen.append(await real(*args))
+        handle, _ = seen[1]
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()  # the first cancel ends it meanwhile
+        return seen[1]
+
+    monkeypatch.setattr(control, "running", seen_running_before)
+    async with running_workers(temporal_env.client, settings), api_client(settings) as http:
+        run_id = (await http.post("/v1/runs", json=pipeline("sleep 60"))).json()["id"]
+        await _until(http, run_id, lambda r: r["steps"] and r["steps"][0]["status"] == "running")
+        assert (await http.post(f"/v1/runs/{run_id}/cancel")).status_code == 202
+        resp = await http.post(f"/v1/runs/{run_id}/cancel")
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error"]["details"]["status"] == "cancelled"
