@@ -17,10 +17,10 @@ class RunRecord(SQLModel, table=True):
     __tablename__ = "run_records"
     __table_args__ = (
         Index("run_records_tenant_started", "tenant", "started_at"),
-        Index("run_records_tenant_status", "tenant", "status", "started_at"),
-        Index("run_records_tenant_pattern", "tenant", "pattern", "started_at"),
-        # run_records_tenant_keyset (tenant, started_at DESC NULLS LAST, run_id): made by
-        # migration 0006, in the runs list's order.
+        # In the runs list's order (started_at DESC NULLS LAST, run_id), made by
+        # migrations: run_records_tenant_keyset (0006) on (tenant, ...), and
+        # run_records_tenant_status_keyset and _pattern_keyset (0008) on (tenant, status,
+        # ...) and (tenant, pattern, ...).
     )
 
     tenant: str = Field(primary_key=True, max_length=200)

@@ -1,5 +1,8 @@
 """What the routes use, built once at start-up (`api.main`) and handed out as narrow typed
-dependencies: a route asks for the Temporal client or the bus, not for everything."""
+dependencies: a route asks for the Temporal client or the bus, not for everything.
+
+They are coroutines, though none waits: FastAPI runs a plain function dependency in its
+thread pool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,55 +15,61 @@ from temporalio.client import Client
 
 from agents.runtime import LiveRouter
 from api.services.control import Cancellations
+from api.services.run_list import Pages
 from core.artifacts import ArtifactStore
 from core.bus import EventBus
 from core.flags import Flags
 from core.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     """The Temporal client: lazy, so the API serves (and answers 503 naming the address)
     while Temporal is down, and connects on the first call once it is up."""
     client: Client = request.app.state.temporal
     return client
 
 
-def get_bus(request: Request) -> EventBus:
+async def get_bus(request: Request) -> EventBus:
     bus: EventBus = request.app.state.bus
     return bus
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_artifacts(request: Request) -> ArtifactStore:
+async def get_artifacts(request: Request) -> ArtifactStore:
     artifacts: ArtifactStore = request.app.state.artifacts
     return artifacts
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
-def get_cancellations(request: Request) -> Cancellations:
+async def get_cancellations(request: Request) -> Cancellations:
     cancellations: Cancellations = request.app.state.cancellations
     return cancellations
 
 
-def get_flags(request: Request) -> Flags:
+async def get_flags(request: Request) -> Flags:
     flags: Flags = request.app.state.flags
     return flags
 
 
-def get_router(request: Request) -> LiveRouter:
+async def get_pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+async def get_router(request: Request) -> LiveRouter:
     router: LiveRouter = request.app.state.router
     return router
 
@@ -74,3 +83,4 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 RouterDep = Annotated[LiveRouter, Depends(get_router)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 FlagsDep = Annotated[Flags, Depends(get_flags)]
+PagesDep = Annotated[Pages, Depends(get_pages)]

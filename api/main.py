@@ -18,6 +18,7 @@ from api import dashboard, errors
 from api.middleware import RequestGuard
 from api.request_metrics import Measured, RequestMetrics
 from api.routes import router
+from api.services import run_list
 from api.services.control import Cancellations
 from core import db, telemetry, temporal
 from core import redis as redis_client
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.router = LiveRouter(settings, state.redis, load_agents(settings.AGENTS_FILE))
         state.engine = db.create_engine(settings)
         await db.migrate(state.engine, settings.DATABASE_SCHEMA)
+        state.pages = run_list.pages(state.temporal, settings, state.engine)
         state.artifacts = ArtifactStore(state.engine, settings.INLINE_OUTPUT_LIMIT)
         state.bus = EventBus.from_settings(settings)
         await state.bus.start_or_degrade()

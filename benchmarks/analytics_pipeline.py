@@ -383,6 +383,7 @@ async def api_server(settings: Settings, log: Path) -> AsyncIterator[str]:
     env = child_environment(settings) | {
         "ACC_API_PORT": str(port),
         "ACC_API_RATE_LIMIT": "0",
+        "ACC_API_WORKERS": os.environ.get("ACC_API_WORKERS", "1"),
         "ACC_LOG_LEVEL": "WARNING",
     }
     with log.open("wb") as out:

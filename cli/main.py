@@ -37,7 +37,7 @@ from cli.supervisor import Supervisor
 from core import db, temporal
 from core.auth import ApiKeys
 from core.errors import AccError
-from core.settings import Settings
+from core.settings import Settings, child_environment
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "hello-pipeline.yaml"
 READY_TIMEOUT_SECONDS = 60.0
@@ -337,15 +337,21 @@ def aggregator() -> None:
 
 @app.command()
 def api() -> None:
-    """Serve the REST API and the dashboard on ACC_API_HOST:ACC_API_PORT."""
+    """Serve the REST API and the dashboard on ACC_API_HOST:ACC_API_PORT, in
+    ACC_API_WORKERS processes (1 by default)."""
     import uvicorn
 
     from api.main import create_app
 
     settings = settings_()
     _configure_logging(settings)
+    workers = settings.API_WORKERS
+    if workers > 1:  # each worker process builds the app from these settings, resolved
+        os.environ.update(child_environment(settings))
     uvicorn.run(
-        create_app(settings),
+        "api.main:create_app" if workers > 1 else create_app(settings),
+        factory=workers > 1,
+        workers=workers,
         host=settings.API_HOST,
         port=settings.API_PORT,
         log_level=settings.LOG_LEVEL.lower(),

@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         description="GET /v1/runs answers from the runs projection while an aggregator has "
         "reported within this long, else from Temporal visibility",
     )
+    RUNS_LIST_CACHE_SECONDS: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Each API process answers the same GET /v1/runs page (tenant, filters, "
+        "cursor) from memory for this long, and asks once for callers that ask at once; "
+        "0 asks on every request",
+    )
     OUTBOX_MAX_EVENTS: int = Field(
         100_000,
         ge=0,
@@ -144,6 +152,13 @@ class Settings(BaseSettings):
     # SQL. Without DATABASE_URL, a SQLite file under DATA_DIR.
     DATABASE_URL: str | None = None
     DATABASE_SCHEMA: str | None = Field(None, description="PostgreSQL schema (search_path)")
+    DATABASE_POOL_SIZE: int = Field(
+        10,
+        ge=1,
+        le=500,
+        description="Connections each process keeps to PostgreSQL; requests beyond it wait "
+        "for one rather than open and close connections of their own",
+    )
 
     # Transport security (core/transport.py): TLS to each server from PEM files, mutual
     # when a client certificate and key are given; Kafka may add SASL.
@@ -171,6 +186,13 @@ class Settings(BaseSettings):
     # API
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
+    API_WORKERS: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API processes sharing ACC_API_PORT on this machine, one core each at "
+        "most; in Kubernetes run more replicas instead",
+    )
     API_URL: str | None = Field(None, description="Where clients reach the API")
     TENANT: str = "default"
     CANCEL_GRACE_SECONDS: float = Field(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
-from api.deps import BusDep, CancellationsDep, EngineDep, SettingsDep, TemporalDep
+from api.deps import BusDep, CancellationsDep, PagesDep, SettingsDep, TemporalDep
 from api.errors import documented
 from api.security import Approver, Reader, Writer
 from api.services import control, run_list, runs
@@ -75,6 +75,7 @@ NEXT_CURSOR = "X-Acc-Next-Cursor"
 @router.get(
     "",
     operation_id="runs-list",
+    response_model=list[runs.RunSummary],
     responses={
         200: {
             "description": "The page's runs, newest first",
@@ -93,10 +94,7 @@ NEXT_CURSOR = "X-Acc-Next-Cursor"
 )
 async def list_runs(
     caller: Reader,
-    client: TemporalDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    response: Response,
+    pages: PagesDep,
     status: runs.ListStatus | None = None,
     pattern: Pattern | None = None,
     q: Annotated[
@@ -116,7 +114,7 @@ async def list_runs(
         Query(max_length=2000, description=f"The `{NEXT_CURSOR}` of the page before"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[runs.RunSummary]:
+) -> Response:
     """List the runs of the credential's tenant, newest first, a page at a time, filtered
     by status, pattern, a piece of the id or name (`q`, any case) and start time
     (`since` <= started < `until`).
@@ -132,8 +130,9 @@ async def list_runs(
     always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
     `temporal`). From Temporal, `q` keeps the matches among ten times `limit` runs read,
     and a page resumes at the next start time. Both are eventually consistent: a run
-    started a moment ago may take a moment to appear. A single run
-    (`GET /v1/runs/{id}`) always comes from Temporal.
+    started a moment ago may take a moment to appear (each API process also keeps a page
+    for ACC_RUNS_LIST_CACHE_SECONDS, 1 by default). A single run (`GET /v1/runs/{id}`)
+    always comes from Temporal.
     """
     query = run_list.RunQuery(
         tenant=caller.tenant,
@@ -145,11 +144,11 @@ async def list_runs(
         cursor=cursor,
         limit=limit,
     )
-    page = await run_list.list_runs(client, settings, query, engine)
-    response.headers["X-Acc-List-Source"] = page.source
+    page = await pages(query)
+    headers = {"X-Acc-List-Source": page.source}
     if page.next_cursor is not None:
-        response.headers[NEXT_CURSOR] = page.next_cursor
-    return page.runs
+        headers[NEXT_CURSOR] = page.next_cursor
+    return Response(page.body, media_type="application/json", headers=headers)
 
 
 @router.get("/{run_id}", operation_id="runs-get", responses=documented(404))

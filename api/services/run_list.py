@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from async_lru import alru_cache
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -51,6 +54,35 @@ class RunPage:
     runs: list[RunSummary]
     source: str  # "projection" or "temporal"
     next_cursor: str | None  # None: this was the last page
+
+
+@dataclass(frozen=True)
+class ServedPage:
+    """A page as the API sends it: the runs' JSON, and its headers' values."""
+
+    body: bytes
+    source: str
+    next_cursor: str | None
+
+
+Pages = Callable[[RunQuery], Awaitable[ServedPage]]
+PAGE_JSON = TypeAdapter(list[RunSummary])
+CACHED_PAGES = 1024
+
+
+def pages(client: Client, settings: Settings, engine: AsyncEngine) -> Pages:
+    """The API process's pages: each (tenant, filters, cursor) answered from memory for
+    ACC_RUNS_LIST_CACHE_SECONDS, and asked of SQL or Temporal once for the callers that
+    ask for it at once (a dashboard polled by many browsers asks the same pages). The
+    list is eventually consistent anyway (the projection trails the events); this adds
+    at most that second. Errors are not kept."""
+
+    async def page(query: RunQuery) -> ServedPage:
+        found = await list_runs(client, settings, query, engine)
+        return ServedPage(PAGE_JSON.dump_json(found.runs), found.source, found.next_cursor)
+
+    seconds = settings.RUNS_LIST_CACHE_SECONDS
+    return alru_cache(maxsize=CACHED_PAGES, ttl=seconds)(page) if seconds > 0 else page
 
 
 def encode_cursor(last: RunSummary) -> str:

@@ -71,8 +71,9 @@ export interface paths {
          *     always come from Temporal. The `X-Acc-List-Source` header says which (`projection` or
          *     `temporal`). From Temporal, `q` keeps the matches among ten times `limit` runs read,
          *     and a page resumes at the next start time. Both are eventually consistent: a run
-         *     started a moment ago may take a moment to appear. A single run
-         *     (`GET /v1/runs/{id}`) always comes from Temporal.
+         *     started a moment ago may take a moment to appear (each API process also keeps a page
+         *     for ACC_RUNS_LIST_CACHE_SECONDS, 1 by default). A single run (`GET /v1/runs/{id}`)
+         *     always comes from Temporal.
          */
         get: operations["runs-list"];
         put?: never;
