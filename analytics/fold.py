@@ -67,6 +67,11 @@ def minute_of(moment: datetime) -> datetime:
     return utc(moment).replace(second=0, microsecond=0)
 
 
+def _minute(at: datetime) -> datetime:
+    """The minute of a time already in UTC (fold converts each event's time once)."""
+    return at.replace(second=0, microsecond=0)
+
+
 @dataclass
 class Folded:
     """The effect of a batch: run records to write, rollup sums and bucket counts to add."""
@@ -82,30 +87,28 @@ def fold(events: list[Event], runs: dict[tuple[str, str], RunState]) -> Folded:
     """Fold new events (each once) into the given run records (created when missing)."""
     out = Folded(runs=runs)
     for event in sorted(events, key=lambda e: e.time):
+        at = utc(event.time)
         if not event.type.startswith(RUN_TYPES):  # pool, dispatch...: counted, no run
-            at = utc(event.time)
-            out.rollups[(event.tenant, minute_of(at), "", event.agent or "")]["events"] += 1
+            out.rollups[(event.tenant, _minute(at), "", event.agent or "")]["events"] += 1
             continue
         key = (event.tenant, event.run_id)
         record = runs.get(key)
         if record is None:
-            record = runs[key] = RunState(
-                tenant=event.tenant, run_id=event.run_id, updated_at=utc(event.time)
-            )
-        _apply(event, record, out)
+            record = runs[key] = RunState(tenant=event.tenant, run_id=event.run_id, updated_at=at)
+        _apply(event, at, record, out)
     return out
 
 
-def _apply(event: Event, record: RunState, out: Folded) -> None:
+def _apply(event: Event, at: datetime, record: RunState, out: Folded) -> None:
     data = event.data
-    at = utc(event.time)
+    minute = _minute(at)
     record.updated_at = max(record.updated_at, at)
     if isinstance(data.get("pattern"), str):
         record.pattern = data["pattern"]
     if isinstance(data.get("name"), str):
         record.name = data["name"]
     agent = (event.agent or "") if event.type.startswith("step.") else ""
-    sums = out.rollups[(event.tenant, minute_of(at), record.pattern or "", agent)]
+    sums = out.rollups[(event.tenant, minute, record.pattern or "", agent)]
     sums["events"] += 1
     ended = record.status in TERMINAL.values()
     if event.type == "run.started":
@@ -125,7 +128,8 @@ def _apply(event: Event, record: RunState, out: Folded) -> None:
         sums["tokens"] += event.tokens or 0
         if isinstance(ms := data.get("duration_ms"), int | float):
             sums["step_ms_sum"] += ms
-            out.buckets[(*_dims(event, record, at, agent), "step", histogram.bucket(ms))] += 1
+            dims = (event.tenant, minute, record.pattern or "", agent)
+            out.buckets[(*dims, "step", histogram.bucket(ms))] += 1
     elif event.type == "step.failed":
         record.steps_failed += 1
         sums["steps_failed"] += 1
@@ -143,11 +147,8 @@ def _apply(event: Event, record: RunState, out: Folded) -> None:
         if record.started_at is not None:
             ms = (at - record.started_at).total_seconds() * 1000
             sums["run_ms_sum"] += ms
-            out.buckets[(*_dims(event, record, at, ""), "run", histogram.bucket(ms))] += 1
-
-
-def _dims(event: Event, record: RunState, at: datetime, agent: str) -> RollupKey:
-    return (event.tenant, minute_of(at), record.pattern or "", agent)
+            dims = (event.tenant, minute, record.pattern or "", "")
+            out.buckets[(*dims, "run", histogram.bucket(ms))] += 1
 
 
 def _reason(waiting: Any) -> str | None:
