@@ -352,6 +352,7 @@ def api() -> None:
         "api.main:create_app" if workers > 1 else create_app(settings),
         factory=workers > 1,
         workers=workers,
+        http="api.server:NoDelayProtocol",
         host=settings.API_HOST,
         port=settings.API_PORT,
         log_level=settings.LOG_LEVEL.lower(),
