@@ -6,10 +6,17 @@ URI (`mailto:oncall@example.com,lead@example.com`) for `email`. Every send has a
 timeout and never raises: it answers what happened (`firing: HTTP 200`,
 `escalated: email sent to 2`, `resolved: failed (ConnectError)`), which is kept on the
 alert.
+
+A webhook never reaches an internal address (loopback, private, link-local, reserved)
+unless ACC_ALERT_INTERNAL_HOSTS names its host, address or network: whoever may write an
+alert rule must not be able to make the aggregator POST to the cluster's own services.
+The host is resolved just before the send and every address it resolves to is checked.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -122,6 +129,38 @@ def email_of(message: Message, sender: str, to: list[str]) -> EmailMessage:
     return mail
 
 
+class Refused(ValueError):
+    """A notification target the settings do not allow."""
+
+
+async def check_reachable(url: str, allowed: tuple[str, ...]) -> None:
+    """Refused when the URL's host is, or resolves to, an internal address that
+    ACC_ALERT_INTERNAL_HOSTS does not allow."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in allowed:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = await asyncio.get_running_loop().getaddrinfo(host, port)
+    for address in {str(info[4][0]) for info in found}:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if ip.is_global or _allows(allowed, ip):
+            continue
+        raise Refused(
+            f"{host} is an internal address ({ip}): allow it with ACC_ALERT_INTERNAL_HOSTS"
+        )
+
+
+def _allows(allowed: tuple[str, ...], ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    for entry in allowed:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:  # a host name: matched on the URL's host above
+            continue
+    return False
+
+
 class Sender(Protocol):
     async def send(self, channel: Channel, message: Message) -> str: ...
 
@@ -138,8 +177,12 @@ class Notifier:
             if channel.channel == "email":
                 return await self._email(channel, message)
             body = slack_payload(message) if channel.channel == "slack" else message.body
+            await check_reachable(channel.url, self._settings.ALERT_INTERNAL_HOSTS)
             response = await self._http.post(channel.url, json=body, timeout=TIMEOUT_SECONDS)
             return f"{message.event}: HTTP {response.status_code}"
+        except Refused as exc:
+            log.warning("alert notification to %s refused: %s", channel.channel, exc)
+            return f"{message.event}: refused ({exc})"
         except (httpx.HTTPError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             log.warning("alert notification to %s failed: %r", channel.channel, exc)
             return f"{message.event}: failed ({type(exc).__name__})"

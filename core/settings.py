@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     SMTP_USERNAME: str | None = None
     SMTP_PASSWORD: SecretStr | None = None
     SMTP_FROM: str = Field("acc@localhost", description="The From address of alert emails")
+    ALERT_INTERNAL_HOSTS: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Webhook hosts on internal addresses (loopback, private, link-local) "
+        "alerts may notify: names, addresses or networks (10.1.0.0/16); others are refused",
+    )
 
     # Redis. Without REDIS_URL, `acc up` starts an embedded redis-server on a unix socket.
     REDIS_URL: str | None = None
@@ -410,6 +415,7 @@ class Settings(BaseSettings):
         "ALLOWED_HOSTS",
         "CLAUDE_ENV",
         "REVIEW_ROOTS",
+        "ALERT_INTERNAL_HOSTS",
         mode="before",
     )
     @classmethod

@@ -102,6 +102,8 @@ def make_settings(
             "KAFKA_BOOTSTRAP": kafka_bootstrap,
             "REDIS_URL": redis_url,
             "REDIS_PREFIX": f"test-{suffix}:",
+            # The stand-ins that record notifications listen on loopback.
+            "ALERT_INTERNAL_HOSTS": ("127.0.0.1",),
             **database,
             **overrides,
         }

@@ -40,6 +40,7 @@ def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         ACC_KAFKA_PORT=str(free_port()),
         ACC_API_PORT=str(free_port()),
         ACC_POOL_PORT=str(free_port()),
+        ACC_ALERT_INTERNAL_HOSTS="127.0.0.1",  # the notification stand-ins' address
     )
     env.update(extra)
     return env

@@ -66,3 +66,30 @@ async def test_email_without_an_smtp_server_names_the_setting() -> None:
         notifier = Notifier(http, load_settings(SMTP_HOST=None))
         outcome = await notifier.send(Channel(channel="email", url="mailto:a@example.com"), MESSAGE)
     assert outcome == "firing: email not sent (set ACC_SMTP_HOST)"
+
+
+async def test_a_webhook_to_an_internal_address_is_refused_unless_allowed() -> None:
+    received: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(answer)  # would answer: the check comes first
+    async with httpx.AsyncClient(transport=transport) as http:
+        for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/x",
+                    "http://169.254.169.254/latest/meta-data", "http://10.0.0.7/hook"):  # fmt: skip
+            outcome = await Notifier(http, load_settings()).send(
+                Channel(channel="webhook", url=url), MESSAGE
+            )
+            assert outcome.startswith("firing: refused (") and "ACC_ALERT_INTERNAL_HOSTS" in outcome
+        assert received == []
+        allowed = load_settings(ALERT_INTERNAL_HOSTS="localhost, 10.0.0.0/8")
+        for url in ("http://localhost/hook", "http://10.0.0.7/hook"):
+            outcome = await Notifier(http, allowed).send(Channel(channel="slack", url=url), MESSAGE)
+            assert outcome == "firing: HTTP 204"
+        assert [str(r.url) for r in received] == ["http://localhost/hook", "http://10.0.0.7/hook"]
+        public = await Notifier(http, load_settings()).send(
+            Channel(channel="webhook", url="http://93.184.215.14/hook"), MESSAGE
+        )
+        assert public == "firing: HTTP 204"
