@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -197,14 +198,44 @@ def watch(run_id: RunId) -> None:
 def history(
     status: Annotated[str | None, typer.Option(help="running, completed, failed, ...")] = None,
     pattern: Annotated[str | None, typer.Option(help="pipeline, saga, ...")] = None,
-    limit: Annotated[int, typer.Option(help="How many")] = 20,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="A piece of the id or name, any case")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Started since: 30m, 2h, 7d ago, or a time (UTC)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Started before: as --since")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue after a page: the cursor it printed")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The page as JSON")] = False,
 ) -> None:
-    """List recent runs (alias: `acc ls`)."""
+    """List recent runs, newest first (alias: `acc ls`).
+
+    Examples:
+      acc history --status failed --since 1d
+      acc ls -q nightly --pattern saga --limit 50
+      acc history --since 2026-11-01 --until 2026-11-08 --json
+    """
+    from cli.events import parse_since
+
+    try:
+        moments = {
+            k: parse_since(v).isoformat() for k, v in (("since", since), ("until", until)) if v
+        }
+    except ValueError as exc:
+        raise fail(str(exc).replace("--since", "--since/--until")) from None
     try:
         with ApiClient.of(settings()) as api:
-            runs = api.runs(status=status, pattern=pattern, limit=limit)
+            runs, next_cursor = api.runs(
+                status=status, pattern=pattern, q=search, limit=limit, cursor=cursor, **moments
+            )
     except CliError as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": runs, "next_cursor": next_cursor}, indent=2) + "\n")
+        return
     table = Table("pattern", "status", "started", "closed")
     table.add_column("id", no_wrap=True)  # whole, so it can be copied
     for r in runs:
@@ -216,6 +247,8 @@ def history(
             r["id"],
         )
     console.print(table)
+    if next_cursor is not None:
+        console.print(f"[dim]more: acc history --cursor {next_cursor} (same filters)[/dim]")
 
 
 def _clock(value: str | None) -> str:

@@ -178,10 +178,12 @@ class ApiClient:
         result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_id}/fork", json=body)
         return result
 
-    def runs(self, **filters: Any) -> list[dict[str, Any]]:
+    def runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of runs, and the cursor of the next page (None after the last)."""
         params = {k: v for k, v in filters.items() if v is not None}
-        result: list[dict[str, Any]] = self.request("GET", "/v1/runs", params=params)
-        return result
+        resp = self.send("GET", "/v1/runs", params=params)
+        result: list[dict[str, Any]] = resp.json()
+        return result, resp.headers.get("X-Acc-Next-Cursor")
 
     def agents(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/v1/agents")

@@ -106,6 +106,17 @@ def test_history_replay_and_fork_from_the_cli(stack: Stack) -> None:
             break
         time.sleep(0.2)
     assert run_id in listed.stdout
+    piece = run_id[-8:].upper()  # a piece of the id, any case
+    found = json.loads(stack.acc("history", "-q", piece, "--since", "1h", "--json").stdout)
+    assert [r["id"] for r in found["runs"]] == [run_id]
+    first = json.loads(stack.acc("history", "--limit", "1", "--json").stdout)
+    assert first["next_cursor"]  # the run and its fork: more than one page of one
+    second = json.loads(
+        stack.acc("history", "--limit", "1", "--cursor", first["next_cursor"], "--json").stdout
+    )
+    assert second["runs"] and second["runs"][0]["id"] != first["runs"][0]["id"]
+    wrong = stack.acc("history", "--since", "yesterday-ish")
+    assert wrong.returncode == 1 and "30s, 10m, 2h, 7d" in wrong.stderr
 
 
 def test_status_reports_every_part_healthy(stack: Stack) -> None:
