@@ -169,12 +169,12 @@ class Aggregator:
         self._windows.add(counted)
 
     async def _flush(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
-        """Publish closed windows; report in; and, on the aggregator that holds partition 0
-        (one in the group), check the alert rules."""
-        last_beat = last_check = 0.0
+        """Publish closed windows and report in; the alert rules are checked beside, in a
+        task of their own, so a slow check never holds a window back."""
+        last_beat = 0.0
         loop = asyncio.get_running_loop()
-        async with httpx.AsyncClient() as http:
-            notifier = Notifier(http, self._settings)
+        checks = asyncio.create_task(self._check_alerts(producer, stop))
+        try:
             while not stop.is_set():
                 await asyncio.sleep(FLUSH_SECONDS)
                 try:
@@ -182,15 +182,32 @@ class Aggregator:
                     if loop.time() - last_beat >= HEARTBEAT_SECONDS:
                         await beat(self._engine, self.member, self.partitions(), self.counted)
                         last_beat = loop.time()
-                    due = loop.time() - last_check >= self.alert_check_seconds
-                    if due and 0 in self.partitions():
-                        last_check = loop.time()
-                        now = datetime.now(UTC)
-                        self.alerts_opened += await alerting.evaluate(
-                            self._engine, notifier, now, self._alert_publisher(producer)
-                        )
                 except (KafkaError, SQLAlchemyError, OSError) as exc:
                     log.warning("aggregator flush failed: %r", exc)
+        finally:
+            checks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checks
+
+    async def _check_alerts(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+        """On the aggregator that holds partition 0 (one in the group), check the alert
+        rules every `alert_check_seconds`."""
+        last_check = 0.0
+        loop = asyncio.get_running_loop()
+        async with httpx.AsyncClient() as http:
+            notifier = Notifier(http, self._settings)
+            while not stop.is_set():
+                await asyncio.sleep(FLUSH_SECONDS)
+                due = loop.time() - last_check >= self.alert_check_seconds
+                if not due or 0 not in self.partitions():
+                    continue
+                last_check = loop.time()
+                try:
+                    self.alerts_opened += await alerting.evaluate(
+                        self._engine, notifier, datetime.now(UTC), self._alert_publisher(producer)
+                    )
+                except (KafkaError, SQLAlchemyError, OSError) as exc:
+                    log.warning("aggregator alert check failed: %r", exc)
 
     def _alert_publisher(self, producer: AIOKafkaProducer) -> alerting.Publish:
         """Alert events onto the events topic (the pool's `alerts` channel reads them)."""

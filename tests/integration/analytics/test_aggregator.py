@@ -241,3 +241,45 @@ async def test_each_batch_commits_its_own_offsets_so_a_restart_reads_nothing_aga
     assert first.counted == 1200 and first.skipped == 0
     assert again.counted == 0 and again.skipped == 0
     assert counted["events"] == 1200 and counted["runs_completed"] == 300
+
+
+async def test_a_slow_alert_check_does_not_hold_the_windows_back(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules are checked in a task of their own: a check that hangs (a notification
+    endpoint that never answers) leaves the 1-second windows flowing."""
+    from analytics import alerting
+
+    suffix = uuid.uuid4().hex[:8]
+    settings = make_settings(AGGREGATOR_GROUP=f"agg-{suffix}", METRICS_TOPIC=f"metrics-{suffix}")
+    tenant = f"acme-{suffix}"
+    hanging = asyncio.Event()
+    released = asyncio.Event()
+
+    async def hangs(*_: object) -> int:
+        hanging.set()
+        await released.wait()
+        return 0
+
+    monkeypatch.setattr(alerting, "evaluate", hangs)
+    async with migrated(settings) as engine:
+        aggregator = Aggregator(settings, engine, "slow-checks", FAST_GROUP)
+        aggregator.alert_check_seconds = 0.1
+        stop = asyncio.Event()
+        task = asyncio.create_task(aggregator.run(stop))
+        try:
+            await until(lambda: aggregator.partitions() == [0, 1, 2])
+            await asyncio.wait_for(hanging.wait(), 30)  # a check is under way, and stays
+            bus = EventBus.from_settings(settings)
+            await bus.start()
+            try:
+                for event in run_events(tenant, "run-1", datetime.now(UTC)):
+                    await bus.publish(event)
+            finally:
+                await bus.stop()
+            await until(lambda: aggregator.published_windows > 0)
+            assert not released.is_set()  # published while the check still hung
+        finally:
+            released.set()
+            stop.set()
+            await task
