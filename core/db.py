@@ -59,10 +59,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     # A pooled connection to a server may have been dropped: ping it first. A SQLite file
-    # cannot drop, so its connections skip that round trip. A fixed pool: under a burst,
-    # requests queue for a connection instead of each opening (and closing) a server
-    # process of its own, which costs more than the query.
-    pool = {} if sqlite else {"pool_size": settings.DATABASE_POOL_SIZE, "max_overflow": 0}
+    # cannot drop, so its connections skip that round trip. Connections past the pool are
+    # opened for a burst and closed after it: a server process each, which costs more than
+    # a query, so the pool is sized for the usual concurrency (ACC_DATABASE_POOL_SIZE).
+    pool = (
+        {}
+        if sqlite
+        else {
+            "pool_size": settings.DATABASE_POOL_SIZE,
+            "max_overflow": settings.DATABASE_POOL_OVERFLOW,
+        }
+    )
     engine = create_async_engine(
         url, connect_args=connect_args(settings), pool_pre_ping=not sqlite, **pool
     )

@@ -158,11 +158,14 @@ class Settings(BaseSettings):
     DATABASE_URL: str | None = None
     DATABASE_SCHEMA: str | None = Field(None, description="PostgreSQL schema (search_path)")
     DATABASE_POOL_SIZE: int = Field(
+        10, ge=1, le=500, description="Connections each process keeps open to PostgreSQL"
+    )
+    DATABASE_POOL_OVERFLOW: int = Field(
         10,
-        ge=1,
+        ge=0,
         le=500,
-        description="Connections each process keeps to PostgreSQL; requests beyond it wait "
-        "for one rather than open and close connections of their own",
+        description="Connections a process may open beyond the pool in a burst, closed "
+        "after use; beyond both, callers wait for a connection",
     )
 
     # Transport security (core/transport.py): TLS to each server from PEM files, mutual
