@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pool.subscriptions")
 REPLAY_LIMIT = 10_000  # events replayed to one subscriber before it must start afresh
+STOP_SECONDS = 5.0  # longest a replay's consumer may take to stop
 
 
 def parse_position(text: str | None) -> dict[int, int]:
@@ -245,12 +246,13 @@ class Fanout:
 
     async def _catch_up(self, sub: Subscription, until: dict[int, int]) -> None:
         """Replay what `sub` missed (after its `seen`, before `until`), then its held
-        live events, then let it go live."""
-        consumer = build_consumer(self.settings.kafka_bootstrap, group_id=None, **self._options)
+        live events, then let it go live. The held events go out however the replay ends:
+        a subscriber left holding would never see another live event."""
+        consumer: AIOKafkaConsumer | None = None
         replayed = 0
         try:
-            await consumer.start()
             if not until:  # the live feed has not started yet: up to the topic's end
+                consumer = await self._replay_consumer()
                 await consumer.topics()
                 known = sorted(consumer.partitions_for_topic(self.topic) or [])
                 ends = await consumer.end_offsets([TopicPartition(self.topic, n) for n in known])
@@ -261,7 +263,8 @@ class Fanout:
                 if sub.seen.get(part, -1) + 1 < end
                 and (not sub.channel.startswith("run:") or part in sub.seen or not sub.seen)
             }
-            if todo:
+            if todo:  # else nothing was missed: no consumer to start and stop
+                consumer = consumer or await self._replay_consumer()
                 parts = [TopicPartition(self.topic, n) for n in todo]
                 consumer.assign(parts)
                 for tp in parts:
@@ -292,13 +295,27 @@ class Fanout:
         except ConnectionClosed:
             pass  # the subscriber left while catching up
         finally:
-            await consumer.stop()
+            if consumer is not None:
+                try:
+                    await asyncio.wait_for(consumer.stop(), STOP_SECONDS)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    log.warning("replay consumer for %s did not stop: %r", sub.channel, exc)
             with contextlib.suppress(ConnectionClosed):
                 while sub.held:  # the live events that came meanwhile, in order
                     held, sub.held = sub.held, []
                     for record in held:
                         await self._deliver(sub, record)
             sub.held = None  # live from here: no await since `held` was last found empty
+
+    async def _replay_consumer(self) -> AIOKafkaConsumer:
+        consumer = build_consumer(self.settings.kafka_bootstrap, group_id=None, **self._options)
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), STOP_SECONDS)
+            raise
+        return consumer
 
 
 def event_of(message: dict[str, Any]) -> Event:
