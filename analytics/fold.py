@@ -101,14 +101,15 @@ def fold(events: list[Event], runs: dict[tuple[str, str], RunState]) -> Folded:
 
 def _apply(event: Event, at: datetime, record: RunState, out: Folded) -> None:
     data = event.data
-    minute = _minute(at)
     record.updated_at = max(record.updated_at, at)
     if isinstance(data.get("pattern"), str):
         record.pattern = data["pattern"]
     if isinstance(data.get("name"), str):
         record.name = data["name"]
     agent = (event.agent or "") if event.type.startswith("step.") else ""
-    sums = out.rollups[(event.tenant, minute, record.pattern or "", agent)]
+    # The event's rollup row; its duration buckets share the key (a run's end has no agent).
+    dims = (event.tenant, _minute(at), record.pattern or "", agent)
+    sums = out.rollups[dims]
     sums["events"] += 1
     ended = record.status in TERMINAL.values()
     if event.type == "run.started":
@@ -128,7 +129,6 @@ def _apply(event: Event, at: datetime, record: RunState, out: Folded) -> None:
         sums["tokens"] += event.tokens or 0
         if isinstance(ms := data.get("duration_ms"), int | float):
             sums["step_ms_sum"] += ms
-            dims = (event.tenant, minute, record.pattern or "", agent)
             out.buckets[(*dims, "step", histogram.bucket(ms))] += 1
     elif event.type == "step.failed":
         record.steps_failed += 1
@@ -147,7 +147,6 @@ def _apply(event: Event, at: datetime, record: RunState, out: Folded) -> None:
         if record.started_at is not None:
             ms = (at - record.started_at).total_seconds() * 1000
             sums["run_ms_sum"] += ms
-            dims = (event.tenant, minute, record.pattern or "", "")
             out.buckets[(*dims, "run", histogram.bucket(ms))] += 1
 
 
