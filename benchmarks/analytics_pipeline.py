@@ -65,6 +65,7 @@ from core.bus import EventBus, build_consumer, ensure_topics
 from core.events import Event
 from core.settings import Settings, child_environment, load_settings
 from tests.support.servers import free_port, wait_tcp
+from tests.support.servers import stop as stop_process
 
 PATTERNS = ("pipeline", "scatter-gather", "consensus", "saga", "supervisor")
 AGENTS = ("llm:gpt-4o", "llm:claude", "shell")
@@ -219,8 +220,7 @@ async def through_group(
             ended = time.time()
             await _get(got)
     finally:
-        other.terminate()
-        other.wait(30)
+        stop_process(other)
     await until(lambda: len(aggregator.partitions()) == 3, 60, 0.05)
     return count / (ended - started)
 
