@@ -339,24 +339,27 @@ def aggregator() -> None:
 def api() -> None:
     """Serve the REST API and the dashboard on ACC_API_HOST:ACC_API_PORT, in
     ACC_API_WORKERS processes (1 by default)."""
-    import uvicorn
-
     from api.main import create_app
+    from api.server import serve
 
     settings = settings_()
     _configure_logging(settings)
     workers = settings.API_WORKERS
     if workers > 1:  # each worker process builds the app from these settings, resolved
         os.environ.update(child_environment(settings))
-    uvicorn.run(
-        "api.main:create_app" if workers > 1 else create_app(settings),
-        factory=workers > 1,
-        workers=workers,
-        http="api.server:NoDelayProtocol",
-        host=settings.API_HOST,
-        port=settings.API_PORT,
-        log_level=settings.LOG_LEVEL.lower(),
-    )
+    try:
+        serve(
+            None if workers > 1 else create_app(settings),
+            settings.API_HOST,
+            settings.API_PORT,
+            workers,
+            settings.LOG_LEVEL.lower(),
+        )
+    except OSError as exc:
+        raise fail(
+            f"cannot listen on {settings.API_HOST}:{settings.API_PORT} ({exc.strerror}): "
+            "stop what uses the port, or set ACC_API_PORT"
+        ) from None
 
 
 def _configure_logging(settings: Settings) -> None:

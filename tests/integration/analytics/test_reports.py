@@ -140,13 +140,13 @@ async def test_acc_report_writes_a_pdf_from_the_api(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    async with migrated(settings) as engine:  # before the API's own migration (SQLite locks)
+        await EventSink(engine).apply(events)
     api = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     out = tmp_path / "month.pdf"
     try:
-        async with migrated(settings) as engine:
-            await EventSink(engine).apply(events)
         await until(lambda: server.started, timeout=20)
         _, key = await api.state.authenticator.keys.create("cli", tenant, ["runs:read"])
         env = {"ACC_API_URL": f"http://127.0.0.1:{port}", "ACC_API_KEY": key}
