@@ -8,8 +8,9 @@ whichever is idle when connections arrive takes them, for as long as they stay o
 idled, and the list's p95 doubled from run to run. Here each worker binds the port with
 SO_REUSEPORT, so the kernel spreads new connections evenly over the workers. The parent
 binds nothing; it checks the port is free first (a clear error, and no joining the
-sockets of another `acc api` on it), restarts a worker that dies, and stops them all on
-SIGTERM or SIGINT.
+sockets of another `acc api` on it), restarts a worker that dies, stops them all on
+SIGTERM or SIGINT, and exits when a worker's app cannot start (an unreachable database,
+say) rather than start it again and again.
 
 TCP_NODELAY: asyncio turns Nagle's algorithm off only on sockets that say IPPROTO_TCP, and
 uvicorn binds with protocol 0: each response then waited for the client's delayed ACK, 40
@@ -38,6 +39,7 @@ APP_FACTORY = "api.main:create_app"  # each worker builds the app from its envir
 STOP_SECONDS = 15.0
 BACKLOG = 2048
 ORPHAN_CHECK_SECONDS = 1.0
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start
 
 
 class NoDelayProtocol(HttpToolsProtocol):
@@ -81,6 +83,10 @@ def _orphaned(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
 
 
+class StartupFailed(RuntimeError):
+    """A worker's app could not start: its log says why."""
+
+
 class Workers:
     """`count` worker processes on one port, kept running until stop()."""
 
@@ -101,10 +107,13 @@ class Workers:
         try:
             while not self._stopping.wait(0.5):
                 for n, process in enumerate(self.processes):
-                    if not process.is_alive():
-                        log.warning("API worker %s ended (%s): starting another",
-                                    process.pid, process.exitcode)  # fmt: skip
-                        self.processes[n] = self._start()
+                    if process.is_alive():
+                        continue
+                    if process.exitcode == STARTUP_FAILURE:  # another would fail alike
+                        raise StartupFailed(process.pid)
+                    log.warning("API worker %s ended (%s): starting another",
+                                process.pid, process.exitcode)  # fmt: skip
+                    self.processes[n] = self._start()
         finally:
             self.stop()
 

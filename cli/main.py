@@ -340,7 +340,7 @@ def api() -> None:
     """Serve the REST API and the dashboard on ACC_API_HOST:ACC_API_PORT, in
     ACC_API_WORKERS processes (1 by default)."""
     from api.main import create_app
-    from api.server import serve
+    from api.server import STARTUP_FAILURE, StartupFailed, serve
 
     settings = settings_()
     _configure_logging(settings)
@@ -359,6 +359,10 @@ def api() -> None:
         raise fail(
             f"cannot listen on {settings.API_HOST}:{settings.API_PORT} ({exc.strerror}): "
             "stop what uses the port, or set ACC_API_PORT"
+        ) from None
+    except StartupFailed:
+        raise fail(
+            "an API worker could not start: its log above says why", STARTUP_FAILURE
         ) from None
 
 

@@ -464,8 +464,13 @@ def test_analytics_review_alerts_and_configuration_screens(
             expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
 
         # Analytics: a preset by key, the chart with its series, the range before, drill-down.
-        page.keyboard.press("3")
-        expect(page.get_by_role("button", name="24h")).to_have_attribute("aria-pressed", "true")
+        # The page's shortcuts are registered just after it first paints: press until seen.
+        day = page.get_by_role("button", name="24h")
+        deadline = time.monotonic() + 30
+        while day.get_attribute("aria-pressed") != "true" and time.monotonic() < deadline:
+            page.keyboard.press("3")
+            page.wait_for_timeout(200)
+        expect(day).to_have_attribute("aria-pressed", "true")
         page.get_by_label("Metric").select_option("runs_started")
         expect(
             page.get_by_role("heading", name=re.compile("runs started · last 24h"))

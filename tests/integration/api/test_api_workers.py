@@ -1,7 +1,8 @@
 """`acc api` with ACC_API_WORKERS: worker processes that each listen on the port with a
 socket of their own (SO_REUSEPORT), so connections spread over all of them; a worker
 killed with -9 is replaced, the workers leave with their supervisor even when it is
-killed with -9, and a port in use is a clear error."""
+killed with -9, a worker whose app cannot start ends the command (no restart loop), and
+a port in use is a clear error."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @contextlib.contextmanager
-def api(tmp_path: Path, port: int, workers: int = 2) -> Iterator[subprocess.Popen[bytes]]:
+def api(
+    tmp_path: Path, port: int, workers: int = 2, **extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
     settings = load_settings(
         DATA_DIR=tmp_path / ".acc", DATABASE_URL=None, DATABASE_SCHEMA=None, API_PORT=port
     )
@@ -35,6 +38,7 @@ def api(tmp_path: Path, port: int, workers: int = 2) -> Iterator[subprocess.Pope
         "ACC_LOG_LEVEL": "WARNING",
     }
     env.pop("ACC_DATABASE_URL", None)  # the data dir's SQLite file: no shared schema
+    env |= extra
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "api"],
         cwd=ROOT,
@@ -93,6 +97,18 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             assert f"cannot listen on 127.0.0.1:{port}" in err.decode(), err.decode()
             assert "ACC_API_PORT" in err.decode()
         assert first.poll() is None
+
+
+def test_workers_that_cannot_start_end_the_command_instead_of_restarting(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    unreachable = f"postgresql://acc@127.0.0.1:{free_port()}/acc"
+    with api(tmp_path, port, ACC_DATABASE_URL=unreachable) as proc:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err.decode()
+        assert "an API worker could not start" in err.decode()
+        assert "database unreachable" in err.decode()
 
 
 def _until_workers(parent: int, port: int, count: int, without: int = 0) -> set[int]:
