@@ -181,22 +181,17 @@ class EventSink:
     async def _records(
         self, conn: AsyncConnection, keys: set[tuple[str, str]]
     ) -> dict[tuple[str, str], RunState]:
-        """The projection's records of these runs: one lookup per tenant (`run_id = ANY`
-        of an array on PostgreSQL, `IN (...)` per chunk on SQLite), an index range scan
-        each, where a list of (tenant, run_id) pairs would make the planner OR as many
-        index probes."""
+        """The projection's records of these runs: `run_lookup` per tenant (all its ids
+        at once on PostgreSQL, a chunk at a time on SQLite), where a list of (tenant,
+        run_id) pairs would make the planner OR as many index probes."""
         found: dict[tuple[str, str], RunState] = {}
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for tenant, run_id in sorted(keys):
             by_tenant[tenant].append(run_id)
         for tenant, run_ids in by_tenant.items():
-            lookups = (
-                [self._lookup.params(tenant=tenant, run_ids=run_ids)]
-                if self._arrays
-                else [self._lookup.params(tenant=tenant, run_ids=c) for c in _chunks(run_ids)]
-            )
-            for lookup in lookups:
-                for row in (await conn.execute(lookup)).mappings():
+            for chunk in [run_ids] if self._arrays else _chunks(run_ids):
+                wanted = {"tenant": tenant, "run_ids": list(chunk)}
+                for row in (await conn.execute(self._lookup, wanted)).mappings():
                     state = RunState(**row)
                     for moment in ("updated_at", "started_at", "ended_at"):
                         if (value := getattr(state, moment)) is not None:
